@@ -1,0 +1,441 @@
+//! msgpack, byte-compatible with notepack.io 3.0 (classic and sharded adapters, classic
+//! emitter) and with @msgpack/msgpack 2.8 (streams adapter), PROTOCOL.md §0.3, §0.4, §6.
+//!
+//! Both Node encoders write the smallest form of every integer, length and string, and
+//! write non-integral numbers as float64; [`encode`] does the same, so a decoded Node
+//! message re-encodes to the bytes Node sent. The one difference between the two Node
+//! encoders that a [`Value`] can show is chosen by [`Flavor`].
+
+use bytes::Bytes;
+
+use crate::error::{DecodeError, Limits};
+use crate::sink::Sink;
+use crate::value::Value;
+
+/// Which Node msgpack encoder to match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Flavor {
+    /// notepack.io 3.0: every integer as an integer (classic and sharded adapters,
+    /// `@socket.io/redis-emitter` 5.1).
+    #[default]
+    Notepack,
+    /// @msgpack/msgpack 2.8: integers beyond ±(2^53 − 1) as float64
+    /// (`@socket.io/redis-streams-adapter` 0.3).
+    MsgpackJs,
+}
+
+/// Encodes one value as msgpack in the given [`Flavor`].
+pub fn encode(value: &Value, flavor: Flavor) -> Vec<u8> {
+    let mut w = Writer::new(flavor);
+    w.value(value);
+    w.into_bytes()
+}
+
+/// Decodes exactly one msgpack value that fills `input`.
+///
+/// Accepts every msgpack form (all integer and float widths, str8/16/32, bin, ext and
+/// fixext); timestamps and the legacy notepack 2.x extensions are kept as
+/// [`Value::Ext`].
+///
+/// # Errors
+/// [`DecodeError::TooLarge`] / [`DecodeError::TooDeep`] past `limits`; `Truncated`,
+/// `InvalidMarker`, `InvalidUtf8`, `NonStringKey` or `TrailingBytes` for malformed input.
+pub fn decode(input: &[u8], limits: &Limits) -> Result<Value, DecodeError> {
+    limits.check_len(input.len())?;
+    let mut r = Reader {
+        buf: input,
+        pos: 0,
+        max_depth: limits.max_depth,
+    };
+    let v = r.value(0)?;
+    if r.pos != input.len() {
+        return Err(DecodeError::TrailingBytes {
+            count: input.len() - r.pos,
+        });
+    }
+    Ok(v)
+}
+
+/// The msgpack [`Sink`].
+#[derive(Debug)]
+pub(crate) struct Writer {
+    buf: Vec<u8>,
+    flavor: Flavor,
+}
+
+impl Writer {
+    pub(crate) fn new(flavor: Flavor) -> Self {
+        Self {
+            buf: Vec::with_capacity(128),
+            flavor,
+        }
+    }
+
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+
+    fn header(&mut self, len: usize, fix: u8, fix_max: usize, m8: Option<u8>, m16: u8, m32: u8) {
+        if len < fix_max {
+            self.buf.push(fix | len as u8);
+        } else if let (Some(m8), true) = (m8, len < 0x100) {
+            self.buf.extend_from_slice(&[m8, len as u8]);
+        } else if len < 0x1_0000 {
+            self.buf.push(m16);
+            self.buf.extend_from_slice(&(len as u16).to_be_bytes());
+        } else {
+            self.buf.push(m32);
+            self.buf.extend_from_slice(&(len as u32).to_be_bytes());
+        }
+    }
+}
+
+const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
+
+impl Sink for Writer {
+    fn nil(&mut self) {
+        self.buf.push(0xc0);
+    }
+    fn bool(&mut self, b: bool) {
+        self.buf.push(if b { 0xc3 } else { 0xc2 });
+    }
+    fn int(&mut self, n: i64) {
+        if self.flavor == Flavor::MsgpackJs && !(-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&n)
+        {
+            return self.f64(n as f64);
+        }
+        match n {
+            0.. => self.uint(n as u64),
+            -32..=-1 => self.buf.push(n as u8),
+            -0x80..=-33 => self.buf.extend_from_slice(&[0xd0, n as u8]),
+            -0x8000..=-0x81 => {
+                self.buf.push(0xd1);
+                self.buf.extend_from_slice(&(n as i16).to_be_bytes());
+            }
+            -0x8000_0000..=-0x8001 => {
+                self.buf.push(0xd2);
+                self.buf.extend_from_slice(&(n as i32).to_be_bytes());
+            }
+            _ => {
+                self.buf.push(0xd3);
+                self.buf.extend_from_slice(&n.to_be_bytes());
+            }
+        }
+    }
+    fn uint(&mut self, n: u64) {
+        if self.flavor == Flavor::MsgpackJs && n > MAX_SAFE_INTEGER as u64 {
+            return self.f64(n as f64);
+        }
+        match n {
+            0..=0x7f => self.buf.push(n as u8),
+            0x80..=0xff => self.buf.extend_from_slice(&[0xcc, n as u8]),
+            0x100..=0xffff => {
+                self.buf.push(0xcd);
+                self.buf.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            0x1_0000..=0xffff_ffff => {
+                self.buf.push(0xce);
+                self.buf.extend_from_slice(&(n as u32).to_be_bytes());
+            }
+            _ => {
+                self.buf.push(0xcf);
+                self.buf.extend_from_slice(&n.to_be_bytes());
+            }
+        }
+    }
+    fn f32(&mut self, f: f32) {
+        self.buf.push(0xca);
+        self.buf.extend_from_slice(&f.to_be_bytes());
+    }
+    fn f64(&mut self, f: f64) {
+        self.buf.push(0xcb);
+        self.buf.extend_from_slice(&f.to_be_bytes());
+    }
+    fn str(&mut self, s: &str) {
+        self.header(s.len(), 0xa0, 32, Some(0xd9), 0xda, 0xdb);
+        self.buf.extend_from_slice(s.as_bytes());
+    }
+    fn bin(&mut self, b: &[u8]) {
+        // bin has no "fix" form: a fix_max of 0 never matches.
+        self.header(b.len(), 0, 0, Some(0xc4), 0xc5, 0xc6);
+        self.buf.extend_from_slice(b);
+    }
+    fn ext(&mut self, kind: i8, payload: &[u8]) {
+        match payload.len() {
+            1 => self.buf.push(0xd4),
+            2 => self.buf.push(0xd5),
+            4 => self.buf.push(0xd6),
+            8 => self.buf.push(0xd7),
+            16 => self.buf.push(0xd8),
+            len => self.header(len, 0, 0, Some(0xc7), 0xc8, 0xc9),
+        }
+        self.buf.push(kind as u8);
+        self.buf.extend_from_slice(payload);
+    }
+    fn begin_array(&mut self, len: usize) {
+        self.header(len, 0x90, 16, None, 0xdc, 0xdd);
+    }
+    fn end_array(&mut self) {}
+    fn begin_map(&mut self, len: usize) {
+        self.header(len, 0x80, 16, None, 0xde, 0xdf);
+    }
+    fn key(&mut self, k: &str) {
+        self.str(k);
+    }
+    fn end_map(&mut self) {}
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    max_depth: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self.pos.checked_add(n).filter(|&end| end <= self.buf.len());
+        let end = end.ok_or(DecodeError::Truncated {
+            offset: self.buf.len(),
+        })?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn byte(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn be<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn len8(&mut self) -> Result<usize, DecodeError> {
+        Ok(usize::from(self.byte()?))
+    }
+    fn len16(&mut self) -> Result<usize, DecodeError> {
+        Ok(usize::from(u16::from_be_bytes(self.be()?)))
+    }
+    fn len32(&mut self) -> Result<usize, DecodeError> {
+        Ok(u32::from_be_bytes(self.be()?) as usize)
+    }
+
+    /// Rejects a container whose declared element count cannot fit in what is left
+    /// (every element takes at least one byte), before anything is allocated for it.
+    fn check_count(&self, count: usize, bytes_per_item: usize) -> Result<(), DecodeError> {
+        if count.saturating_mul(bytes_per_item) > self.buf.len() - self.pos {
+            return Err(DecodeError::Truncated {
+                offset: self.buf.len(),
+            });
+        }
+        Ok(())
+    }
+
+    fn str(&mut self, len: usize, at: usize) -> Result<String, DecodeError> {
+        let raw = self.take(len)?;
+        std::str::from_utf8(raw)
+            .map(str::to_owned)
+            .map_err(|_| DecodeError::InvalidUtf8 { offset: at })
+    }
+
+    fn array(&mut self, len: usize, depth: usize) -> Result<Value, DecodeError> {
+        self.check_count(len, 1)?;
+        let mut items = Vec::with_capacity(len);
+        for _ in 0..len {
+            items.push(self.value(depth + 1)?);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn map(&mut self, len: usize, depth: usize) -> Result<Value, DecodeError> {
+        self.check_count(len, 2)?;
+        let mut members = Vec::with_capacity(len);
+        for _ in 0..len {
+            let at = self.pos;
+            let key = match self.value(depth + 1)? {
+                Value::Str(s) => s,
+                _ => return Err(DecodeError::NonStringKey { offset: at }),
+            };
+            members.push((key, self.value(depth + 1)?));
+        }
+        Ok(Value::Map(members))
+    }
+
+    fn container_depth(&self, depth: usize) -> Result<(), DecodeError> {
+        if depth >= self.max_depth {
+            return Err(DecodeError::TooDeep {
+                max: self.max_depth,
+            });
+        }
+        Ok(())
+    }
+
+    fn ext(&mut self, len: usize) -> Result<Value, DecodeError> {
+        let kind = self.byte()? as i8;
+        Ok(Value::Ext(kind, Bytes::copy_from_slice(self.take(len)?)))
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, DecodeError> {
+        let at = self.pos;
+        let marker = self.byte()?;
+        Ok(match marker {
+            0x00..=0x7f => Value::Int(i64::from(marker)),
+            0x80..=0x8f => {
+                self.container_depth(depth)?;
+                self.map(usize::from(marker & 0x0f), depth)?
+            }
+            0x90..=0x9f => {
+                self.container_depth(depth)?;
+                self.array(usize::from(marker & 0x0f), depth)?
+            }
+            0xa0..=0xbf => Value::Str(self.str(usize::from(marker & 0x1f), at)?),
+            0xc0 => Value::Nil,
+            0xc1 => return Err(DecodeError::InvalidMarker { marker, offset: at }),
+            0xc2 => Value::Bool(false),
+            0xc3 => Value::Bool(true),
+            0xc4..=0xc6 => {
+                let len = match marker {
+                    0xc4 => self.len8()?,
+                    0xc5 => self.len16()?,
+                    _ => self.len32()?,
+                };
+                Value::Bin(Bytes::copy_from_slice(self.take(len)?))
+            }
+            0xc7 => {
+                let len = self.len8()?;
+                self.ext(len)?
+            }
+            0xc8 => {
+                let len = self.len16()?;
+                self.ext(len)?
+            }
+            0xc9 => {
+                let len = self.len32()?;
+                self.ext(len)?
+            }
+            0xca => Value::F32(f32::from_be_bytes(self.be()?)),
+            0xcb => Value::F64(f64::from_be_bytes(self.be()?)),
+            0xcc => Value::Int(i64::from(self.byte()?)),
+            0xcd => Value::Int(i64::from(u16::from_be_bytes(self.be()?))),
+            0xce => Value::Int(i64::from(u32::from_be_bytes(self.be()?))),
+            0xcf => Value::from(u64::from_be_bytes(self.be()?)),
+            0xd0 => Value::Int(i64::from(self.byte()? as i8)),
+            0xd1 => Value::Int(i64::from(i16::from_be_bytes(self.be()?))),
+            0xd2 => Value::Int(i64::from(i32::from_be_bytes(self.be()?))),
+            0xd3 => Value::Int(i64::from_be_bytes(self.be()?)),
+            0xd4 => self.ext(1)?,
+            0xd5 => self.ext(2)?,
+            0xd6 => self.ext(4)?,
+            0xd7 => self.ext(8)?,
+            0xd8 => self.ext(16)?,
+            0xd9 => {
+                let len = self.len8()?;
+                Value::Str(self.str(len, at)?)
+            }
+            0xda => {
+                let len = self.len16()?;
+                Value::Str(self.str(len, at)?)
+            }
+            0xdb => {
+                let len = self.len32()?;
+                Value::Str(self.str(len, at)?)
+            }
+            0xdc | 0xdd => {
+                self.container_depth(depth)?;
+                let len = if marker == 0xdc {
+                    self.len16()?
+                } else {
+                    self.len32()?
+                };
+                self.array(len, depth)?
+            }
+            0xde | 0xdf => {
+                self.container_depth(depth)?;
+                let len = if marker == 0xde {
+                    self.len16()?
+                } else {
+                    self.len32()?
+                };
+                self.map(len, depth)?
+            }
+            0xe0..=0xff => Value::Int(i64::from(marker as i8)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(v: &Value) -> String {
+        encode(v, Flavor::Notepack)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn smallest_forms_like_notepack() {
+        assert_eq!(hex(&Value::Int(127)), "7f");
+        assert_eq!(hex(&Value::Int(128)), "cc80");
+        assert_eq!(hex(&Value::Int(-32)), "e0");
+        assert_eq!(hex(&Value::Int(-33)), "d0df");
+        assert_eq!(hex(&Value::Int(1 << 32)), "cf0000000100000000");
+        assert_eq!(hex(&Value::F64(2.5)), "cb4004000000000000");
+        assert_eq!(hex(&Value::Str("x".repeat(31))).len(), 2 + 62);
+        assert!(hex(&Value::Str("x".repeat(32))).starts_with("d920"));
+        assert_eq!(
+            hex(&Value::Bin(Bytes::from_static(&[1, 2, 3]))),
+            "c403010203"
+        );
+        assert_eq!(hex(&Value::timestamp_from_millis(1000)), "d6ff00000001");
+    }
+
+    #[test]
+    fn msgpack_js_flavor_writes_unsafe_integers_as_float64() {
+        let v = Value::Int(1 << 60);
+        assert_eq!(encode(&v, Flavor::MsgpackJs)[0], 0xcb);
+        assert_eq!(encode(&v, Flavor::Notepack)[0], 0xcf);
+    }
+
+    #[test]
+    fn hostile_lengths_fail_without_allocating() {
+        let l = Limits::default();
+        assert!(matches!(
+            decode(&[0xdd, 0xff, 0xff, 0xff, 0xff], &l),
+            Err(DecodeError::Truncated { .. })
+        ));
+        assert!(matches!(
+            decode(&[0xdb, 0xff, 0xff, 0xff, 0xff], &l),
+            Err(DecodeError::Truncated { .. })
+        ));
+        let deep = vec![0x91; 100];
+        assert!(matches!(
+            decode(&deep, &l),
+            Err(DecodeError::TooDeep { .. })
+        ));
+        assert!(matches!(
+            decode(&[0xc1], &l),
+            Err(DecodeError::InvalidMarker { .. })
+        ));
+        assert!(matches!(
+            decode(&[0x01, 0x02], &l),
+            Err(DecodeError::TrailingBytes { count: 1 })
+        ));
+        assert!(matches!(
+            decode(&[0x81, 0x01, 0x01], &l),
+            Err(DecodeError::NonStringKey { .. })
+        ));
+    }
+
+    #[test]
+    fn timestamps_round_trip() {
+        for ms in [0i64, 1000, 1_700_000_000_123, -1, -86_400_000, 1 << 40] {
+            let v = Value::timestamp_from_millis(ms);
+            assert_eq!(v.timestamp_millis(), Some(ms), "{ms}");
+        }
+    }
+}
