@@ -1,0 +1,272 @@
+//! Property tests: encoders and decoders are inverse, and no decoder panics on any input.
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use sio_redis_wire::classic::{ClassicBroadcast, ClassicRequest, ClassicResponse, RequestBody};
+use sio_redis_wire::{
+    BroadcastFlags, BroadcastOptions, ClusterBody, ClusterMessage, Limits, Packet, SessionRecord,
+    SocketDescription, Value, json, msgpack,
+};
+
+/// Any value msgpack can carry (NaN left out so that `==` holds).
+fn any_value() -> impl Strategy<Value = Value> {
+    msgpack_value(i64::MIN, i64::MAX)
+}
+
+/// Any value @msgpack/msgpack carries without loss: integers within ±(2^53 − 1).
+fn js_value() -> impl Strategy<Value = Value> {
+    msgpack_value(-(1 << 53) + 1, (1 << 53) - 1)
+}
+
+fn msgpack_value(min: i64, max: i64) -> impl Strategy<Value = Value> {
+    let big = if max == i64::MAX {
+        (i64::MAX as u64 + 1)..=u64::MAX
+    } else {
+        0..=0
+    };
+    let leaf = prop_oneof![
+        Just(Value::Nil),
+        any::<bool>().prop_map(Value::Bool),
+        (min..=max).prop_map(Value::Int),
+        big.prop_map(Value::from),
+        any::<f32>()
+            .prop_filter("NaN", |f| !f.is_nan())
+            .prop_map(Value::F32),
+        any::<f64>()
+            .prop_filter("NaN", |f| !f.is_nan())
+            .prop_map(Value::F64),
+        ".{0,40}".prop_map(Value::Str),
+        proptest::collection::vec(any::<u8>(), 0..300).prop_map(|b| Value::Bin(Bytes::from(b))),
+        (any::<i8>(), proptest::collection::vec(any::<u8>(), 0..20))
+            .prop_map(|(t, b)| Value::Ext(t, Bytes::from(b))),
+    ];
+    leaf.prop_recursive(4, 64, 20, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..20).prop_map(Value::Array),
+            proptest::collection::vec((".{0,10}", inner), 0..20).prop_map(|m| Value::Map(dedup(m))),
+        ]
+    })
+}
+
+/// Values JSON holds exactly: no binary, extensions or float32; integers within ±2^53;
+/// floats non-integral and finite.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Nil),
+        any::<bool>().prop_map(Value::Bool),
+        (-(1i64 << 53) + 1..(1i64 << 53)).prop_map(Value::Int),
+        any::<f64>()
+            .prop_filter("non-integral finite", |f| f.is_finite() && f.fract() != 0.0)
+            .prop_map(Value::F64),
+        "\\PC{0,20}".prop_map(Value::Str),
+        "[\\x00-\\x1f\"\\\\]{0,5}".prop_map(Value::Str),
+    ];
+    leaf.prop_recursive(4, 64, 10, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..10).prop_map(Value::Array),
+            proptest::collection::vec(("\\PC{0,8}", inner), 0..10)
+                .prop_map(|m| Value::Map(dedup(m))),
+        ]
+    })
+}
+
+fn dedup(members: Vec<(String, Value)>) -> Vec<(String, Value)> {
+    let mut out: Vec<(String, Value)> = Vec::new();
+    for (k, v) in members {
+        if !out.iter().any(|(key, _)| *key == k) {
+            out.push((k, v));
+        }
+    }
+    out
+}
+
+fn rooms() -> impl Strategy<Value = Vec<String>> {
+    proptest::collection::vec("[a-zA-Z0-9_-]{1,24}", 0..4)
+}
+
+fn flags() -> impl Strategy<Value = BroadcastFlags> {
+    (
+        any::<bool>(),
+        proptest::option::of(any::<bool>()),
+        any::<bool>(),
+        proptest::option::of(0u64..100_000),
+    )
+        .prop_map(|(volatile, compress, local, timeout)| BroadcastFlags {
+            volatile,
+            compress,
+            local,
+            timeout,
+            ..Default::default()
+        })
+}
+
+fn opts() -> impl Strategy<Value = BroadcastOptions> {
+    (rooms(), rooms(), flags()).prop_map(|(r, e, f)| BroadcastOptions {
+        flags: Some(f),
+        ..BroadcastOptions::new(r, e)
+    })
+}
+
+fn event_data() -> impl Strategy<Value = Vec<Value>> {
+    event_data_of(js_value())
+}
+
+fn json_event_data() -> impl Strategy<Value = Vec<Value>> {
+    event_data_of(json_value())
+}
+
+fn event_data_of(arg: impl Strategy<Value = Value>) -> impl Strategy<Value = Vec<Value>> {
+    ("[a-z]{1,10}", proptest::collection::vec(arg, 0..4)).prop_map(|(ev, mut args)| {
+        args.insert(0, Value::Str(ev));
+        args
+    })
+}
+
+fn uid() -> impl Strategy<Value = String> {
+    "[0-9a-f]{16}"
+}
+
+fn socket() -> impl Strategy<Value = SocketDescription> {
+    ("[A-Za-z0-9_-]{20}", json_value(), rooms(), js_value()).prop_map(
+        |(id, handshake, rooms, data)| SocketDescription {
+            id,
+            handshake,
+            rooms,
+            data,
+        },
+    )
+}
+
+fn cluster_body() -> impl Strategy<Value = ClusterBody> {
+    let rid = "[0-9a-f]{16}";
+    prop_oneof![
+        Just(ClusterBody::Heartbeat),
+        (event_data(), proptest::option::of(rid), opts()).prop_map(|(d, request_id, opts)| {
+            ClusterBody::Broadcast {
+                packet: Packet::event(d, None),
+                request_id,
+                opts,
+            }
+        }),
+        (opts(), rooms()).prop_map(|(opts, rooms)| ClusterBody::SocketsJoin { opts, rooms }),
+        (opts(), any::<bool>())
+            .prop_map(|(opts, close)| ClusterBody::DisconnectSockets { opts, close }),
+        (opts(), rid).prop_map(|(opts, request_id)| ClusterBody::FetchSockets { opts, request_id }),
+        (rid, proptest::collection::vec(socket(), 0..3)).prop_map(|(request_id, sockets)| {
+            ClusterBody::FetchSocketsResponse {
+                request_id,
+                sockets,
+            }
+        }),
+        (proptest::option::of(rid), event_data()).prop_map(|(request_id, d)| {
+            ClusterBody::ServerSideEmit {
+                request_id,
+                packet: Value::Array(d),
+            }
+        }),
+        (rid, proptest::option::of(js_value()))
+            .prop_map(|(request_id, packet)| ClusterBody::BroadcastAck { request_id, packet }),
+        (rid, any::<u32>()).prop_map(|(request_id, n)| ClusterBody::BroadcastClientCount {
+            request_id,
+            client_count: u64::from(n)
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn msgpack_round_trip(v in any_value()) {
+        let limits = Limits::default();
+        prop_assert_eq!(msgpack::decode(&msgpack::encode(&v, msgpack::Flavor::Notepack), &limits).unwrap(), v);
+    }
+
+    #[test]
+    fn json_round_trip(v in json_value()) {
+        let bytes = json::encode(&v);
+        prop_assert_eq!(json::decode(&bytes, &Limits::default()).unwrap(), v);
+        // What we write is JSON any parser accepts.
+        prop_assert!(serde_json::from_slice::<serde_json::Value>(&bytes).is_ok());
+    }
+
+    #[test]
+    fn classic_broadcast_round_trip(uid in "[A-Za-z0-9_-]{6}", d in event_data(), o in opts()) {
+        let m = ClassicBroadcast { uid, packet: Packet::event(d, Some("/".into())), opts: o };
+        prop_assert_eq!(ClassicBroadcast::decode(&m.encode(), &Limits::default()).unwrap(), m);
+    }
+
+    #[test]
+    fn classic_request_round_trip(uid in uid(), rid in "[a-z]{6}", rooms in rooms(), o in opts(), d in json_event_data(), b in event_data()) {
+        let o = BroadcastOptions { flags: None, ..o };
+        for body in [
+            RequestBody::AllRooms,
+            RequestBody::RemoteJoin { opts: o.clone(), rooms: rooms.clone() },
+            RequestBody::RemoteDisconnect { opts: o.clone(), close: true },
+            RequestBody::RemoteFetch { opts: o.clone() },
+            RequestBody::ServerSideEmit { data: Value::Array(d.clone()) },
+            RequestBody::Broadcast { packet: Packet::event(b.clone(), Some("/".into())), opts: o.clone() },
+        ] {
+            let m = ClassicRequest { uid: Some(uid.clone()), request_id: Some(rid.clone()), body };
+            prop_assert_eq!(ClassicRequest::decode(&m.encode(), &Limits::default()).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn classic_response_round_trip(rid in "[a-z]{6}", rooms in rooms(), ack in proptest::option::of(json_value())) {
+        for m in [
+            ClassicResponse::AllRooms { request_id: rid.clone(), rooms: rooms.clone() },
+            ClassicResponse::ServerSideEmit { request_id: rid.clone(), data: ack.clone() },
+            ClassicResponse::BroadcastClientCount { request_id: rid.clone(), client_count: 3 },
+            ClassicResponse::BroadcastAck { request_id: rid.clone(), packet: ack.clone() },
+        ] {
+            prop_assert_eq!(ClassicResponse::decode(&m.encode(), &Limits::default()).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn cluster_message_round_trips_in_every_encoding(uid in uid(), body in cluster_body()) {
+        let limits = Limits::default();
+        let m = ClusterMessage { uid, nsp: "/chat".into(), body };
+        prop_assert_eq!(&ClusterMessage::decode(&m.encode_streams_pubsub(), &limits).unwrap(), &m);
+        let fields = m.to_stream_fields(false).fields;
+        let from_stream = ClusterMessage::from_stream_fields(fields.iter().map(|(k, v)| (k, v)), &limits).unwrap();
+        prop_assert_eq!(from_stream.to_stream_fields(false).fields, fields);
+        // JSON carries no binary; the sharded encoding keeps what it carries.
+        if !m.body.has_binary() {
+            prop_assert_eq!(&ClusterMessage::decode(&m.encode_sharded(), &limits).unwrap().encode_sharded(), &m.encode_sharded());
+        }
+    }
+
+    #[test]
+    fn session_round_trip(sid in "[A-Za-z0-9_-]{20}", pid in "[A-Za-z0-9_-]{20}", rooms in rooms(), data in js_value()) {
+        let s = SessionRecord { sid, pid, rooms, data };
+        prop_assert_eq!(SessionRecord::decode(s.encode().as_bytes(), &Limits::default()).unwrap(), s);
+    }
+
+    #[test]
+    fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let limits = Limits { max_bytes: 150, max_depth: 8 };
+        let _ = sio_redis_wire::decode_any(&bytes, &limits);
+        let _ = ClassicBroadcast::decode(&bytes, &limits);
+        let _ = ClassicRequest::decode(&bytes, &limits);
+        let _ = ClassicResponse::decode(&bytes, &limits);
+        let _ = ClusterMessage::decode(&bytes, &limits);
+        let _ = SessionRecord::decode(&bytes, &limits);
+        let _ = ClusterMessage::from_stream_fields([("type", &b"3"[..]), ("uid", b"u"), ("nsp", b"/"), ("data", &bytes)], &limits);
+    }
+
+    #[test]
+    fn limits_are_enforced(depth in 9usize..40) {
+        let limits = Limits { max_bytes: 1024, max_depth: 8 };
+        let nested = vec![0x91u8; depth].into_iter().chain([0xc0]).collect::<Vec<_>>();
+        let r = msgpack::decode(&nested, &limits);
+        prop_assert!(matches!(r, Err(sio_redis_wire::DecodeError::TooDeep { .. })), "{:?}", r);
+        let json = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let r = json::decode(json.as_bytes(), &limits);
+        prop_assert!(matches!(r, Err(sio_redis_wire::DecodeError::TooDeep { .. })), "{:?}", r);
+        let big = vec![b' '; 2000];
+        let r = json::decode(&big, &limits);
+        prop_assert!(matches!(r, Err(sio_redis_wire::DecodeError::TooLarge { .. })), "{:?}", r);
+    }
+}
