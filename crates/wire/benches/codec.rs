@@ -1,5 +1,6 @@
 //! Codec speed: encode + decode of the two messages on the broadcast path.
 //! Run with `cargo bench -p sio-redis-wire --bench codec`.
+#![allow(missing_docs)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sio_redis_wire::classic::ClassicBroadcast;

@@ -1,11 +1,11 @@
 //! Reading the members of a decoded message, with typed errors that name the member.
 
 use crate::error::DecodeError;
-use crate::value::Value;
+use crate::value::{Key, Value};
 
 /// The members of one decoded map, taken out one by one.
 pub(crate) struct Fields {
-    members: Vec<(String, Value)>,
+    members: Vec<(Key, Value)>,
     message: &'static str,
 }
 

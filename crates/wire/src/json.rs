@@ -6,13 +6,9 @@
 //! `Buffer.toJSON()` (`{"type":"Buffer","data":[..]}`), timestamps as `Date.toJSON()`
 //! ISO-8601 strings, non-finite numbers as `null`.
 
-use std::fmt;
-
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-
 use crate::error::{DecodeError, Limits};
 use crate::sink::Sink;
-use crate::value::{TIMESTAMP_EXT, Value};
+use crate::value::{Key, TIMESTAMP_EXT, Value, key};
 
 /// `Number.MAX_SAFE_INTEGER` (2^53 − 1) as `f64`.
 pub(crate) const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
@@ -24,40 +20,334 @@ pub fn encode(value: &Value) -> Vec<u8> {
     w.into_bytes()
 }
 
-/// Decodes one JSON text into a [`Value`], with JavaScript's number semantics: an
-/// integral number within ±(2^53 − 1) (also when written `1.0` or `1e3`) is an integer,
-/// any other number a float.
+/// Decodes one JSON text into a [`Value`] as `JSON.parse` reads it: an integer literal
+/// that fits `i64` is an integer, any other number a float (an integral float within
+/// ±(2^53 − 1) becomes an integer, as it is one in JavaScript); of duplicate member names
+/// the last value wins, at the first one's position.
 ///
 /// # Errors
 /// [`DecodeError::TooLarge`] / [`DecodeError::TooDeep`] past `limits`;
-/// [`DecodeError::Json`] for malformed JSON (serde_json's message and position).
+/// [`DecodeError::Json`] (with the byte offset) for anything that is not JSON;
+/// [`DecodeError::TrailingBytes`] for anything but white space after the value.
 pub fn decode(input: &[u8], limits: &Limits) -> Result<Value, DecodeError> {
     limits.check_len(input.len())?;
-    let v: Value = serde_json::from_slice(input).map_err(|e| {
-        if e.to_string().starts_with("recursion limit") {
-            DecodeError::TooDeep {
-                max: limits.max_depth,
-            }
-        } else {
-            DecodeError::Json(e.to_string())
-        }
-    })?;
-    if v.depth() > limits.max_depth {
-        return Err(DecodeError::TooDeep {
-            max: limits.max_depth,
+    let mut p = Parser {
+        s: input,
+        pos: 0,
+        max_depth: limits.max_depth,
+    };
+    let v = p.value(0)?;
+    p.skip_ws();
+    if p.pos != input.len() {
+        return Err(DecodeError::TrailingBytes {
+            count: input.len() - p.pos,
         });
     }
     Ok(v)
 }
 
+/// A recursive-descent JSON parser (RFC 8259) building [`Value`]s.
+struct Parser<'a> {
+    s: &'a [u8],
+    pos: usize,
+    max_depth: usize,
+}
+
+impl Parser<'_> {
+    fn error(&self, what: &str) -> DecodeError {
+        DecodeError::Json(format!("{what} at byte {}", self.pos))
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&mut self) -> Result<u8, DecodeError> {
+        self.skip_ws();
+        self.s
+            .get(self.pos)
+            .copied()
+            .ok_or(DecodeError::Truncated { offset: self.pos })
+    }
+
+    fn literal(&mut self, word: &[u8], v: Value) -> Result<Value, DecodeError> {
+        if self.s[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            Ok(v)
+        } else {
+            Err(self.error("invalid literal"))
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, DecodeError> {
+        match self.peek()? {
+            b'{' => self.object(depth),
+            b'[' => self.array(depth),
+            b'"' => self.string().map(Value::Str),
+            b't' => self.literal(b"true", Value::Bool(true)),
+            b'f' => self.literal(b"false", Value::Bool(false)),
+            b'n' => self.literal(b"null", Value::Nil),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => Err(self.error("unexpected character")),
+        }
+    }
+
+    fn enter(&self, depth: usize) -> Result<(), DecodeError> {
+        if depth >= self.max_depth {
+            return Err(DecodeError::TooDeep {
+                max: self.max_depth,
+            });
+        }
+        Ok(())
+    }
+
+    fn array(&mut self, depth: usize) -> Result<Value, DecodeError> {
+        self.enter(depth)?;
+        self.pos += 1; // [
+        let mut items = Vec::new();
+        if self.peek()? == b']' {
+            self.pos += 1;
+            return Ok(Value::Array(items));
+        }
+        loop {
+            items.push(self.value(depth + 1)?);
+            match self.peek()? {
+                b',' => self.pos += 1,
+                b']' => {
+                    self.pos += 1;
+                    return Ok(Value::Array(items));
+                }
+                _ => return Err(self.error("expected , or ]")),
+            }
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Result<Value, DecodeError> {
+        self.enter(depth)?;
+        self.pos += 1; // {
+        let mut members: Vec<(Key, Value)> = Vec::with_capacity(4);
+        if self.peek()? == b'}' {
+            self.pos += 1;
+            return Ok(Value::Map(members));
+        }
+        loop {
+            if self.peek()? != b'"' {
+                return Err(self.error("expected a member name"));
+            }
+            let k = self.key()?;
+            if self.peek()? != b':' {
+                return Err(self.error("expected :"));
+            }
+            self.pos += 1;
+            let v = self.value(depth + 1)?;
+            match members.iter_mut().find(|(name, _)| *name == k) {
+                Some(slot) => slot.1 = v,
+                None => members.push((k, v)),
+            }
+            match self.peek()? {
+                b',' => self.pos += 1,
+                b'}' => {
+                    self.pos += 1;
+                    return Ok(Value::Map(members));
+                }
+                _ => return Err(self.error("expected , or }")),
+            }
+        }
+    }
+
+    /// A member name: borrowed from the known names when it has no escapes.
+    fn key(&mut self) -> Result<Key, DecodeError> {
+        let start = self.pos + 1;
+        let plain = self.s[start..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+        if let Some(len) = plain
+            && self.s[start + len] == b'"'
+        {
+            let name = std::str::from_utf8(&self.s[start..start + len])
+                .map_err(|_| DecodeError::InvalidUtf8 { offset: start })?;
+            self.pos = start + len + 1;
+            return Ok(key(name));
+        }
+        self.string().map(Key::Owned)
+    }
+
+    fn string(&mut self) -> Result<String, DecodeError> {
+        self.pos += 1; // "
+        let start = self.pos;
+        let mut out: Vec<u8> = Vec::new();
+        loop {
+            let rest = &self.s[self.pos..];
+            let run = rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+            let run = run.ok_or(DecodeError::Truncated {
+                offset: self.s.len(),
+            })?;
+            let end = self.pos + run;
+            match self.s[end] {
+                b'"' => {
+                    let bytes = if out.is_empty() && self.pos == start {
+                        self.s[start..end].to_vec()
+                    } else {
+                        out.extend_from_slice(&self.s[self.pos..end]);
+                        out
+                    };
+                    self.pos = end + 1;
+                    return String::from_utf8(bytes)
+                        .map_err(|_| DecodeError::InvalidUtf8 { offset: start });
+                }
+                b'\\' => {
+                    out.extend_from_slice(&self.s[self.pos..end]);
+                    self.pos = end;
+                    self.escape(&mut out)?;
+                }
+                _ => {
+                    self.pos = end;
+                    return Err(self.error("control character in string"));
+                }
+            }
+        }
+    }
+
+    /// One escape sequence, `self.pos` on its backslash.
+    fn escape(&mut self, out: &mut Vec<u8>) -> Result<(), DecodeError> {
+        let c = *self
+            .s
+            .get(self.pos + 1)
+            .ok_or(DecodeError::Truncated { offset: self.pos })?;
+        self.pos += 2;
+        let simple = match c {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => {
+                let mut unit = self.hex4()?;
+                let ch =
+                    if (0xd800..0xdc00).contains(&unit) && self.s[self.pos..].starts_with(b"\\u") {
+                        self.pos += 2;
+                        let low = self.hex4()?;
+                        if !(0xdc00..0xe000).contains(&low) {
+                            return Err(self.error("unpaired surrogate"));
+                        }
+                        unit = 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00);
+                        char::from_u32(unit)
+                    } else {
+                        char::from_u32(unit)
+                    };
+                // A lone surrogate (JSON.parse keeps it) has no UTF-8 form.
+                let ch = ch.ok_or_else(|| self.error("unpaired surrogate"))?;
+                out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
+                return Ok(());
+            }
+            _ => return Err(self.error("invalid escape")),
+        };
+        out.push(simple);
+        Ok(())
+    }
+
+    fn hex4(&mut self) -> Result<u32, DecodeError> {
+        let digits = self
+            .s
+            .get(self.pos..self.pos + 4)
+            .ok_or(DecodeError::Truncated { offset: self.pos })?;
+        let text = std::str::from_utf8(digits).map_err(|_| self.error("invalid \\u escape"))?;
+        let unit = u32::from_str_radix(text, 16).map_err(|_| self.error("invalid \\u escape"))?;
+        self.pos += 4;
+        Ok(unit)
+    }
+
+    fn number(&mut self) -> Result<Value, DecodeError> {
+        let start = self.pos;
+        let digits = |p: &mut Self| {
+            let from = p.pos;
+            while p.s.get(p.pos).is_some_and(u8::is_ascii_digit) {
+                p.pos += 1;
+            }
+            p.pos - from
+        };
+        if self.s[self.pos] == b'-' {
+            self.pos += 1;
+        }
+        let int_start = self.pos;
+        let int_len = digits(self);
+        if int_len == 0 || (int_len > 1 && self.s[int_start] == b'0') {
+            return Err(self.error("invalid number"));
+        }
+        let mut integral = true;
+        if self.s.get(self.pos) == Some(&b'.') {
+            self.pos += 1;
+            integral = false;
+            if digits(self) == 0 {
+                return Err(self.error("invalid number"));
+            }
+        }
+        if let Some(b'e' | b'E') = self.s.get(self.pos) {
+            self.pos += 1;
+            integral = false;
+            if let Some(b'+' | b'-') = self.s.get(self.pos) {
+                self.pos += 1;
+            }
+            if digits(self) == 0 {
+                return Err(self.error("invalid number"));
+            }
+        }
+        // The grammar above admits ASCII only.
+        let text = std::str::from_utf8(&self.s[start..self.pos])
+            .map_err(|_| self.error("invalid number"))?;
+        if integral && let Ok(n) = text.parse::<i64>() {
+            return Ok(Value::Int(n));
+        }
+        text.parse::<f64>()
+            .map(Value::from)
+            .map_err(|_| self.error("invalid number"))
+    }
+}
+
+/// For each byte: 0 when written as is, else the letter after the backslash of its
+/// escape (`u` for `\u00XX`), as ECMAScript's `QuoteJSONString` escapes.
+static ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
 /// The JSON [`Sink`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Writer {
     buf: Vec<u8>,
     /// One entry per open container: whether it has no element yet.
     first: Vec<bool>,
     /// A key was just written: the next value needs no comma.
     after_key: bool,
+}
+
+impl Default for Writer {
+    fn default() -> Self {
+        Self {
+            buf: Vec::with_capacity(256),
+            first: Vec::with_capacity(8),
+            after_key: false,
+        }
+    }
 }
 
 impl Writer {
@@ -85,25 +375,18 @@ impl Writer {
         let bytes = s.as_bytes();
         let mut start = 0;
         for (i, &b) in bytes.iter().enumerate() {
-            let esc: &[u8] = match b {
-                b'"' => b"\\\"",
-                b'\\' => b"\\\\",
-                b'\n' => b"\\n",
-                b'\r' => b"\\r",
-                b'\t' => b"\\t",
-                0x08 => b"\\b",
-                0x0c => b"\\f",
-                0x00..=0x1f => b"",
-                _ => continue,
-            };
+            let esc = ESCAPE[usize::from(b)];
+            if esc == 0 {
+                continue;
+            }
             self.buf.extend_from_slice(&bytes[start..i]);
-            if esc.is_empty() {
+            if esc == b'u' {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 self.buf.extend_from_slice(b"\\u00");
                 self.buf.push(HEX[usize::from(b >> 4)]);
                 self.buf.push(HEX[usize::from(b & 0xf)]);
             } else {
-                self.buf.extend_from_slice(esc);
+                self.buf.extend_from_slice(&[b'\\', esc]);
             }
             start = i + 1;
         }
@@ -251,7 +534,7 @@ pub(crate) fn js_number(f: f64, out: &mut Vec<u8>) {
             out.extend_from_slice(&digits[1..]);
         }
         out.push(b'e');
-        out.push(if n - 1 >= 0 { b'+' } else { b'-' });
+        out.push(if n > 0 { b'+' } else { b'-' });
         out.extend_from_slice(itoa::Buffer::new().format((n - 1).abs()).as_bytes());
     }
 }
@@ -288,70 +571,6 @@ pub(crate) fn iso_8601(ms: i64) -> Option<String> {
     Some(format!(
         "{year}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z"
     ))
-}
-
-impl<'de> Deserialize<'de> for Value {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ValueVisitor)
-    }
-}
-
-struct ValueVisitor;
-
-impl<'de> Visitor<'de> for ValueVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Nil)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Nil)
-    }
-    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
-        Ok(Value::Bool(b))
-    }
-    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
-        Ok(Value::Int(n))
-    }
-    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
-        Ok(Value::from(n))
-    }
-    fn visit_f64<E>(self, f: f64) -> Result<Value, E> {
-        Ok(Value::from(f))
-    }
-    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
-        Ok(Value::Str(s.to_owned()))
-    }
-    fn visit_string<E>(self, s: String) -> Result<Value, E> {
-        Ok(Value::Str(s))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut members: Vec<(String, Value)> = Vec::new();
-        while let Some((k, v)) = map.next_entry::<String, Value>()? {
-            // JSON.parse keeps the last of duplicate keys, at the first one's position.
-            match members.iter_mut().find(|(key, _)| *key == k) {
-                Some(slot) => slot.1 = v,
-                None => members.push((k, v)),
-            }
-        }
-        Ok(Value::Map(members))
-    }
-}
-
-impl de::Error for DecodeError {
-    fn custom<T: fmt::Display>(msg: T) -> Self {
-        DecodeError::Json(msg.to_string())
-    }
 }
 
 #[cfg(test)]
@@ -414,7 +633,26 @@ mod tests {
 
     #[test]
     fn parse_keeps_order_and_js_numbers() {
-        let v = decode(br#"{"b":1.0,"a":[2.5,1e3],"c":null}"#, &Limits::default()).unwrap();
-        assert_eq!(encode(&v), br#"{"b":1,"a":[2.5,1000],"c":null}"#);
+        let l = Limits::default();
+        let v = decode(br#" {"b":1.0,"a":[2.5,1e3],"c":null,"b":2} "#, &l).unwrap();
+        assert_eq!(encode(&v), br#"{"b":2,"a":[2.5,1000],"c":null}"#);
+        let v = decode(br#"["\u00e9\ud83d\ude00\n\/",-0,18446744073709551616]"#, &l).unwrap();
+        assert_eq!(
+            encode(&v),
+            "[\"é😀\\n/\",0,18446744073709552000]".as_bytes()
+        );
+        for bad in [
+            &b"[1,]"[..],
+            b"{\"a\" 1}",
+            b"01",
+            b"\"\\ud800\"",
+            b"[",
+            b"\"\x01\"",
+            b"1 2",
+            b"-",
+            b"1.",
+        ] {
+            assert!(decode(bad, &l).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
     }
 }

@@ -51,4 +51,4 @@ pub use packet::{BroadcastFlags, BroadcastOptions, OptionsLayout, Packet, Socket
 pub use session::SessionRecord;
 pub use stream::StreamFields;
 pub use types::{MessageType, PacketType, RequestType};
-pub use value::{TIMESTAMP_EXT, Value};
+pub use value::{Key, TIMESTAMP_EXT, Value};

@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use crate::error::{DecodeError, Limits};
 use crate::sink::Sink;
-use crate::value::Value;
+use crate::value::{Value, key};
 
 /// Which Node msgpack encoder to match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -255,11 +255,17 @@ impl<'a> Reader<'a> {
         let mut members = Vec::with_capacity(len);
         for _ in 0..len {
             let at = self.pos;
-            let key = match self.value(depth + 1)? {
-                Value::Str(s) => s,
+            let len = match self.byte()? {
+                m @ 0xa0..=0xbf => usize::from(m & 0x1f),
+                0xd9 => self.len8()?,
+                0xda => self.len16()?,
+                0xdb => self.len32()?,
                 _ => return Err(DecodeError::NonStringKey { offset: at }),
             };
-            members.push((key, self.value(depth + 1)?));
+            let raw = self.take(len)?;
+            let name =
+                std::str::from_utf8(raw).map_err(|_| DecodeError::InvalidUtf8 { offset: at })?;
+            members.push((key(name), self.value(depth + 1)?));
         }
         Ok(Value::Map(members))
     }

@@ -239,7 +239,7 @@ impl BroadcastFlags {
         };
         let mut flags = Self::default();
         for (k, v) in members {
-            match (k.as_str(), v) {
+            match (k.as_ref(), v) {
                 ("volatile", Value::Bool(b)) => flags.volatile = b,
                 ("compress", Value::Bool(b)) => flags.compress = Some(b),
                 ("local", Value::Bool(b)) => flags.local = b,
@@ -249,7 +249,7 @@ impl BroadcastFlags {
                 ("timeout", v) if v.as_i64().is_some_and(|t| t >= 0) => {
                     flags.timeout = v.as_i64().map(|t| t as u64);
                 }
-                (_, v) => flags.other.push((k, v)),
+                (_, v) => flags.other.push((k.into_owned(), v)),
             }
         }
         Ok(flags)

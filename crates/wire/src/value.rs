@@ -1,5 +1,7 @@
 //! [`Value`]: any JavaScript value a Node server can put in an adapter message.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 
 /// A JavaScript value as carried by the adapters' msgpack and JSON encodings.
@@ -31,10 +33,34 @@ pub enum Value {
     /// An array.
     Array(Vec<Value>),
     /// An object, members in insertion order.
-    Map(Vec<(String, Value)>),
+    Map(Vec<(Key, Value)>),
     /// A msgpack extension: type and payload. Type −1 is a timestamp (`Date`).
     Ext(i8, Bytes),
 }
+
+/// A member name of a [`Value::Map`]. The decoders borrow the names the adapters use
+/// (`"type"`, `"data"`, `"rooms"`, …) from static strings instead of allocating them.
+pub type Key = Cow<'static, str>;
+
+macro_rules! known_keys {
+    ($($name:literal)*) => {
+        /// `s` as a [`Key`], borrowed when it is one of the member names of adapter
+        /// messages.
+        pub(crate) fn key(s: &str) -> Key {
+            match s {
+                $($name => Cow::Borrowed($name),)*
+                _ => Cow::Owned(s.to_owned()),
+            }
+        }
+    };
+}
+
+known_keys!(
+    "type" "data" "nsp" "uid" "requestId" "packet" "opts" "rooms" "except" "flags" "close"
+    "sockets" "clientCount" "id" "handshake" "volatile" "compress" "local" "broadcast" "binary"
+    "timeout" "expectSingleResponse" "sid" "pid" "room" "headers" "time" "address" "xdomain"
+    "secure" "issued" "url" "query" "auth"
+);
 
 /// msgpack extension type of timestamps (JavaScript `Date`).
 pub const TIMESTAMP_EXT: i8 = -1;

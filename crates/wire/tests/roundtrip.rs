@@ -70,11 +70,11 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
-fn dedup(members: Vec<(String, Value)>) -> Vec<(String, Value)> {
-    let mut out: Vec<(String, Value)> = Vec::new();
+fn dedup(members: Vec<(String, Value)>) -> Vec<(sio_redis_wire::Key, Value)> {
+    let mut out: Vec<(sio_redis_wire::Key, Value)> = Vec::new();
     for (k, v) in members {
         if !out.iter().any(|(key, _)| *key == k) {
-            out.push((k, v));
+            out.push((k.into(), v));
         }
     }
     out
