@@ -18,6 +18,8 @@ need_apt() {
 command -v redis-server >/dev/null && command -v redis-cli >/dev/null || need_apt redis-server
 command -v node >/dev/null && command -v npm >/dev/null || need_apt nodejs npm
 command -v cargo >/dev/null || { echo "cargo not found: install Rust from https://rustup.rs" >&2; exit 1; }
+# Headless Chromium for the demo's browser test (playwright-core drives Debian's build).
+[ -x /usr/bin/chromium ] || need_apt chromium
 
 # The pinned npm packages (socket.io, the Redis adapters, the emitter, notepack, ...).
 if [ ! -d e2e/node_modules ] || [ e2e/package-lock.json -nt e2e/node_modules/.package-lock.json ]; then
@@ -28,4 +30,8 @@ echo "== golden vectors: regenerate from the Node packages and compare"
 npm --prefix e2e run --silent golden:check
 
 echo "== cargo test"
-cargo test --workspace --locked "$@"
+cargo test --workspace --locked
+
+echo "== interop tests with real Node servers and clients (e2e/)"
+cargo build --release --locked -p sio-redis-peer-node -p cluster-chat
+npm --prefix e2e test

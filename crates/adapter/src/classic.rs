@@ -1,0 +1,757 @@
+//! The classic adapter: socketioxide's `CoreAdapter` over Redis Pub/Sub, wire-compatible
+//! with `@socket.io/redis-adapter` 8.3 `createAdapter` (PROTOCOL.md §1).
+//!
+//! Per namespace it PSUBSCRIBEs `<key>#<nsp>#*` and SUBSCRIBEs `<key>-request#<nsp>#`,
+//! `<key>-response#<nsp>#` and its own `<key>-response#<nsp>#<uid>#`, where `uid` is a
+//! fresh 6-character id as Node makes one.
+//!
+//! Differences from Node, by design:
+//! * socketsJoin / socketsLeave / disconnectSockets are applied locally at once and this
+//!   node skips its own echo (Node applies its own echo instead); the wire is the same.
+//! * `disconnectSockets(close = true)` from Node disconnects the sockets from the
+//!   namespace; socketioxide's adapter API cannot close the underlying connection.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use sio_redis_transport::{Message, MessageHandler, SubscriptionId};
+use sio_redis_wire::channels::ClassicChannels;
+use sio_redis_wire::classic::{ClassicBroadcast, ClassicRequest, ClassicResponse, RequestBody};
+use sio_redis_wire::{BroadcastFlags, BroadcastOptions, Packet, SocketDescription, Value, ids};
+use socketioxide_core::adapter::errors::BroadcastError;
+use socketioxide_core::adapter::{
+    BroadcastFlags as SioFlags, BroadcastOptions as SioOpts, CoreAdapter, CoreLocalAdapter, DefinedAdapter,
+    RemoteSocketData, Room, RoomParam, SocketEmitter, Spawnable,
+};
+use socketioxide_core::packet::{Packet as SioPacket, PacketData};
+use socketioxide_core::{Sid, Str, Value as SioValue};
+use tokio::sync::mpsc;
+
+use crate::ack_stream::AckStream;
+use crate::convert;
+use crate::error::Error;
+use crate::pending::{AckInbox, Pending, Waiter};
+use crate::state::{BoxFuture, NamespaceOps, RedisAdapterState, ServerSideAck, ServerSideEvent, SocketInfo, lock};
+
+/// The classic Redis adapter of one namespace. Created by socketioxide from the shared
+/// [`RedisAdapterState`]:
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use sio_redis::{ClassicAdapter, ClassicConfig, RedisAdapterState};
+/// use socketioxide::{SocketIo, extract::SocketRef};
+///
+/// let state = RedisAdapterState::connect("redis://127.0.0.1:6379", ClassicConfig::default()).await?;
+/// let (layer, io) = SocketIo::builder().with_adapter::<ClassicAdapter<_>>(state.clone()).build_layer();
+/// io.ns("/", async |socket: SocketRef<ClassicAdapter<_>>| socket.join(socket.id.to_string())).await?;
+/// # Ok(()) }
+/// ```
+pub struct ClassicAdapter<E> {
+    local: CoreLocalAdapter<E>,
+    state: RedisAdapterState,
+    uid: String,
+    nsp: String,
+    channels: ClassicChannels,
+    own_response: String,
+    pending: Pending,
+    subscription: Mutex<Option<SubscriptionId>>,
+}
+
+impl<E> std::fmt::Debug for ClassicAdapter<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClassicAdapter").field("uid", &self.uid).field("nsp", &self.nsp).finish()
+    }
+}
+
+/// The initialisation of a namespace adapter: SUBSCRIBE and PSUBSCRIBE its channels.
+/// Await it (`io.ns(...).await`), or let socketioxide spawn it (dynamic namespaces).
+#[must_use = "the namespace is not subscribed until this future is awaited"]
+pub struct InitRes(BoxFuture<'static, Result<(), Error>>);
+
+impl std::fmt::Debug for InitRes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InitRes")
+    }
+}
+
+impl Future for InitRes {
+    type Output = Result<(), Error>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl Spawnable for InitRes {
+    fn spawn(self) {
+        tokio::spawn(async move {
+            if let Err(e) = self.0.await {
+                tracing::error!(error = %e, "redis adapter initialisation failed");
+            }
+        });
+    }
+}
+
+impl<E> DefinedAdapter for ClassicAdapter<E> {}
+
+impl<E: SocketEmitter> CoreAdapter<E> for ClassicAdapter<E> {
+    type Error = Error;
+    type State = RedisAdapterState;
+    type AckStream = AckStream<E>;
+    type InitRes = InitRes;
+
+    fn new(state: &Self::State, local: CoreLocalAdapter<E>) -> Self {
+        let nsp = local.path().to_string();
+        let channels = ClassicChannels::new(&state.inner.config.key, &nsp);
+        let uid = ids::classic_uid();
+        Self {
+            own_response: channels.own_response(&uid),
+            local,
+            state: state.clone(),
+            uid,
+            nsp,
+            channels,
+            pending: Pending::default(),
+            subscription: Mutex::new(None),
+        }
+    }
+
+    fn init(self: Arc<Self>, on_success: impl FnOnce() + Send + 'static) -> Self::InitRes {
+        InitRes(Box::pin(async move {
+            let weak = Arc::downgrade(&self);
+            let handler: MessageHandler = Arc::new(move |msg| {
+                if let Some(adapter) = weak.upgrade() {
+                    adapter.on_message(msg);
+                }
+            });
+            let channels = vec![
+                self.channels.request.clone(),
+                self.channels.response.clone(),
+                self.own_response.clone(),
+            ];
+            let patterns = vec![self.channels.broadcast_pattern.clone()];
+            let id = self.state.inner.transport.subscribe(channels, patterns, handler).await?;
+            *lock(&self.subscription) = Some(id);
+            let ops: Arc<dyn NamespaceOps> = self.clone();
+            lock(&self.state.inner.namespaces).insert(self.nsp.clone(), Arc::downgrade(&ops));
+            on_success();
+            Ok(())
+        }))
+    }
+
+    async fn close(&self) -> Result<(), Error> {
+        lock(&self.state.inner.namespaces).remove(&self.nsp);
+        let id = lock(&self.subscription).take();
+        if let Some(id) = id {
+            self.state.inner.transport.unsubscribe(id).await?;
+        }
+        Ok(())
+    }
+
+    async fn server_count(&self) -> Result<u16, Error> {
+        let n = self.state.inner.transport.numsub(&self.channels.request).await?;
+        Ok(u16::try_from(n).unwrap_or(u16::MAX))
+    }
+
+    async fn broadcast(&self, packet: SioPacket, opts: SioOpts) -> Result<(), BroadcastError> {
+        if opts.is_local(self.local.server_id()) {
+            return self.local.broadcast(packet, opts).map_err(BroadcastError::from);
+        }
+        let Some(data) = event_data(&packet) else {
+            return self.local.broadcast(packet, opts).map_err(BroadcastError::from);
+        };
+        let (wire_opts, single_remote) = self.wire_opts(&opts, true);
+        let msg = ClassicBroadcast {
+            uid: self.uid.clone(),
+            packet: Packet::event(Vec::new(), Some(self.nsp.clone())),
+            opts: wire_opts,
+        };
+        let msg = ClassicBroadcast { packet: Packet { data: convert::from_sio(data).map_err(adapter_err)?, ..msg.packet }, ..msg };
+        let channel = msg.channel(&self.channels);
+        let local = if single_remote {
+            Ok(())
+        } else {
+            self.ensure_own_rooms(opts.rooms.iter().chain(&opts.except));
+            self.local.broadcast(packet, opts)
+        };
+        self.publish(&channel, msg.encode()).await.map_err(adapter_err)?;
+        local.map_err(BroadcastError::from)
+    }
+
+    async fn broadcast_with_ack(
+        &self,
+        packet: SioPacket,
+        opts: SioOpts,
+        timeout: Option<Duration>,
+    ) -> Result<Self::AckStream, Error> {
+        let timeout = timeout.unwrap_or_else(|| self.local.ack_timeout());
+        let data = event_data(&packet).map(convert::from_sio).transpose()?;
+        let (Some(data), false) = (data, opts.is_local(self.local.server_id())) else {
+            let (local, _) = self.local.broadcast_with_ack(packet, opts, Some(timeout));
+            return Ok(AckStream::new(local, Arc::default(), 0, timeout, None));
+        };
+        let request_id = ids::classic_uid();
+        let inbox = Arc::new(AckInbox::default());
+        let guard = self.pending.register(request_id.clone(), Waiter::Acks(inbox.clone()));
+        let (mut wire_opts, single_remote) = self.wire_opts(&opts, true);
+        if let Some(flags) = wire_opts.flags.as_mut() {
+            flags.timeout = Some(timeout.as_millis() as u64);
+        }
+        let request = ClassicRequest {
+            uid: Some(self.uid.clone()),
+            request_id: Some(request_id),
+            body: RequestBody::Broadcast { packet: Packet { data, ..Packet::event(Vec::new(), Some(self.nsp.clone())) }, opts: wire_opts },
+        };
+        let transport = &self.state.inner.transport;
+        let (published, numsub) =
+            tokio::join!(self.publish(&self.channels.request, request.encode()), transport.numsub(&self.channels.request));
+        published?;
+        let expected = usize::try_from(numsub?).unwrap_or(usize::MAX).saturating_sub(1);
+        let local = if single_remote {
+            self.local.broadcast_with_ack(packet, SioOpts::default(), Some(timeout)).0
+        } else {
+            self.ensure_own_rooms(opts.rooms.iter().chain(&opts.except));
+            self.local.broadcast_with_ack(packet, opts, Some(timeout)).0
+        };
+        Ok(AckStream::new(local, inbox, expected, timeout, Some(guard)))
+    }
+
+    async fn add_sockets(&self, opts: SioOpts, rooms: impl RoomParam) -> Result<(), Error> {
+        let rooms: Vec<Room> = rooms.into_room_iter().collect();
+        self.room_request(opts, rooms, true).await
+    }
+
+    async fn del_sockets(&self, opts: SioOpts, rooms: impl RoomParam) -> Result<(), Error> {
+        let rooms: Vec<Room> = rooms.into_room_iter().collect();
+        self.room_request(opts, rooms, false).await
+    }
+
+    async fn disconnect_socket(&self, opts: SioOpts) -> Result<(), BroadcastError> {
+        if opts.is_local(self.local.server_id()) {
+            return self.local.disconnect_socket(opts).map_err(BroadcastError::from);
+        }
+        let (wire_opts, single_remote) = self.wire_opts(&opts, false);
+        let request = ClassicRequest {
+            uid: Some(self.uid.clone()),
+            request_id: None,
+            body: RequestBody::RemoteDisconnect { opts: wire_opts, close: false },
+        };
+        self.publish(&self.channels.request, request.encode()).await.map_err(adapter_err)?;
+        if single_remote {
+            return Ok(());
+        }
+        self.ensure_own_rooms(opts.rooms.iter().chain(&opts.except));
+        self.local.disconnect_socket(opts).map_err(BroadcastError::from)
+    }
+
+    async fn rooms(&self, opts: SioOpts) -> Result<Vec<Room>, Error> {
+        let mut rooms: std::collections::HashSet<String> = std::collections::HashSet::new();
+        if opts.rooms.is_empty() && opts.except.is_empty() && opts.sid.is_none() {
+            if opts.has_flag(SioFlags::Local) {
+                rooms.extend(self.local_rooms());
+            } else {
+                for r in self.all_rooms().await? {
+                    rooms.insert(r);
+                }
+            }
+        } else {
+            let (wire_opts, _) = self.wire_opts(&opts, true);
+            for socket in self.fetch_infos(wire_opts).await? {
+                rooms.extend(socket.rooms);
+            }
+        }
+        Ok(rooms.into_iter().map(Room::Owned).collect())
+    }
+
+    async fn fetch_sockets(&self, opts: SioOpts) -> Result<Vec<RemoteSocketData>, Error> {
+        if opts.is_local(self.local.server_id()) {
+            return Ok(self.local.fetch_sockets(opts));
+        }
+        let (wire_opts, _) = self.wire_opts(&opts, true);
+        let ns: Str = self.nsp.clone().into();
+        let foreign = &self.state.inner.foreign;
+        Ok(self
+            .fetch_infos(wire_opts)
+            .await?
+            .into_iter()
+            .map(|s| {
+                let (id, server_id) = if s.local {
+                    (Sid::from_str(&s.id).unwrap_or_default(), self.local.server_id())
+                } else {
+                    (foreign.sid_for(&s.id), self.state.inner.remote_uid)
+                };
+                RemoteSocketData { id, server_id, ns: ns.clone() }
+            })
+            .collect())
+    }
+
+    fn get_local(&self) -> &CoreLocalAdapter<E> {
+        &self.local
+    }
+}
+
+/// The `[event, ...args]` payload of an event packet; `None` for other packet types.
+fn event_data(packet: &SioPacket) -> Option<&SioValue> {
+    match &packet.inner {
+        PacketData::Event(v, _) | PacketData::BinaryEvent(v, _) => Some(v),
+        _ => None,
+    }
+}
+
+fn adapter_err(e: Error) -> BroadcastError {
+    BroadcastError::Adapter(e.into())
+}
+
+/// socketioxide options for a remote operation: rooms, except and volatile from the wire;
+/// the broadcast flag makes an empty room list mean "every socket".
+fn sio_opts(opts: &BroadcastOptions) -> SioOpts {
+    let mut o = SioOpts::default();
+    o.add_flag(SioFlags::Broadcast);
+    if opts.flags.as_ref().is_some_and(|f| f.volatile) {
+        o.add_flag(SioFlags::Volatile);
+    }
+    o.rooms = opts.rooms.iter().cloned().map(Room::Owned).collect();
+    o.except = opts.except.iter().cloned().map(Room::Owned).collect();
+    o
+}
+
+impl<E: SocketEmitter> ClassicAdapter<E> {
+    async fn publish(&self, channel: &str, payload: Vec<u8>) -> Result<(), Error> {
+        self.state.inner.transport.publish(channel, Bytes::from(payload)).await?;
+        self.state.inner.counters.published.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The wire form of socketioxide's options. `with_flags`: broadcasts carry `flags`,
+    /// room requests do not. Also says whether the target is one remote socket
+    /// (`RemoteSocket` API), which nothing local matches.
+    fn wire_opts(&self, opts: &SioOpts, with_flags: bool) -> (BroadcastOptions, bool) {
+        let foreign = &self.state.inner.foreign;
+        let mut rooms: Vec<String> = opts.rooms.iter().map(|r| foreign.wire_room(r)).collect();
+        let mut except: Vec<String> = opts.except.iter().map(|r| foreign.wire_room(r)).collect();
+        let broadcast = opts.has_flag(SioFlags::Broadcast);
+        let mut single_remote = false;
+        if let Some(sid) = opts.sid {
+            if broadcast {
+                except.push(sid.to_string());
+            } else if rooms.is_empty() {
+                rooms.push(foreign.id_for(sid));
+                single_remote = opts.server_id.is_some_and(|id| id != self.local.server_id());
+            }
+        }
+        let flags = with_flags.then(|| BroadcastFlags {
+            volatile: opts.has_flag(SioFlags::Volatile),
+            ..BroadcastFlags::default()
+        });
+        (BroadcastOptions { rooms, except, flags, layout: Default::default() }, single_remote)
+    }
+
+    /// Puts every local socket named in `rooms` into its own-id room, which Node
+    /// servers address single sockets by (socketioxide does not join it by itself).
+    fn ensure_own_rooms<'a>(&self, rooms: impl Iterator<Item = &'a Room>) {
+        for room in rooms {
+            let Ok(sid) = Sid::from_str(room) else { continue };
+            if self.local.socket_rooms(sid).contains(room) {
+                continue;
+            }
+            let exists = !self.local.fetch_sockets(SioOpts::new(sid)).is_empty();
+            if exists {
+                self.local.add_all(sid, room.to_string());
+            }
+        }
+    }
+
+    async fn room_request(&self, opts: SioOpts, rooms: Vec<Room>, join: bool) -> Result<(), Error> {
+        if opts.is_local(self.local.server_id()) {
+            if join {
+                self.local.add_sockets(opts, rooms);
+            } else {
+                self.local.del_sockets(opts, rooms);
+            }
+            return Ok(());
+        }
+        let (wire_opts, single_remote) = self.wire_opts(&opts, false);
+        let wire_rooms: Vec<String> = rooms.iter().map(|r| r.to_string()).collect();
+        let body = if join {
+            RequestBody::RemoteJoin { opts: wire_opts, rooms: wire_rooms }
+        } else {
+            RequestBody::RemoteLeave { opts: wire_opts, rooms: wire_rooms }
+        };
+        let request = ClassicRequest { uid: Some(self.uid.clone()), request_id: None, body };
+        self.publish(&self.channels.request, request.encode()).await?;
+        if !single_remote {
+            self.ensure_own_rooms(opts.rooms.iter().chain(&opts.except));
+            if join {
+                self.local.add_sockets(opts, rooms);
+            } else {
+                self.local.del_sockets(opts, rooms);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every local room, own-id rooms included (Node's `allRooms()` lists them).
+    fn local_rooms(&self) -> Vec<String> {
+        let mut all = SioOpts::default();
+        all.add_flag(SioFlags::Broadcast);
+        let mut rooms: std::collections::HashSet<String> =
+            self.local.rooms(all.clone()).into_iter().map(|r| r.to_string()).collect();
+        rooms.extend(self.local.sockets(all).into_iter().map(|sid| sid.to_string()));
+        rooms.into_iter().collect()
+    }
+
+    /// The local sockets that match `opts`, described as Node describes them.
+    fn describe_local(&self, opts: &BroadcastOptions) -> Vec<SocketDescription> {
+        let sio = sio_opts(opts);
+        self.ensure_own_rooms(sio.rooms.iter().chain(&sio.except));
+        let meta = lock(&self.state.inner.socket_meta);
+        self.local
+            .sockets(sio)
+            .into_iter()
+            .map(|sid| {
+                let own = sid.to_string();
+                let mut rooms: Vec<String> = self.local.socket_rooms(sid).into_iter().map(|r| r.to_string()).collect();
+                if !rooms.contains(&own) {
+                    rooms.insert(0, own.clone());
+                }
+                let m = meta.get(&(self.nsp.clone(), sid));
+                SocketDescription {
+                    id: own,
+                    handshake: m.map(|m| m.handshake.clone()).unwrap_or_default(),
+                    rooms,
+                    data: m.map(|m| m.data.clone()).unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
+    /// Publishes `request` and waits for one response from each other server (the
+    /// subscribers of the request channel, less this one), up to `requestsTimeout`.
+    async fn request(
+        &self,
+        name: &'static str,
+        body: RequestBody,
+    ) -> Result<Vec<ClassicResponse>, (Error, Vec<ClassicResponse>)> {
+        let numsub = self.state.inner.transport.numsub(&self.channels.request).await.map_err(|e| (e.into(), Vec::new()))?;
+        let expected = usize::try_from(numsub).unwrap_or(usize::MAX).saturating_sub(1);
+        if expected == 0 {
+            return Ok(Vec::new());
+        }
+        let request_id = ids::classic_uid();
+        let (tx, mut rx) = mpsc::channel(expected.min(1 << 16));
+        let _guard = self.pending.register(request_id.clone(), Waiter::Responses(tx));
+        let request = ClassicRequest { uid: Some(self.uid.clone()), request_id: Some(request_id), body };
+        self.publish(&self.channels.request, request.encode()).await.map_err(|e| (e, Vec::new()))?;
+        let deadline = tokio::time::Instant::now() + self.state.inner.config.requests_timeout;
+        let mut responses = Vec::with_capacity(expected);
+        while responses.len() < expected {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(r)) => responses.push(r),
+                Ok(None) | Err(_) => {
+                    let err = Error::Timeout { request: name, received: responses.len(), expected };
+                    return Err((err, responses));
+                }
+            }
+        }
+        Ok(responses)
+    }
+
+    async fn all_rooms(&self) -> Result<Vec<String>, Error> {
+        let mut rooms: std::collections::HashSet<String> = self.local_rooms().into_iter().collect();
+        for r in self.request("allRooms", RequestBody::AllRooms).await.map_err(|(e, _)| e)? {
+            if let ClassicResponse::AllRooms { rooms: remote, .. } = r {
+                rooms.extend(remote);
+            }
+        }
+        Ok(rooms.into_iter().collect())
+    }
+
+    async fn fetch_infos(&self, opts: BroadcastOptions) -> Result<Vec<SocketInfo>, Error> {
+        let mut out: Vec<SocketInfo> = self
+            .describe_local(&opts)
+            .into_iter()
+            .map(|d| SocketInfo { local: true, ..SocketInfo::from(d) })
+            .collect();
+        if opts.flags.as_ref().is_some_and(|f| f.local) {
+            return Ok(out);
+        }
+        let remote_opts = BroadcastOptions { flags: None, ..opts };
+        let responses = self.request("fetchSockets", RequestBody::RemoteFetch { opts: remote_opts }).await.map_err(|(e, _)| e)?;
+        for r in responses {
+            match r {
+                ClassicResponse::FetchSockets { sockets, .. } => out.extend(sockets.into_iter().map(SocketInfo::from)),
+                ClassicResponse::Sockets { sockets, .. } => out.extend(sockets.into_iter().map(|id| SocketInfo {
+                    id,
+                    rooms: Vec::new(),
+                    data: Value::Nil,
+                    handshake: Value::Nil,
+                    local: false,
+                })),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- receiving ------------------------------------------------------------------
+
+    fn on_message(self: &Arc<Self>, msg: Message) {
+        self.state.inner.counters.received.fetch_add(1, Ordering::Relaxed);
+        if msg.pattern.is_some() {
+            self.on_broadcast(&msg);
+        } else if msg.channel == self.channels.request {
+            self.on_request(&msg);
+        } else if msg.channel == self.channels.response || msg.channel == self.own_response {
+            self.on_response(&msg);
+        }
+    }
+
+    fn drop_message(&self, kind: &str, msg: &Message, detail: &dyn std::fmt::Display) {
+        self.state.inner.counters.drop_message(kind, &msg.channel, detail);
+    }
+
+    fn decode_failed(&self, msg: &Message, e: &sio_redis_wire::DecodeError) {
+        self.drop_message(&format!("decode:{}", e.kind()), msg, e);
+    }
+
+    fn on_broadcast(&self, msg: &Message) {
+        if self.channels.room_of(&msg.channel).is_none() {
+            return self.drop_message("foreign_channel", msg, &"not a broadcast channel of this namespace");
+        }
+        let limits = &self.state.inner.config.limits;
+        let b = match ClassicBroadcast::decode(&msg.payload, limits) {
+            Ok(b) => b,
+            Err(e) => return self.decode_failed(msg, &e),
+        };
+        if b.uid == self.uid {
+            return;
+        }
+        if b.packet.nsp.as_deref().unwrap_or("/") != self.nsp {
+            return self.drop_message("foreign_namespace", msg, &format!("packet for {:?}", b.packet.nsp));
+        }
+        let value = match convert::event_to_sio(self.local.parser(), &b.packet.data) {
+            Ok(v) => v,
+            Err(e) => return self.drop_message("payload", msg, &e),
+        };
+        let opts = sio_opts(&b.opts);
+        self.ensure_own_rooms(opts.rooms.iter().chain(&opts.except));
+        if let Err(e) = self.local.broadcast(SioPacket::event(self.nsp.clone(), value), opts) {
+            tracing::debug!(errors = ?e, "some local sockets missed a remote broadcast");
+        }
+    }
+
+    fn on_request(self: &Arc<Self>, msg: &Message) {
+        let limits = &self.state.inner.config.limits;
+        let req = match ClassicRequest::decode(&msg.payload, limits) {
+            Ok(r) => r,
+            Err(e) => return self.decode_failed(msg, &e),
+        };
+        let own = req.uid.as_deref() == Some(self.uid.as_str())
+            || req.request_id.as_deref().is_some_and(|id| self.pending.contains(id));
+        if own {
+            return;
+        }
+        let requester = req.uid.clone();
+        let request_id = req.request_id.clone().unwrap_or_default();
+        match req.body {
+            RequestBody::RemoteJoin { opts, rooms } => {
+                let sio = sio_opts(&opts);
+                self.ensure_own_rooms(sio.rooms.iter().chain(&sio.except));
+                self.local.add_sockets(sio, rooms);
+            }
+            RequestBody::RemoteLeave { opts, rooms } => {
+                let sio = sio_opts(&opts);
+                self.ensure_own_rooms(sio.rooms.iter().chain(&sio.except));
+                self.local.del_sockets(sio, rooms);
+            }
+            RequestBody::RemoteDisconnect { opts, .. } => {
+                let sio = sio_opts(&opts);
+                self.ensure_own_rooms(sio.rooms.iter().chain(&sio.except));
+                let _ = self.local.disconnect_socket(sio);
+            }
+            RequestBody::LegacyRemoteJoin { sid, room } => {
+                if let Ok(sid) = Sid::from_str(&sid) {
+                    self.local.add_all(sid, room);
+                }
+                self.respond(requester, ClassicResponse::Done { request_id });
+            }
+            RequestBody::LegacyRemoteLeave { sid, room } => {
+                if let Ok(sid) = Sid::from_str(&sid) {
+                    self.local.del(sid, room);
+                }
+                self.respond(requester, ClassicResponse::Done { request_id });
+            }
+            RequestBody::LegacyRemoteDisconnect { sid, .. } => {
+                if let Ok(sid) = Sid::from_str(&sid) {
+                    let _ = self.local.disconnect_socket(SioOpts::new(sid));
+                }
+                self.respond(requester, ClassicResponse::Done { request_id });
+            }
+            RequestBody::Sockets { rooms } => {
+                let opts = BroadcastOptions { rooms, ..BroadcastOptions::default() };
+                let sockets = self.local.sockets(sio_opts(&opts)).into_iter().map(|s| s.to_string()).collect();
+                self.respond(requester, ClassicResponse::Sockets { request_id, sockets });
+            }
+            RequestBody::AllRooms => {
+                self.respond(requester, ClassicResponse::AllRooms { request_id, rooms: self.local_rooms() });
+            }
+            RequestBody::RemoteFetch { opts } => {
+                let sockets = self.describe_local(&opts);
+                self.respond(requester, ClassicResponse::FetchSockets { request_id, sockets });
+            }
+            RequestBody::ServerSideEmit { data } => self.on_server_side_emit(req.request_id, data),
+            RequestBody::Broadcast { packet, opts } => self.on_broadcast_with_ack(requester, request_id, packet, opts, msg),
+            _ => self.drop_message("unknown_type", msg, &"request type not handled"),
+        }
+    }
+
+    fn on_server_side_emit(self: &Arc<Self>, request_id: Option<String>, data: Value) {
+        let Value::Array(mut items) = data else { return };
+        if items.is_empty() {
+            return;
+        }
+        let event = match items.remove(0) {
+            Value::Str(e) => e,
+            _ => return,
+        };
+        let handler = lock(&self.state.inner.sse_handlers).get(&self.nsp).cloned();
+        let Some(handler) = handler else { return };
+        let ack = request_id.map(|request_id| {
+            let this = self.clone();
+            ServerSideAck {
+                send: Box::new(move |value| {
+                    // Node answers serverSideEmit on the shared channel, whatever the option.
+                    let response = ClassicResponse::ServerSideEmit { request_id, data: Some(value) };
+                    let channel = this.channels.response.clone();
+                    let adapter = this.clone();
+                    this.state.inner.tasks.spawn(async move {
+                        if let Err(e) = adapter.publish(&channel, response.encode()).await {
+                            tracing::warn!(error = %e, "cannot publish a serverSideEmit acknowledgement");
+                        }
+                    });
+                }),
+            }
+        });
+        handler(ServerSideEvent { nsp: self.nsp.clone(), event, args: items, ack });
+    }
+
+    fn on_broadcast_with_ack(
+        self: &Arc<Self>,
+        requester: Option<String>,
+        request_id: String,
+        packet: Packet,
+        opts: BroadcastOptions,
+        msg: &Message,
+    ) {
+        let value = match convert::event_to_sio(self.local.parser(), &packet.data) {
+            Ok(v) => v,
+            Err(e) => return self.drop_message("payload", msg, &e),
+        };
+        let timeout = opts.flags.as_ref().and_then(|f| f.timeout).map(Duration::from_millis);
+        let sio = sio_opts(&opts);
+        self.ensure_own_rooms(sio.rooms.iter().chain(&sio.except));
+        let (acks, count) = self.local.broadcast_with_ack(SioPacket::event(self.nsp.clone(), value), sio, timeout);
+        let this = self.clone();
+        self.state.inner.tasks.spawn(async move {
+            let channel = this.response_channel(requester.as_deref());
+            let count = ClassicResponse::BroadcastClientCount { request_id: request_id.clone(), client_count: u64::from(count) };
+            if let Err(e) = this.publish(&channel, count.encode()).await {
+                return tracing::warn!(error = %e, "cannot publish a broadcast client count");
+            }
+            let mut acks = Box::pin(acks);
+            while let Some((_, ack)) = acks.next().await {
+                let Ok(v) = ack else { continue };
+                let packet = match convert::first_ack_arg(&v) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "unreadable client acknowledgement");
+                        continue;
+                    }
+                };
+                let response = ClassicResponse::BroadcastAck { request_id: request_id.clone(), packet };
+                if let Err(e) = this.publish(&channel, response.encode()).await {
+                    tracing::warn!(error = %e, "cannot publish a broadcast acknowledgement");
+                }
+            }
+        });
+    }
+
+    fn response_channel(&self, requester: Option<&str>) -> String {
+        match requester {
+            Some(uid) if self.state.inner.config.publish_on_specific_response_channel => self.channels.own_response(uid),
+            _ => self.channels.response.clone(),
+        }
+    }
+
+    fn respond(self: &Arc<Self>, requester: Option<String>, response: ClassicResponse) {
+        let this = self.clone();
+        self.state.inner.tasks.spawn(async move {
+            let channel = this.response_channel(requester.as_deref());
+            if let Err(e) = this.publish(&channel, response.encode()).await {
+                tracing::warn!(error = %e, "cannot publish a response");
+            }
+        });
+    }
+
+    fn on_response(&self, msg: &Message) {
+        let limits = &self.state.inner.config.limits;
+        let response = match ClassicResponse::decode(&msg.payload, limits) {
+            Ok(r) => r,
+            Err(e) => return self.decode_failed(msg, &e),
+        };
+        let parser = self.local.parser();
+        self.pending.deliver(response, |packet| {
+            let args: Vec<Value> = packet.into_iter().collect();
+            convert::ack_to_sio(parser, &args).ok()
+        });
+    }
+}
+
+impl<E: SocketEmitter> NamespaceOps for ClassicAdapter<E> {
+    fn server_count(&self) -> BoxFuture<'_, Result<u16, Error>> {
+        Box::pin(CoreAdapter::server_count(self))
+    }
+
+    fn server_side_emit(&self, data: Vec<Value>) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            let request = ClassicRequest {
+                uid: Some(self.uid.clone()),
+                request_id: None,
+                body: RequestBody::ServerSideEmit { data: Value::Array(data) },
+            };
+            self.publish(&self.channels.request, request.encode()).await
+        })
+    }
+
+    fn server_side_emit_with_ack(&self, data: Vec<Value>) -> BoxFuture<'_, Result<Vec<Value>, (Error, Vec<Value>)>> {
+        Box::pin(async move {
+            let acks = |responses: Vec<ClassicResponse>| -> Vec<Value> {
+                responses
+                    .into_iter()
+                    .filter_map(|r| match r {
+                        ClassicResponse::ServerSideEmit { data, .. } => Some(data.unwrap_or_default()),
+                        _ => None,
+                    })
+                    .collect()
+            };
+            match self.request("serverSideEmit", RequestBody::ServerSideEmit { data: Value::Array(data) }).await {
+                Ok(r) => Ok(acks(r)),
+                Err((e, r)) => Err((e, acks(r))),
+            }
+        })
+    }
+
+    fn fetch_sockets(&self, opts: BroadcastOptions) -> BoxFuture<'_, Result<Vec<SocketInfo>, Error>> {
+        Box::pin(self.fetch_infos(opts))
+    }
+
+    fn pending_requests(&self) -> usize {
+        self.pending.len()
+    }
+}

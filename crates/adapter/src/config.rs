@@ -1,0 +1,104 @@
+//! Options of the classic adapter, with the names and defaults of
+//! `@socket.io/redis-adapter` 8.3 `createAdapter(pub, sub, opts)`.
+
+use std::time::Duration;
+
+use sio_redis_wire::Limits;
+use sio_redis_wire::channels::DEFAULT_PREFIX;
+
+/// Options of the classic adapter (PROTOCOL.md §1.1).
+///
+/// ```
+/// let config = sio_redis::ClassicConfig::default()
+///     .key("myapp")
+///     .requests_timeout(std::time::Duration::from_millis(2000))
+///     .validate()?;
+/// # Ok::<(), sio_redis::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClassicConfig {
+    /// `key`: the channel prefix (default `"socket.io"`).
+    pub key: String,
+    /// `requestsTimeout`: how long allRooms, fetchSockets and serverSideEmit with
+    /// acknowledgements wait for the other servers (default 5000 ms).
+    pub requests_timeout: Duration,
+    /// `publishOnSpecificResponseChannel`: answer requests on the requester's own
+    /// response channel instead of the shared one (default false). Every node listens on
+    /// both, so nodes with different settings interoperate.
+    pub publish_on_specific_response_channel: bool,
+    /// Bounds applied to every message received from Redis.
+    pub limits: Limits,
+    /// How many foreign socket ids (Node's 20-character ids) are mapped to socketioxide
+    /// ids at most; the oldest mapping is forgotten first (default 100 000).
+    pub max_foreign_ids: usize,
+}
+
+impl Default for ClassicConfig {
+    fn default() -> Self {
+        Self {
+            key: DEFAULT_PREFIX.to_owned(),
+            requests_timeout: Duration::from_millis(5000),
+            publish_on_specific_response_channel: false,
+            limits: Limits::default(),
+            max_foreign_ids: 100_000,
+        }
+    }
+}
+
+/// A setting that cannot work, named.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid setting `{setting}`: {reason}")]
+pub struct ConfigError {
+    /// The setting's name, as in Node (`"key"`, `"requestsTimeout"`, …).
+    pub setting: &'static str,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+impl ClassicConfig {
+    /// Sets `key`.
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = key.into();
+        self
+    }
+
+    /// Sets `requestsTimeout`.
+    pub fn requests_timeout(mut self, timeout: Duration) -> Self {
+        self.requests_timeout = timeout;
+        self
+    }
+
+    /// Sets `publishOnSpecificResponseChannel`.
+    pub fn publish_on_specific_response_channel(mut self, on: bool) -> Self {
+        self.publish_on_specific_response_channel = on;
+        self
+    }
+
+    /// Sets the decoding limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Checks the settings once.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the setting: an empty `key`, a zero `requestsTimeout`,
+    /// zero limits.
+    pub fn validate(self) -> Result<Self, ConfigError> {
+        let fail = |setting, reason| Err(ConfigError { setting, reason });
+        if self.key.is_empty() {
+            return fail("key", "must not be empty");
+        }
+        if self.requests_timeout.is_zero() {
+            return fail("requestsTimeout", "must be more than 0 ms");
+        }
+        if self.limits.max_bytes == 0 || self.limits.max_depth == 0 {
+            return fail("limits", "max_bytes and max_depth must be more than 0");
+        }
+        if self.max_foreign_ids == 0 {
+            return fail("max_foreign_ids", "must be more than 0");
+        }
+        Ok(self)
+    }
+}

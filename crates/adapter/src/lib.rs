@@ -1,0 +1,35 @@
+//! Redis adapters for [socketioxide](https://docs.rs/socketioxide) that speak the wire
+//! protocol of the Node.js adapters, so that Rust and Node.js Socket.IO servers form one
+//! cluster.
+//!
+//! * [`ClassicAdapter`]: Redis Pub/Sub, compatible with `@socket.io/redis-adapter` 8.3
+//!   `createAdapter` (channels `<key>#<nsp>#…`, `<key>-request#<nsp>#`, …).
+//!
+//! [`RedisAdapterState`] is shared by every namespace of a server; keep a clone of it for
+//! what socketioxide's adapter API lacks: [`RedisAdapterState::server_side_emit`] (with
+//! and without acknowledgements), [`RedisAdapterState::server_count`] and
+//! [`RedisAdapterState::fetch_sockets`] with ids, rooms and data of every socket.
+//!
+//! Delivery: broadcasts are at-most-once (Redis Pub/Sub); after a Redis reconnect the
+//! subscriptions come back by themselves; requests never hang: they end with the
+//! responses or with [`Error::Timeout`] saying how many servers answered.
+
+mod ack_stream;
+mod classic;
+mod config;
+pub mod convert;
+mod error;
+mod foreign_ids;
+mod pending;
+mod state;
+mod stats;
+
+pub use ack_stream::AckStream;
+pub use classic::{ClassicAdapter, InitRes};
+pub use config::{ClassicConfig, ConfigError};
+pub use error::Error;
+pub use state::{RedisAdapterState, ServerSideAck, ServerSideEvent, ServerSideHandler, SocketInfo};
+pub use stats::AdapterStats;
+
+pub use sio_redis_transport as transport;
+pub use sio_redis_wire as wire;

@@ -1,0 +1,49 @@
+//! Counters of what the adapters received and dropped, with a log line the first time
+//! each kind of bad message is seen.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A snapshot of an adapter state's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AdapterStats {
+    /// Messages received from Redis and handled.
+    pub received: u64,
+    /// Messages published.
+    pub published: u64,
+    /// Messages dropped, by reason (`"decode:json"`, `"foreign_namespace"`,
+    /// `"unknown_type"`, …).
+    pub dropped: HashMap<String, u64>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) received: AtomicU64,
+    pub(crate) published: AtomicU64,
+    dropped: Mutex<HashMap<String, u64>>,
+}
+
+impl Counters {
+    /// Counts a dropped message; logs the first of each kind at `warn`, the rest at
+    /// `debug`.
+    pub(crate) fn drop_message(&self, kind: &str, channel: &str, detail: &dyn std::fmt::Display) {
+        let mut dropped = self.dropped.lock().unwrap_or_else(|e| e.into_inner());
+        let n = dropped.entry(kind.to_owned()).or_insert(0);
+        *n += 1;
+        if *n == 1 {
+            tracing::warn!(kind, channel, %detail, "dropping a message (logged once per kind; see stats())");
+        } else {
+            tracing::debug!(kind, channel, %detail, "dropping a message");
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> AdapterStats {
+        AdapterStats {
+            received: self.received.load(Ordering::Relaxed),
+            published: self.published.load(Ordering::Relaxed),
+            dropped: self.dropped.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The classic adapter against a real `redis-server` (started by the test kit on a free
+//! port): requests across servers, request timeouts, malformed messages, and recovery
+//! after the Redis connections are killed or the server restarts.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sio_redis::wire::Value;
+use sio_redis::{ClassicAdapter, ClassicConfig, Error, RedisAdapterState};
+use sio_redis_testkit::{RedisServer, RespConnection};
+use socketioxide::SocketIo;
+use socketioxide::adapter::Emitter;
+use socketioxide::extract::SocketRef;
+
+type Adapter = ClassicAdapter<Emitter>;
+
+/// One socketioxide server with the classic adapter, serving `/` (no HTTP listener: the
+/// tests drive the adapter through its handle).
+struct Server {
+    state: RedisAdapterState,
+    _io: SocketIo<Adapter>,
+    sse: Arc<Mutex<Vec<(String, Vec<Value>)>>>,
+}
+
+async fn server(url: &str, config: ClassicConfig, name: &'static str) -> Server {
+    let state = RedisAdapterState::connect(url, config).await.expect("connect");
+    let (_svc, io) = SocketIo::builder().with_adapter::<Adapter>(state.clone()).build_svc();
+    io.ns("/", async |_: SocketRef<Adapter>| {}).await.expect("namespace subscribed");
+    let sse = Arc::new(Mutex::new(Vec::new()));
+    let log = sse.clone();
+    state.on_server_side_emit("/", move |ev| {
+        log.lock().unwrap().push((ev.event.clone(), ev.args.clone()));
+        if let Some(ack) = ev.ack {
+            ack.send(Value::from(name));
+        }
+    });
+    Server { state, _io: io, sse }
+}
+
+async fn wait_for(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + deadline;
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn fast() -> ClassicConfig {
+    ClassicConfig::default().requests_timeout(Duration::from_millis(1500))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_emit_and_server_count_across_servers() {
+    let redis = RedisServer::start().expect("redis");
+    let a = server(&redis.url(), fast(), "a").await;
+    let b = server(&redis.url(), fast(), "b").await;
+    assert_eq!(a.state.server_count("/").await.unwrap(), 2);
+
+    a.state.server_side_emit("/", "hello", vec![Value::Int(1), Value::from("x")]).await.unwrap();
+    wait_for("b to receive the server-side emit", Duration::from_secs(5), || !b.sse.lock().unwrap().is_empty()).await;
+    assert_eq!(b.sse.lock().unwrap()[0], ("hello".into(), vec![Value::Int(1), Value::from("x")]));
+    assert!(a.sse.lock().unwrap().is_empty(), "a server does not receive its own server-side emit");
+
+    let acks = a.state.server_side_emit_with_ack("/", "ping", vec![]).await.unwrap();
+    assert_eq!(acks, vec![Value::from("b")]);
+    assert_eq!(a.state.pending_requests("/"), 0, "no request handler leaks");
+
+    assert!(matches!(a.state.server_side_emit("/", "connect", vec![]).await, Err(Error::ReservedEvent(_))));
+    let sockets = a.state.fetch_sockets("/", Default::default()).await.unwrap();
+    assert!(sockets.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_never_hang_and_say_how_many_answered() {
+    let redis = RedisServer::start().expect("redis");
+    let a = server(&redis.url(), fast(), "a").await;
+    let _b = server(&redis.url(), fast(), "b").await;
+    // A third subscriber of the request channel that never answers (a dead or foreign node).
+    let mut silent = RespConnection::connect(redis.addr()).unwrap();
+    silent.send(&["SUBSCRIBE", "socket.io-request#/#"]).unwrap();
+    silent.read_reply().unwrap();
+    assert_eq!(a.state.server_count("/").await.unwrap(), 3);
+
+    let started = Instant::now();
+    let err = a.state.fetch_sockets("/", Default::default()).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(4));
+    match err {
+        Error::Timeout { request, received, expected } => {
+            assert_eq!((request, received, expected), ("fetchSockets", 1, 2));
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    let (err, partial) = a.state.server_side_emit_with_ack("/", "ping", vec![]).await.unwrap_err();
+    assert!(err.to_string().contains("1 of 2 servers answered"), "{err}");
+    assert_eq!(partial, vec![Value::from("b")]);
+    assert_eq!(a.state.pending_requests("/"), 0, "no request handler leaks after timeouts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_messages_are_counted_dropped_and_the_node_keeps_serving() {
+    let redis = RedisServer::start().expect("redis");
+    let a = server(&redis.url(), fast(), "a").await;
+    let b = server(&redis.url(), fast(), "b").await;
+    let garbage: [(&str, &[u8]); 6] = [
+        ("socket.io-request#/#", b"{not json"),
+        ("socket.io-request#/#", b"{\"uid\":\"x\",\"type\":99}"),
+        ("socket.io-request#/#", &[0xc1]),
+        ("socket.io#/#", &[0x93, 0xa1, b'x', 0x01, 0x02]),
+        ("socket.io#/#room#", &[0xdd, 0xff, 0xff, 0xff, 0xff]),
+        ("socket.io-response#/#", b"{\"requestId\":5}"),
+    ];
+    for (channel, payload) in garbage {
+        redis.command(&[b"PUBLISH".as_slice(), channel.as_bytes(), payload]).unwrap();
+    }
+    // A namespace-less broadcast for another namespace is dropped too.
+    wait_for("every bad message to be counted", Duration::from_secs(5), || {
+        b.state.stats().dropped.values().sum::<u64>() >= 6
+    })
+    .await;
+    let kinds: Vec<String> = b.state.stats().dropped.keys().cloned().collect();
+    assert!(kinds.iter().any(|k| k.starts_with("decode:")), "{kinds:?}");
+    // Still serving.
+    let acks = a.state.server_side_emit_with_ack("/", "ping", vec![]).await.unwrap();
+    assert_eq!(acks, vec![Value::from("b")]);
+}
+
+/// Waits until a server-side emit from `a` reaches `b` again; returns how long it took.
+async fn until_flowing(a: &Server, b: &Server) -> Duration {
+    let started = Instant::now();
+    loop {
+        let before = b.sse.lock().unwrap().len();
+        let _ = a.state.server_side_emit("/", "probe", vec![]).await;
+        let sent = Instant::now();
+        while Instant::now() - sent < Duration::from_millis(100) {
+            if b.sse.lock().unwrap().len() > before {
+                return started.elapsed();
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "messages did not flow again within 10 s");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovers_after_client_kill() {
+    let redis = RedisServer::start().expect("redis");
+    let a = server(&redis.url(), fast(), "a").await;
+    let b = server(&redis.url(), fast(), "b").await;
+    until_flowing(&a, &b).await;
+    let killed = redis.kill_clients().unwrap();
+    assert!(killed >= 4, "killed {killed} connections");
+    let took = until_flowing(&a, &b).await;
+    eprintln!("recovery after CLIENT KILL: broadcasts flow again after {took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let acks = a.state.server_side_emit_with_ack("/", "ping", vec![]).await.unwrap();
+    assert_eq!(acks, vec![Value::from("b")], "requests work again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovers_after_redis_restart() {
+    let mut redis = RedisServer::start().expect("redis");
+    let a = server(&redis.url(), fast(), "a").await;
+    let b = server(&redis.url(), fast(), "b").await;
+    until_flowing(&a, &b).await;
+    redis.restart().expect("restart");
+    let answered = Instant::now();
+    let took = until_flowing(&a, &b).await;
+    eprintln!("recovery after redis-server restart: broadcasts flow again {took:?} after Redis answered");
+    assert!(answered.elapsed() < Duration::from_secs(5));
+    let acks = a.state.server_side_emit_with_ack("/", "ping", vec![]).await.unwrap();
+    assert_eq!(acks, vec![Value::from("b")], "requests work again");
+}

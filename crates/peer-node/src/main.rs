@@ -1,0 +1,172 @@
+//! `peer-node`: one Socket.IO server process of a cluster, driven through the peer-node
+//! contract (`shared/PEER-NODE.md`) so that tests and benchmarks can start, drive and
+//! measure it exactly like the Node.js peer (`e2e/peer-node.js`).
+//!
+//! Run with `cargo run --release --bin peer-node` (environment: `ADAPTER`, `PORT`,
+//! `NODE_ID`, `REDIS_URL`, `KEY`, `PARSER`, `REQUESTS_TIMEOUT`,
+//! `PUBLISH_ON_SPECIFIC_RESPONSE_CHANNEL`, `QUIET`).
+
+mod handlers;
+mod stats;
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sio_redis::{ClassicAdapter, ClassicConfig, RedisAdapterState};
+use socketioxide::adapter::{Adapter, LocalAdapter};
+use socketioxide::extract::{SocketRef, TryData};
+use socketioxide::{ParserConfig, SocketIo, SocketIoBuilder};
+use socketioxide_core::adapter::{DefinedAdapter, Spawnable};
+
+/// The namespaces every peer node serves, identically.
+pub(crate) const NAMESPACES: [&str; 2] = ["/", "/ns2"];
+
+/// The process settings, from the environment (PEER-NODE.md "Start-up").
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) adapter: String,
+    pub(crate) port: u16,
+    pub(crate) node: String,
+    pub(crate) redis_url: String,
+    pub(crate) key: String,
+    pub(crate) msgpack: bool,
+    pub(crate) requests_timeout: Duration,
+    pub(crate) specific_response_channel: bool,
+    pub(crate) quiet: bool,
+}
+
+impl Settings {
+    fn from_env() -> Result<Self, String> {
+        let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+        let port: u16 = var("PORT", "3000").parse().map_err(|_| "PORT must be a port number".to_owned())?;
+        let parser = var("PARSER", "common");
+        if parser != "common" && parser != "msgpack" {
+            return Err(format!("PARSER must be `common` or `msgpack`, not `{parser}`"));
+        }
+        let timeout: u64 = var("REQUESTS_TIMEOUT", "5000")
+            .parse()
+            .map_err(|_| "REQUESTS_TIMEOUT must be a number of milliseconds".to_owned())?;
+        Ok(Self {
+            adapter: var("ADAPTER", "pubsub"),
+            port,
+            node: std::env::var("NODE_ID").unwrap_or_else(|_| format!("node-{port}")),
+            redis_url: var("REDIS_URL", "redis://127.0.0.1:6379"),
+            key: var("KEY", "socket.io"),
+            msgpack: parser == "msgpack",
+            requests_timeout: Duration::from_millis(timeout),
+            specific_response_channel: var("PUBLISH_ON_SPECIFIC_RESPONSE_CHANNEL", "0") == "1",
+            quiet: var("QUIET", "0") == "1",
+        })
+    }
+}
+
+/// What the handlers share.
+pub(crate) struct Node<A: Adapter> {
+    pub(crate) settings: Settings,
+    pub(crate) io: SocketIo<A>,
+    /// The Redis adapter state; `None` with `ADAPTER=none`.
+    pub(crate) redis: Option<RedisAdapterState>,
+    /// `peer:sse` events received, per namespace.
+    pub(crate) sse_log: Mutex<HashMap<String, Vec<serde_json::Value>>>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("peer-node: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let level = if settings.quiet { "warn" } else { "info" };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()))
+        .init();
+    let result = match settings.adapter.as_str() {
+        "none" => serve::<LocalAdapter>(SocketIo::builder(), None, settings).await,
+        "pubsub" => {
+            let config = ClassicConfig::default()
+                .key(settings.key.clone())
+                .requests_timeout(settings.requests_timeout)
+                .publish_on_specific_response_channel(settings.specific_response_channel);
+            match RedisAdapterState::connect(&settings.redis_url, config).await {
+                Ok(state) => {
+                    let builder = SocketIo::builder().with_adapter::<ClassicAdapter<_>>(state.clone());
+                    serve(builder, Some(state), settings).await
+                }
+                Err(e) => Err(format!("cannot connect to Redis at REDIS_URL: {e} ({:?})", std::error::Error::source(&e))),
+            }
+        }
+        other => Err(format!("ADAPTER `{other}` is not supported by this peer node (pubsub, none)")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("peer-node: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve<A: Adapter + DefinedAdapter>(
+    builder: SocketIoBuilder<A>,
+    redis: Option<RedisAdapterState>,
+    settings: Settings,
+) -> Result<(), String> {
+    let builder = if settings.msgpack { builder.with_parser(ParserConfig::msgpack()) } else { builder };
+    let (layer, io) = builder.build_layer();
+    let node = Arc::new(Node { settings: settings.clone(), io: io.clone(), redis, sse_log: Mutex::default() });
+    for nsp in NAMESPACES {
+        handlers::register(&node, nsp);
+        let n = node.clone();
+        io.ns(nsp, move |socket: SocketRef<A>, TryData(auth): TryData<serde_json::Value>| {
+            handlers::on_connect(n.clone(), socket, auth.ok())
+        })
+        .spawn();
+    }
+    if let Some(state) = &node.redis {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !NAMESPACES.iter().all(|nsp| state.is_ready(nsp)) {
+            if tokio::time::Instant::now() > deadline {
+                return Err("the Redis adapter did not subscribe within 10 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", settings.port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{} (PORT): {e}", settings.port))?;
+    let app = axum::Router::new().layer(layer);
+    println!(
+        "READY {}",
+        serde_json::json!({
+            "node": settings.node,
+            "port": settings.port,
+            "adapter": settings.adapter,
+            "runtime": "rust",
+            "pid": std::process::id(),
+            "parser": if settings.msgpack { "msgpack" } else { "common" },
+        })
+    );
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())?;
+    io.close().await;
+    if let Some(state) = &node.redis {
+        state.close().await;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}

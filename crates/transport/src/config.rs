@@ -1,0 +1,690 @@
+//! [`TransportConfig`]: endpoints, timeouts, back-off; validated once by
+//! [`TransportConfig::build`].
+
+use std::fmt;
+
+use redis::{
+    Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, ProtocolVersion, RedisResult,
+    TlsCertificates,
+};
+
+use crate::backoff::Backoff;
+use crate::error::ConfigError;
+
+/// Default of [`TransportConfig::response_timeout_ms`]: 2000 ms.
+pub const DEFAULT_RESPONSE_TIMEOUT_MS: u64 = 2000;
+/// Default of [`TransportConfig::connect_timeout_ms`]: 2000 ms.
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2000;
+/// Default of [`TransportConfig::health_check_interval_ms`]: 1000 ms.
+pub const DEFAULT_HEALTH_CHECK_INTERVAL_MS: u64 = 1000;
+/// Default of [`TransportConfig::event_capacity`]: 64 events.
+pub const DEFAULT_EVENT_CAPACITY: usize = 64;
+
+/// Default port of a Sentinel node in a `redis+sentinel://` URL.
+const SENTINEL_PORT: u16 = 26379;
+
+/// Where and how the [`Transport`](crate::Transport) connects.
+///
+/// A builder: start with [`TransportConfig::new`], chain setters (they never
+/// fail), and finish with [`TransportConfig::build`], which validates
+/// everything once. [`Transport::connect`](crate::Transport::connect) calls
+/// `build()` itself if you did not.
+///
+/// ```
+/// use sio_redis_transport::{Backoff, TransportConfig};
+///
+/// let config = TransportConfig::new("redis://alice:secret@127.0.0.1:7000/0")
+///     .subscriber_url("redis://alice:secret@127.0.0.1:7001/0") // a replica
+///     .backoff(Backoff { max_ms: 5000, ..Backoff::default() })
+///     .resp3(true)
+///     .build()?;
+/// # Ok::<(), sio_redis_transport::ConfigError>(())
+/// ```
+///
+/// `Debug` output hides passwords.
+#[derive(Clone)]
+pub struct TransportConfig {
+    url: String,
+    subscriber_url: Option<String>,
+    backoff: Backoff,
+    resp3: Option<bool>,
+    response_timeout_ms: u64,
+    connect_timeout_ms: u64,
+    health_check_interval_ms: u64,
+    event_capacity: usize,
+    tls_root_ca_pem: Option<Vec<u8>>,
+    tls_client_auth: Option<(Vec<u8>, Vec<u8>)>,
+    built: Option<Built>,
+}
+
+/// What `build()` produced: ready-to-use endpoint descriptions.
+#[derive(Clone, Debug)]
+pub(crate) struct Built {
+    pub(crate) publisher: EndpointSpec,
+    pub(crate) subscriber: EndpointSpec,
+}
+
+impl TransportConfig {
+    /// A configuration for the Redis server at `url`, used for both
+    /// connections unless [`TransportConfig::subscriber_url`] is set.
+    ///
+    /// Accepted forms (parsed by redis-rs 1.x, except the Sentinel form):
+    /// * `redis://host[:port][/db]` (port 6379 by default, db 0);
+    /// * `redis://[user]:password@host:port/db` for `AUTH`, including ACL
+    ///   users (`redis://alice:pw@…`); percent-encode special characters;
+    /// * `rediss://…` for TLS (rustls, system roots or
+    ///   [`TransportConfig::tls_root_ca_pem`]); `rediss://…/#insecure` skips
+    ///   verification, only with this crate's `tls-insecure` feature;
+    /// * `?protocol=resp3` to pick RESP3 (see [`TransportConfig::resp3`]);
+    /// * `redis+sentinel://[user:password@]host[:port][,host[:port]…]/service[/db][?role=replica][&protocol=resp3]`:
+    ///   ask the Sentinels (port 26379 by default, no auth) for the primary
+    ///   (or a replica with `role=replica`) of `service`, again on every
+    ///   reconnect, so a failover is followed. The credentials and db are for
+    ///   the Redis servers. No TLS in this form.
+    pub fn new(url: impl Into<String>) -> Self {
+        TransportConfig {
+            url: url.into(),
+            subscriber_url: None,
+            backoff: Backoff::default(),
+            resp3: None,
+            response_timeout_ms: DEFAULT_RESPONSE_TIMEOUT_MS,
+            connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
+            health_check_interval_ms: DEFAULT_HEALTH_CHECK_INTERVAL_MS,
+            event_capacity: DEFAULT_EVENT_CAPACITY,
+            tls_root_ca_pem: None,
+            tls_client_auth: None,
+            built: None,
+        }
+    }
+
+    /// A separate endpoint (same URL forms as [`TransportConfig::new`]) for
+    /// the subscriber connection (`SUBSCRIBE`/`PSUBSCRIBE`), e.g. a replica of
+    /// the primary given to `new`: Redis propagates `PUBLISH` to replicas, so
+    /// subscribers can be moved off the primary. Default: the `url`.
+    pub fn subscriber_url(mut self, url: impl Into<String>) -> Self {
+        self.subscriber_url = Some(url.into());
+        self
+    }
+
+    /// Reconnect back-off of both connections. Default: [`Backoff::default`]
+    /// (100 ms doubling to 2000 ms, ±20 % jitter, never gives up).
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Speak RESP3 (`HELLO 3`; messages arrive as push frames) instead of
+    /// RESP2. Default: false, unless the URL says `?protocol=resp3`; an
+    /// explicit call overrides the URL. Applies to both connections.
+    pub fn resp3(mut self, on: bool) -> Self {
+        self.resp3 = Some(on);
+        self
+    }
+
+    /// How long a command waits for Redis's reply, in ms: `PUBLISH`,
+    /// `PUBSUB NUMSUB`, each `SUBSCRIBE`/`UNSUBSCRIBE` round trip, health
+    /// checks, and the whole of [`Transport::subscribe`](crate::Transport::subscribe).
+    /// Past it the call fails with
+    /// [`TransportError::Timeout`](crate::TransportError::Timeout) (the
+    /// command may still have been executed) and the connection is checked.
+    /// Default: 2000 ms. Must be > 0.
+    pub fn response_timeout_ms(mut self, ms: u64) -> Self {
+        self.response_timeout_ms = ms;
+        self
+    }
+
+    /// How long one connection attempt may take (TCP, TLS, `HELLO`/`AUTH`,
+    /// `SELECT`, and the Sentinel lookup), in ms. Default: 2000 ms. Must be
+    /// > 0.
+    pub fn connect_timeout_ms(mut self, ms: u64) -> Self {
+        self.connect_timeout_ms = ms;
+        self
+    }
+
+    /// Interval between `PING`s on each idle connection, in ms, to notice
+    /// dead connections that raise no error (half-open TCP, and under RESP2
+    /// a publisher connection closed by the server, which redis-rs does not
+    /// report until the next command). A `PING` not answered within the
+    /// response timeout counts as a lost connection. 0 disables the checks.
+    /// Default: 1000 ms.
+    pub fn health_check_interval_ms(mut self, ms: u64) -> Self {
+        self.health_check_interval_ms = ms;
+        self
+    }
+
+    /// Capacity of the [`Transport::events`](crate::Transport::events)
+    /// broadcast channel, in events. Default: 64. Must be > 0.
+    pub fn event_capacity(mut self, events: usize) -> Self {
+        self.event_capacity = events;
+        self
+    }
+
+    /// Trust this CA (PEM) instead of the system roots for `rediss://`
+    /// endpoints, e.g. for a self-signed server certificate. Needs at least
+    /// one `rediss://` URL.
+    pub fn tls_root_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_root_ca_pem = Some(pem.into());
+        self
+    }
+
+    /// Present this client certificate and key (both PEM) to `rediss://`
+    /// endpoints (mutual TLS, Redis `tls-auth-clients yes`).
+    pub fn tls_client_auth(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls_client_auth = Some((cert_pem.into(), key_pem.into()));
+        self
+    }
+
+    /// Validates the configuration and parses the URLs.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the setting: `"url"` or `"subscriber_url"`
+    /// (not a Redis URL, unknown scheme, bad db number, bad Sentinel list…;
+    /// the redis-rs error is the source), `"backoff"`, `"response_timeout_ms"`,
+    /// `"connect_timeout_ms"`, `"event_capacity"` (0), `"tls_root_ca_pem"` /
+    /// `"tls_client_auth"` (bad PEM, or no `rediss://` URL to apply it to).
+    pub fn build(mut self) -> Result<TransportConfig, ConfigError> {
+        self.backoff.validate()?;
+        for (setting, value) in [
+            ("response_timeout_ms", self.response_timeout_ms),
+            ("connect_timeout_ms", self.connect_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    setting,
+                    reason: "must be > 0".into(),
+                });
+            }
+        }
+        if self.event_capacity == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "event_capacity",
+                reason: "must be > 0".into(),
+            });
+        }
+        let tls = self.tls_certificates();
+        let publisher = EndpointSpec::parse("url", &self.url, self.resp3, tls.as_ref())?;
+        let subscriber = match &self.subscriber_url {
+            Some(url) => EndpointSpec::parse("subscriber_url", url, self.resp3, tls.as_ref())?,
+            None => publisher.clone(),
+        };
+        if tls.is_some() && !publisher.is_tls() && !subscriber.is_tls() {
+            return Err(ConfigError::Invalid {
+                setting: if self.tls_root_ca_pem.is_some() {
+                    "tls_root_ca_pem"
+                } else {
+                    "tls_client_auth"
+                },
+                reason: "needs a rediss:// url or subscriber_url".into(),
+            });
+        }
+        if publisher.is_tls() || subscriber.is_tls() {
+            ensure_crypto_provider();
+        }
+        self.built = Some(Built {
+            publisher,
+            subscriber,
+        });
+        Ok(self)
+    }
+
+    fn tls_certificates(&self) -> Option<TlsCertificates> {
+        if self.tls_root_ca_pem.is_none() && self.tls_client_auth.is_none() {
+            return None;
+        }
+        Some(TlsCertificates {
+            client_tls: self
+                .tls_client_auth
+                .clone()
+                .map(|(client_cert, client_key)| redis::ClientTlsConfig {
+                    client_cert,
+                    client_key,
+                }),
+            root_cert: self.tls_root_ca_pem.clone(),
+        })
+    }
+
+    pub(crate) fn built(&self) -> Option<&Built> {
+        self.built.as_ref()
+    }
+
+    pub(crate) fn backoff_ref(&self) -> &Backoff {
+        &self.backoff
+    }
+
+    pub(crate) fn response_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.response_timeout_ms)
+    }
+
+    pub(crate) fn connect_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    pub(crate) fn health_check_interval(&self) -> Option<std::time::Duration> {
+        (self.health_check_interval_ms > 0)
+            .then(|| std::time::Duration::from_millis(self.health_check_interval_ms))
+    }
+
+    pub(crate) fn event_capacity_value(&self) -> usize {
+        self.event_capacity
+    }
+}
+
+impl fmt::Debug for TransportConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransportConfig")
+            .field("url", &redact_url(&self.url))
+            .field(
+                "subscriber_url",
+                &self.subscriber_url.as_deref().map(redact_url),
+            )
+            .field("backoff", &self.backoff)
+            .field("resp3", &self.resp3)
+            .field("response_timeout_ms", &self.response_timeout_ms)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("health_check_interval_ms", &self.health_check_interval_ms)
+            .field("event_capacity", &self.event_capacity)
+            .field("tls_root_ca_pem", &self.tls_root_ca_pem.is_some())
+            .field("tls_client_auth", &self.tls_client_auth.is_some())
+            .field("built", &self.built.is_some())
+            .finish()
+    }
+}
+
+/// `scheme://user:***@rest`: the password (if any) replaced.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<unparsable>".to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{scheme}://{user}:***@{hosts}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Installs rustls's ring provider as the process default unless one is
+/// installed already. redis-rs calls `rustls::ClientConfig::builder()`, which
+/// panics when no default is installed and more than one provider is
+/// compiled in (e.g. another crate enables `aws-lc-rs`).
+pub(crate) fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing the race to another installer is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// One validated endpoint.
+#[derive(Clone, Debug)]
+pub(crate) enum EndpointSpec {
+    Direct(Client),
+    Sentinel(SentinelSpec),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct SentinelSpec {
+    nodes: Vec<ConnectionInfo>,
+    service: String,
+    redis: redis::RedisConnectionInfo,
+    replica: bool,
+}
+
+impl EndpointSpec {
+    fn parse(
+        setting: &'static str,
+        url: &str,
+        resp3: Option<bool>,
+        tls: Option<&TlsCertificates>,
+    ) -> Result<EndpointSpec, ConfigError> {
+        if let Some(rest) = url.strip_prefix("redis+sentinel://") {
+            return parse_sentinel(setting, rest, resp3).map(EndpointSpec::Sentinel);
+        }
+        if url.starts_with("rediss+sentinel://") {
+            return Err(ConfigError::Invalid {
+                setting,
+                reason: "TLS to Sentinel (rediss+sentinel://) is not supported".into(),
+            });
+        }
+        let url_err = |source| ConfigError::Url { setting, source };
+        let info = url.into_connection_info().map_err(url_err)?;
+        let info = with_protocol(info, resp3);
+        let is_tls = matches!(info.addr(), ConnectionAddr::TcpTls { .. });
+        let client = match tls {
+            Some(certs) if is_tls => Client::build_with_tls(info, certs.clone())
+                .map_err(|source| ConfigError::Url { setting, source })?,
+            _ => Client::open(info).map_err(url_err)?,
+        };
+        Ok(EndpointSpec::Direct(client))
+    }
+
+    pub(crate) fn is_tls(&self) -> bool {
+        match self {
+            EndpointSpec::Direct(c) => {
+                matches!(
+                    c.get_connection_info().addr(),
+                    ConnectionAddr::TcpTls { .. }
+                )
+            }
+            EndpointSpec::Sentinel(_) => false,
+        }
+    }
+
+    #[cfg(test)]
+    fn resp3(&self) -> bool {
+        match self {
+            EndpointSpec::Direct(c) => c
+                .get_connection_info()
+                .redis_settings()
+                .protocol()
+                .supports_resp3(),
+            EndpointSpec::Sentinel(s) => s.redis.protocol().supports_resp3(),
+        }
+    }
+
+    /// The runtime endpoint (a Sentinel client keeps cached connections to
+    /// the Sentinels, so each role gets its own).
+    pub(crate) fn endpoint(&self) -> RedisResult<Endpoint> {
+        Ok(match self {
+            EndpointSpec::Direct(c) => Endpoint::Direct(c.clone()),
+            EndpointSpec::Sentinel(s) => Endpoint::Sentinel(tokio::sync::Mutex::new(s.client()?)),
+        })
+    }
+}
+
+impl SentinelSpec {
+    fn client(&self) -> RedisResult<redis::sentinel::SentinelClient> {
+        use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+        let node_info =
+            SentinelNodeConnectionInfo::default().set_redis_connection_info(self.redis.clone());
+        SentinelClient::build(
+            self.nodes.clone(),
+            self.service.clone(),
+            Some(node_info),
+            if self.replica {
+                SentinelServerType::Replica
+            } else {
+                SentinelServerType::Master
+            },
+        )
+    }
+}
+
+/// Where a role gets its [`Client`] from, at every (re)connect.
+pub(crate) enum Endpoint {
+    Direct(Client),
+    Sentinel(tokio::sync::Mutex<redis::sentinel::SentinelClient>),
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Direct(_) => f.write_str("Endpoint::Direct"),
+            Endpoint::Sentinel(_) => f.write_str("Endpoint::Sentinel"),
+        }
+    }
+}
+
+impl Endpoint {
+    /// A client for the server to connect to now: the URL's, or the one the
+    /// Sentinels name at this moment.
+    pub(crate) async fn client(&self) -> RedisResult<Client> {
+        match self {
+            Endpoint::Direct(c) => Ok(c.clone()),
+            Endpoint::Sentinel(s) => s.lock().await.async_get_client().await,
+        }
+    }
+}
+
+fn with_protocol(info: ConnectionInfo, resp3: Option<bool>) -> ConnectionInfo {
+    match resp3 {
+        None => info,
+        Some(on) => {
+            let redis = info.redis_settings().clone().set_protocol(protocol(on));
+            info.set_redis_settings(redis)
+        }
+    }
+}
+
+fn protocol(resp3: bool) -> ProtocolVersion {
+    if resp3 {
+        ProtocolVersion::RESP3
+    } else {
+        ProtocolVersion::RESP2
+    }
+}
+
+/// Parses what follows `redis+sentinel://`.
+fn parse_sentinel(
+    setting: &'static str,
+    rest: &str,
+    resp3: Option<bool>,
+) -> Result<SentinelSpec, ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid {
+        setting,
+        reason: format!("Sentinel URL: {reason}"),
+    };
+    let (main, query) = match rest.split_once('?') {
+        Some((m, q)) => (m, Some(q)),
+        None => (rest, None),
+    };
+    let (authority, path) = main
+        .split_once('/')
+        .ok_or_else(|| invalid("missing /service name"))?;
+    let (userinfo, hosts) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let mut redis = redis::RedisConnectionInfo::default();
+    if let Some(userinfo) = userinfo {
+        let (user, pass) = match userinfo.split_once(':') {
+            Some((u, p)) => (u, Some(p)),
+            None => (userinfo, None),
+        };
+        if !user.is_empty() {
+            let user = percent_decode(user).ok_or_else(|| invalid("bad percent-encoding"))?;
+            redis = redis.set_username(user);
+        }
+        if let Some(pass) = pass {
+            let pass = percent_decode(pass).ok_or_else(|| invalid("bad percent-encoding"))?;
+            redis = redis.set_password(pass);
+        }
+    }
+    let mut nodes = Vec::new();
+    for host in hosts.split(',') {
+        if host.is_empty() {
+            return Err(invalid("empty Sentinel address"));
+        }
+        let with_port = if has_port(host) {
+            host.to_owned()
+        } else {
+            format!("{host}:{SENTINEL_PORT}")
+        };
+        let info = format!("redis://{with_port}")
+            .into_connection_info()
+            .map_err(|source| ConfigError::Url { setting, source })?;
+        nodes.push(info);
+    }
+    let mut segments = path.split('/');
+    let service = segments.next().unwrap_or_default();
+    if service.is_empty() {
+        return Err(invalid("missing service name"));
+    }
+    if let Some(db) = segments.next().filter(|s| !s.is_empty()) {
+        let db = db
+            .parse::<i64>()
+            .map_err(|_| invalid("database is not a number"))?;
+        redis = redis.set_db(db);
+    }
+    if segments.any(|s| !s.is_empty()) {
+        return Err(invalid("path must be /service[/db]"));
+    }
+    let mut replica = false;
+    let mut url_protocol = None;
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=') {
+            Some(("role", "master" | "primary")) => replica = false,
+            Some(("role", "replica")) => replica = true,
+            Some(("protocol", "2" | "resp2")) => url_protocol = Some(false),
+            Some(("protocol", "3" | "resp3")) => url_protocol = Some(true),
+            _ => return Err(invalid("unknown query parameter (role, protocol)")),
+        }
+    }
+    let resp3 = resp3.or(url_protocol).unwrap_or(false);
+    redis = redis.set_protocol(protocol(resp3));
+    Ok(SentinelSpec {
+        nodes,
+        service: service.to_owned(),
+        redis,
+        replica,
+    })
+}
+
+fn has_port(host: &str) -> bool {
+    match host.rfind(']') {
+        // [v6] or [v6]:port
+        Some(end) => host[end..].contains(':'),
+        None => host.contains(':'),
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn built(c: TransportConfig) -> Built {
+        c.build().unwrap().built.unwrap()
+    }
+
+    #[test]
+    fn plain_and_acl_urls() {
+        let b = built(TransportConfig::new(
+            "redis://alice:p%40ss@127.0.0.1:7000/3",
+        ));
+        let EndpointSpec::Direct(c) = &b.publisher else {
+            panic!()
+        };
+        let info = c.get_connection_info();
+        assert_eq!(info.redis_settings().username(), Some("alice"));
+        assert_eq!(info.redis_settings().password(), Some("p@ss"));
+        assert_eq!(info.redis_settings().db(), 3);
+        assert!(!b.publisher.resp3());
+    }
+
+    #[test]
+    fn resp3_from_url_and_override() {
+        let b = built(TransportConfig::new(
+            "redis://127.0.0.1:7000?protocol=resp3",
+        ));
+        assert!(b.publisher.resp3() && b.subscriber.resp3());
+        let b = built(TransportConfig::new("redis://127.0.0.1:7000?protocol=resp3").resp3(false));
+        assert!(!b.publisher.resp3());
+        let b = built(TransportConfig::new("redis://127.0.0.1:7000").resp3(true));
+        assert!(b.publisher.resp3());
+    }
+
+    #[test]
+    fn bad_urls_name_the_setting() {
+        for url in [
+            "",
+            "http://x",
+            "redis://",
+            "redis://127.0.0.1/notanumber",
+            "nonsense",
+        ] {
+            let err = TransportConfig::new(url).build().unwrap_err();
+            assert_eq!(err.setting(), "url", "{url}: {err}");
+            assert!(err.to_string().contains("`url`"), "{err}");
+        }
+        let err = TransportConfig::new("redis://127.0.0.1")
+            .subscriber_url("redis://:pw@")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.setting(), "subscriber_url");
+        assert!(err.to_string().contains("`subscriber_url`"), "{err}");
+        assert!(!err.to_string().contains("pw"));
+    }
+
+    #[test]
+    fn other_settings_are_checked() {
+        let err = TransportConfig::new("redis://127.0.0.1")
+            .response_timeout_ms(0)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.setting(), "response_timeout_ms");
+        let err = TransportConfig::new("redis://127.0.0.1")
+            .event_capacity(0)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.setting(), "event_capacity");
+        let err = TransportConfig::new("redis://127.0.0.1")
+            .tls_root_ca_pem(b"x".to_vec())
+            .build()
+            .unwrap_err();
+        assert_eq!(err.setting(), "tls_root_ca_pem");
+    }
+
+    #[test]
+    fn sentinel_urls() {
+        let b = built(TransportConfig::new(
+            "redis+sentinel://bob:pw@127.0.0.1:5000,localhost,[::1]:5001/mymaster/2?role=replica&protocol=resp3",
+        ));
+        let EndpointSpec::Sentinel(s) = &b.publisher else {
+            panic!()
+        };
+        assert_eq!(s.nodes.len(), 3);
+        assert_eq!(s.service, "mymaster");
+        assert!(s.replica);
+        assert_eq!(s.redis.db(), 2);
+        assert_eq!(s.redis.username(), Some("bob"));
+        assert_eq!(s.redis.password(), Some("pw"));
+        assert!(b.publisher.resp3());
+        for bad in [
+            "redis+sentinel://127.0.0.1",
+            "redis+sentinel://127.0.0.1/",
+            "redis+sentinel://,/x",
+            "redis+sentinel://h/x/y",
+            "redis+sentinel://h/x?foo=1",
+        ] {
+            let err = TransportConfig::new(bad).build().unwrap_err();
+            assert_eq!(err.setting(), "url", "{bad}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_passwords() {
+        let c = TransportConfig::new("redis://alice:secret@127.0.0.1:7000/0")
+            .subscriber_url("redis+sentinel://:secret2@h/m");
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("secret"), "{dbg}");
+        assert!(dbg.contains("alice:***@127.0.0.1:7000/0"), "{dbg}");
+    }
+}

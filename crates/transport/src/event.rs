@@ -1,0 +1,127 @@
+//! Connection-state events and counters.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Which of the transport's two connections an event or error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The multiplexed connection that runs `PUBLISH` and `PUBSUB NUMSUB`.
+    Publisher,
+    /// The dedicated connection in subscribed mode (`SUBSCRIBE`,
+    /// `PSUBSCRIBE`) that receives the messages.
+    Subscriber,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Publisher => "publisher",
+            Role::Subscriber => "subscriber",
+        })
+    }
+}
+
+/// A change of connection state, from
+/// [`Transport::events`](crate::Transport::events).
+///
+/// Events go through a `tokio::sync::broadcast` channel of
+/// [`TransportConfig::event_capacity`](crate::TransportConfig::event_capacity)
+/// entries: a receiver that falls that far behind gets
+/// `RecvError::Lagged` and misses the oldest ones; the transport itself never
+/// waits for receivers.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ConnectionEvent {
+    /// The connection of `role` was re-established (the initial connection
+    /// made by [`Transport::connect`](crate::Transport::connect) is reported
+    /// too, before anyone can listen, so receivers normally see only
+    /// reconnections). The subscriber reports it once the new connection has
+    /// re-subscribed everything, right before
+    /// [`ConnectionEvent::Resubscribed`].
+    Connected {
+        /// Which connection.
+        role: Role,
+    },
+    /// The connection of `role` was lost (closed by the server, I/O error,
+    /// failed health-check `PING`); reconnection starts at once.
+    Disconnected {
+        /// Which connection.
+        role: Role,
+        /// Why, as text.
+        error: String,
+    },
+    /// After a reconnect, the subscriber sent `SUBSCRIBE` for every
+    /// registered channel and `PSUBSCRIBE` for every registered pattern, and
+    /// Redis confirmed them all. Messages published during the outage are
+    /// lost (pub/sub is at-most-once).
+    Resubscribed {
+        /// Distinct channels subscribed again.
+        channels: usize,
+        /// Distinct patterns subscribed again.
+        patterns: usize,
+        /// From the moment the loss was noticed to the confirmation of the
+        /// last subscription, in ms.
+        outage_ms: u64,
+    },
+    /// The reconnect loop of `role` stopped after
+    /// [`Backoff::max_retries`](crate::Backoff::max_retries) failed attempts
+    /// in a row (never with the default back-off). Operations of that role
+    /// now fail with [`TransportError::GaveUp`](crate::TransportError::GaveUp).
+    GaveUp {
+        /// Which connection.
+        role: Role,
+        /// Failed attempts in a row.
+        attempts: u32,
+        /// The last error, as text.
+        error: String,
+    },
+}
+
+/// A snapshot of the transport's counters, from
+/// [`Transport::stats`](crate::Transport::stats). All counters start at 0
+/// and only grow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransportStats {
+    /// Successful `PUBLISH` commands.
+    pub published: u64,
+    /// Messages received on the subscriber connection (`message` and
+    /// `pmessage`), whether or not a handler still wanted them.
+    pub received: u64,
+    /// Successful reconnections, both roles (the initial connections are not
+    /// counted).
+    pub reconnects: u64,
+    /// Completed re-subscriptions after a subscriber reconnect (one per
+    /// [`ConnectionEvent::Resubscribed`]).
+    pub resubscriptions: u64,
+    /// `PUBLISH` calls that returned an error (including
+    /// [`TransportError::NotConnected`](crate::TransportError::NotConnected)
+    /// and timeouts).
+    pub publish_errors: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) published: AtomicU64,
+    pub(crate) received: AtomicU64,
+    pub(crate) reconnects: AtomicU64,
+    pub(crate) resubscriptions: AtomicU64,
+    pub(crate) publish_errors: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn incr(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> TransportStats {
+        TransportStats {
+            published: self.published.load(Ordering::Relaxed),
+            received: self.received.load(Ordering::Relaxed),
+            reconnects: self.reconnects.load(Ordering::Relaxed),
+            resubscriptions: self.resubscriptions.load(Ordering::Relaxed),
+            publish_errors: self.publish_errors.load(Ordering::Relaxed),
+        }
+    }
+}

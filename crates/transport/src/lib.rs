@@ -1,0 +1,83 @@
+//! Redis I/O for the sio-redis Socket.IO adapters, on redis-rs 1.x: the
+//! classic Redis pub/sub of `@socket.io/redis-adapter` (`PUBLISH`,
+//! `SUBSCRIBE`, `PSUBSCRIBE`, `PUBSUB NUMSUB`) with reconnection that does
+//! not lose subscriptions.
+//!
+//! * A **publisher**: one multiplexed connection (concurrent commands are
+//!   pipelined), reconnected by a worker task with exponential back-off and
+//!   jitter ([`Backoff`]) that never gives up by default. Every command is
+//!   bounded by a response timeout (default 2000 ms); while the connection
+//!   is down, commands fail at once with [`TransportError::NotConnected`].
+//! * A **subscriber**: a dedicated connection in subscribed mode, owned by a
+//!   worker task together with a subscription registry. The worker calls the
+//!   [`MessageHandler`]s inline, in arrival order. When the connection drops
+//!   it reconnects with the same back-off, re-subscribes *every* registered
+//!   channel and pattern, and emits [`ConnectionEvent::Resubscribed`] with
+//!   the outage length.
+//! * Standalone Redis (`redis://`, `rediss://` with rustls), ACL users,
+//!   RESP2 (default) and RESP3, Sentinel (`redis+sentinel://`), and an
+//!   optional separate subscriber endpoint such as a replica
+//!   ([`TransportConfig::subscriber_url`]).
+//!
+//! Delivery is at-most-once, as with Redis pub/sub itself: what is
+//! published while the subscriber is disconnected is lost. Against
+//! redis-server 7.0 on loopback, subscriptions are back within a few ms of
+//! Redis answering again after `CLIENT KILL`, and within the current
+//! back-off delay (≤ 2.4 s with the defaults, typically well under 1 s)
+//! after a restart.
+//!
+//! No channel on the message path is unbounded in this crate, and no task
+//! is left running: [`Transport::close`] stops and awaits both workers. (The
+//! redis-rs `aio::PubSub` connection buffers received messages in an
+//! unbounded queue of its own between its reader and our worker; handlers
+//! must therefore be quick.)
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use bytes::Bytes;
+//! use sio_redis_transport::{ConnectionEvent, Transport, TransportConfig};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = TransportConfig::new("redis://127.0.0.1:7000").build()?;
+//! let transport = Transport::connect(config).await?;
+//! let mut events = transport.events();
+//! let id = transport
+//!     .subscribe(
+//!         vec!["socket.io#/#".into()],
+//!         vec!["socket.io-request#/*".into()],
+//!         Arc::new(|msg| println!("{} bytes on {}", msg.payload.len(), msg.channel)),
+//!     )
+//!     .await?;
+//! let receivers = transport.publish("socket.io#/#", Bytes::from_static(b"hi")).await?;
+//! assert!(receivers >= 1);
+//! if let Ok(ConnectionEvent::Resubscribed { outage_ms, .. }) = events.try_recv() {
+//!     println!("subscriptions restored after {outage_ms} ms");
+//! }
+//! transport.unsubscribe(id).await?;
+//! transport.close().await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod backoff;
+mod config;
+mod error;
+mod event;
+mod publisher;
+mod registry;
+mod shared;
+mod subscriber;
+mod transport;
+
+pub use backoff::Backoff;
+pub use config::{
+    DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_EVENT_CAPACITY, DEFAULT_HEALTH_CHECK_INTERVAL_MS,
+    DEFAULT_RESPONSE_TIMEOUT_MS, TransportConfig,
+};
+pub use error::{ConfigError, TransportError};
+pub use event::{ConnectionEvent, Role, TransportStats};
+pub use transport::{Message, MessageHandler, SubscriptionId, Transport};
+
+/// The redis-rs crate this transport is built on (for
+/// [`TransportError::Redis`]'s source and error kinds).
+pub use redis;

@@ -1,0 +1,353 @@
+//! The publisher: one multiplexed connection shared by every handle, and a
+//! worker task that notices when it breaks and reconnects it with back-off.
+//!
+//! redis-rs's `ConnectionManager` is not used: it gives up after 6 retries by
+//! default, a command issued while it reconnects waits for the reconnection
+//! (no prompt error), its reconnect futures are detached tasks that outlive
+//! the manager, and it reports no connection events.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, PushInfo, PushKind, RedisResult};
+use tokio::sync::{Notify, watch};
+use tracing::{debug, info, warn};
+
+use crate::backoff::Backoff;
+use crate::config::Endpoint;
+use crate::error::{TransportError, breaks_connection};
+use crate::event::{ConnectionEvent, Counters, Role};
+use crate::shared::{Shared, connect_timeout_error, millis, shutdown_signal};
+
+enum State {
+    Up {
+        conn: MultiplexedConnection,
+        generation: u64,
+    },
+    Down,
+    GaveUp {
+        attempts: u32,
+    },
+    Closed,
+}
+
+/// The publisher connection slot, shared by handles and the worker.
+pub(crate) struct Publisher {
+    state: Mutex<State>,
+    /// Wakes the worker when a command saw the connection fail.
+    wake: Notify,
+    /// Highest connection generation reported broken by a command.
+    broken: AtomicU64,
+    /// Highest connection generation whose command timed out (to be checked
+    /// with a `PING`).
+    suspect: AtomicU64,
+    last_error: Mutex<String>,
+    response_timeout: Duration,
+    connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &*self.lock() {
+            State::Up { generation, .. } => format!("up (generation {generation})"),
+            State::Down => "down".into(),
+            State::GaveUp { attempts } => format!("gave up after {attempts} attempts"),
+            State::Closed => "closed".into(),
+        };
+        f.debug_struct("Publisher").field("state", &state).finish()
+    }
+}
+
+impl Publisher {
+    pub(crate) fn new(response_timeout: Duration, connect_timeout: Duration) -> Publisher {
+        Publisher {
+            state: Mutex::new(State::Down),
+            wake: Notify::new(),
+            broken: AtomicU64::new(0),
+            suspect: AtomicU64::new(0),
+            last_error: Mutex::new(String::new()),
+            response_timeout,
+            connect_timeout,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Opens the connection of generation `generation` (no retry).
+    async fn open(
+        self: &Arc<Self>,
+        endpoint: &Endpoint,
+        generation: u64,
+    ) -> RedisResult<MultiplexedConnection> {
+        let weak = Arc::downgrade(self);
+        let attempt = async {
+            let client = endpoint.client().await?;
+            let mut config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(self.connect_timeout))
+                // Bounded by our own timeout per command instead.
+                .set_response_timeout(None);
+            if client
+                .get_connection_info()
+                .redis_settings()
+                .protocol()
+                .supports_resp3()
+            {
+                // RESP3 connections tell us at once when they drop.
+                config = config.set_push_sender(disconnect_reporter(weak, generation));
+            }
+            let mut conn = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            redis::cmd("PING").query_async::<()>(&mut conn).await?;
+            Ok(conn)
+        };
+        tokio::time::timeout(self.connect_timeout, attempt)
+            .await
+            .unwrap_or_else(|_| Err(connect_timeout_error(self.connect_timeout)))
+    }
+
+    /// The first connection, made by `Transport::connect`.
+    pub(crate) async fn connect_initial(self: &Arc<Self>, endpoint: &Endpoint) -> RedisResult<()> {
+        let conn = self.open(endpoint, 1).await?;
+        *self.lock() = State::Up {
+            conn,
+            generation: 1,
+        };
+        Ok(())
+    }
+
+    /// Runs one command on the publisher connection, bounded by the response
+    /// timeout.
+    pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, TransportError> {
+        let (mut conn, generation) = match &*self.lock() {
+            State::Up { conn, generation } => (conn.clone(), *generation),
+            State::Down => {
+                return Err(TransportError::NotConnected {
+                    role: Role::Publisher,
+                });
+            }
+            State::GaveUp { attempts } => {
+                return Err(TransportError::GaveUp {
+                    role: Role::Publisher,
+                    attempts: *attempts,
+                });
+            }
+            State::Closed => return Err(TransportError::Closed),
+        };
+        match tokio::time::timeout(self.response_timeout, cmd.query_async::<T>(&mut conn)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => {
+                if breaks_connection(&e) {
+                    self.report(generation, &self.broken, e.to_string());
+                }
+                Err(TransportError::Redis(e))
+            }
+            Err(_) => {
+                let ms = millis(self.response_timeout);
+                self.report(
+                    generation,
+                    &self.suspect,
+                    format!("no reply within {ms} ms"),
+                );
+                Err(TransportError::Timeout { ms })
+            }
+        }
+    }
+
+    fn report(&self, generation: u64, flag: &AtomicU64, error: String) {
+        if flag.fetch_max(generation, Ordering::AcqRel) < generation {
+            *self
+                .last_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = error;
+        }
+        self.wake.notify_one();
+    }
+
+    fn last_error(&self) -> String {
+        let e = self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if e.is_empty() {
+            "connection lost".to_owned()
+        } else {
+            e.clone()
+        }
+    }
+
+    /// `PING` on the current connection.
+    async fn ping(&self) -> Result<(), String> {
+        let mut conn = match &*self.lock() {
+            State::Up { conn, .. } => conn.clone(),
+            _ => return Err("not connected".into()),
+        };
+        match tokio::time::timeout(
+            self.response_timeout,
+            redis::cmd("PING").query_async::<()>(&mut conn),
+        )
+        .await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("health check failed: {e}")),
+            Err(_) => Err(format!(
+                "health check: no PING reply within {} ms",
+                millis(self.response_timeout)
+            )),
+        }
+    }
+
+    /// Asks the worker to `PING` the current connection now, e.g. because
+    /// the subscriber just lost its own connection to the same server. Under
+    /// RESP2 a dead publisher connection is otherwise only noticed by the
+    /// next command or health check.
+    pub(crate) fn check_soon(&self) {
+        let generation = match &*self.lock() {
+            State::Up { generation, .. } => *generation,
+            _ => return,
+        };
+        self.report(
+            generation,
+            &self.suspect,
+            "connection check failed".to_owned(),
+        );
+    }
+
+    pub(crate) fn is_up(&self) -> bool {
+        matches!(&*self.lock(), State::Up { .. })
+    }
+
+    /// Drops the connection; later commands fail with `Closed`.
+    pub(crate) fn close(&self) {
+        *self.lock() = State::Closed;
+    }
+}
+
+/// A push sender that only reports `Disconnection` pushes (RESP3) to the
+/// publisher, for the given connection generation. Holds a `Weak` so the
+/// connection stored in the publisher does not keep it alive.
+fn disconnect_reporter(
+    publisher: Weak<Publisher>,
+    generation: u64,
+) -> impl Fn(PushInfo) -> Result<(), ()> + Send + Sync + 'static {
+    move |info: PushInfo| {
+        if info.kind == PushKind::Disconnection
+            && let Some(p) = publisher.upgrade()
+        {
+            p.report(generation, &p.broken, "connection closed".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// The publisher's worker task: watches the connection, reconnects it.
+pub(crate) struct PublisherWorker {
+    pub(crate) publisher: Arc<Publisher>,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) backoff: Backoff,
+    pub(crate) health_check: Option<Duration>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+impl PublisherWorker {
+    pub(crate) async fn run(mut self) {
+        let mut generation = 1;
+        let period = self.health_check.unwrap_or(Duration::from_secs(3600));
+        loop {
+            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // Connected: wait for a failure report, a failed health check or
+            // shutdown.
+            let reason = loop {
+                tokio::select! {
+                    biased;
+                    () = shutdown_signal(&mut self.shutdown) => return self.stop(),
+                    () = self.publisher.wake.notified() => {
+                        if self.publisher.broken.load(Ordering::Acquire) >= generation {
+                            break self.publisher.last_error();
+                        }
+                        if self.publisher.suspect.load(Ordering::Acquire) >= generation {
+                            if let Err(e) = self.publisher.ping().await {
+                                break e;
+                            }
+                            debug!("publisher: a command timed out but PING answers");
+                        }
+                    }
+                    _ = ticker.tick(), if self.health_check.is_some() => {
+                        if let Err(e) = self.publisher.ping().await {
+                            break e;
+                        }
+                    }
+                }
+            };
+            *self.publisher.lock() = State::Down;
+            warn!(error = %reason, "redis publisher connection lost, reconnecting");
+            self.shared.emit(ConnectionEvent::Disconnected {
+                role: Role::Publisher,
+                error: reason,
+            });
+            generation += 1;
+            match self.reconnect(generation).await {
+                Some(conn) => {
+                    *self.publisher.lock() = State::Up { conn, generation };
+                    Counters::incr(&self.shared.counters.reconnects);
+                    info!("redis publisher connection re-established");
+                    self.shared.emit(ConnectionEvent::Connected {
+                        role: Role::Publisher,
+                    });
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// Reconnects with back-off; `None` on shutdown or when giving up (the
+    /// state is set accordingly).
+    async fn reconnect(&mut self, generation: u64) -> Option<MultiplexedConnection> {
+        let mut failures: u32 = 0;
+        loop {
+            let error = match self.publisher.open(&self.endpoint, generation).await {
+                Ok(conn) => return Some(conn),
+                Err(e) => e,
+            };
+            failures = failures.saturating_add(1);
+            debug!(error = %error, failures, "redis publisher reconnect attempt failed");
+            if self.backoff.exhausted(failures) {
+                warn!(error = %error, failures, "redis publisher gave up reconnecting");
+                *self.publisher.lock() = State::GaveUp { attempts: failures };
+                self.shared.emit(ConnectionEvent::GaveUp {
+                    role: Role::Publisher,
+                    attempts: failures,
+                    error: error.to_string(),
+                });
+                return None;
+            }
+            let delay = self.backoff.delay(failures - 1);
+            tokio::select! {
+                biased;
+                () = shutdown_signal(&mut self.shutdown) => {
+                    self.stop();
+                    return None;
+                }
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    fn stop(&self) {
+        self.publisher.close();
+    }
+}
+
+impl std::fmt::Debug for PublisherWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublisherWorker")
+            .field("publisher", &self.publisher)
+            .finish_non_exhaustive()
+    }
+}

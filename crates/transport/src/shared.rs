@@ -1,0 +1,76 @@
+//! State shared by the handles and the worker tasks.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{broadcast, watch};
+
+use crate::event::{ConnectionEvent, Counters};
+
+/// What the handles and both workers see. Holds no handle to the workers, so
+/// dropping every [`Transport`](crate::Transport) stops them.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) counters: Counters,
+    events: broadcast::Sender<ConnectionEvent>,
+    /// Subscriber connected and every registered channel/pattern confirmed.
+    pub(crate) subscriber_up: AtomicBool,
+    /// Failed attempts in a row when the subscriber gave up; 0 = not given up.
+    pub(crate) subscriber_gave_up: AtomicU32,
+}
+
+impl Shared {
+    pub(crate) fn new(event_capacity: usize) -> Shared {
+        let (events, _) = broadcast::channel(event_capacity);
+        Shared {
+            counters: Counters::default(),
+            events,
+            subscriber_up: AtomicBool::new(false),
+            subscriber_gave_up: AtomicU32::new(0),
+        }
+    }
+
+    /// Sends an event to whoever listens; never waits.
+    pub(crate) fn emit(&self, event: ConnectionEvent) {
+        // An error only means nobody listens.
+        let _ = self.events.send(event);
+    }
+
+    pub(crate) fn events(&self) -> broadcast::Receiver<ConnectionEvent> {
+        self.events.subscribe()
+    }
+
+    pub(crate) fn set_subscriber_up(&self, up: bool) {
+        self.subscriber_up.store(up, Ordering::Release);
+    }
+
+    pub(crate) fn subscriber_up(&self) -> bool {
+        self.subscriber_up.load(Ordering::Acquire)
+    }
+}
+
+/// Resolves once shutdown is requested, or the sender (owned by the handles)
+/// is gone. Cancel safe.
+pub(crate) async fn shutdown_signal(rx: &mut watch::Receiver<bool>) {
+    loop {
+        if *rx.borrow_and_update() {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Milliseconds in a duration, saturating.
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A redis-rs error for a timed-out connection attempt.
+pub(crate) fn connect_timeout_error(timeout: Duration) -> redis::RedisError {
+    redis::RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("connection attempt timed out after {} ms", millis(timeout)),
+    ))
+}

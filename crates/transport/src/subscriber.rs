@@ -1,0 +1,462 @@
+//! The subscriber worker: owns the dedicated pub/sub connection and the
+//! subscription registry, calls the handlers, and after any loss of the
+//! connection reconnects with back-off and re-subscribes everything.
+//!
+//! Handles talk to it through a bounded command channel; every command
+//! carries a oneshot for the answer. A handle that stops waiting (timeout,
+//! dropped future) drops its oneshot receiver; the worker notices when it
+//! answers and removes that subscription again, so an `Err` (or a dropped
+//! future) from `subscribe` never leaves a subscription behind.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use redis::aio::{PubSubSink, PubSubStream};
+use redis::{Msg, RedisError, RedisResult};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, error, info, trace, warn};
+
+use crate::backoff::Backoff;
+use crate::config::Endpoint;
+use crate::error::{TransportError, breaks_connection};
+use crate::event::{ConnectionEvent, Counters, Role};
+use crate::publisher::Publisher;
+use crate::registry::{Delta, Registry};
+use crate::shared::{Shared, connect_timeout_error, millis, shutdown_signal};
+use crate::transport::{Message, MessageHandler, SubscriptionId};
+
+/// Channels (or patterns) per `SUBSCRIBE` command when re-subscribing.
+const SUBSCRIBE_CHUNK: usize = 1024;
+
+/// Capacity of the command channel from the handles to the worker.
+pub(crate) const COMMAND_CAPACITY: usize = 64;
+
+type Ack = oneshot::Sender<Result<(), TransportError>>;
+
+/// A request from a handle.
+pub(crate) enum Command {
+    Subscribe {
+        id: SubscriptionId,
+        channels: Vec<String>,
+        patterns: Vec<String>,
+        handler: MessageHandler,
+        ack: Ack,
+    },
+    Unsubscribe {
+        id: SubscriptionId,
+        ack: oneshot::Sender<()>,
+    },
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Subscribe {
+                id,
+                channels,
+                patterns,
+                ..
+            } => f
+                .debug_struct("Subscribe")
+                .field("id", id)
+                .field("channels", channels)
+                .field("patterns", patterns)
+                .finish_non_exhaustive(),
+            Command::Unsubscribe { id, .. } => f
+                .debug_struct("Unsubscribe")
+                .field("id", id)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// The two halves of one pub/sub connection.
+pub(crate) type Connection = (PubSubSink, PubSubStream);
+
+/// Opens a pub/sub connection (no retry), bounded by `timeout`.
+pub(crate) async fn open(endpoint: &Endpoint, timeout: Duration) -> RedisResult<Connection> {
+    let attempt = async {
+        let client = endpoint.client().await?;
+        // redis-rs puts no timeout on this one.
+        let pubsub = client.get_async_pubsub().await?;
+        let (mut sink, stream) = pubsub.split();
+        sink.ping::<redis::Value>().await?;
+        Ok((sink, stream))
+    };
+    tokio::time::timeout(timeout, attempt)
+        .await
+        .unwrap_or_else(|_| Err(connect_timeout_error(timeout)))
+}
+
+/// Why a `SUBSCRIBE`-like round trip failed.
+enum RoundTripError {
+    /// Redis refused the command (e.g. `NOPERM`); the connection is fine.
+    Command(RedisError),
+    /// The connection is unusable (closed, I/O error, no reply in time).
+    Lost(String),
+}
+
+/// Why the connected phase ended.
+enum Exit {
+    Shutdown,
+    Lost(String),
+}
+
+pub(crate) struct SubscriberWorker {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) shared: Arc<Shared>,
+    /// Poked when the subscriber loses its connection.
+    pub(crate) publisher: Arc<Publisher>,
+    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) backoff: Backoff,
+    pub(crate) response_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) health_check: Option<Duration>,
+    pub(crate) registry: Registry,
+    /// Subscriptions registered while disconnected, answered once
+    /// re-subscribed.
+    pub(crate) pending: Vec<(SubscriptionId, Ack)>,
+}
+
+impl std::fmt::Debug for SubscriberWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriberWorker")
+            .field("registry", &self.registry)
+            .field("pending", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SubscriberWorker {
+    /// Runs until shutdown (or until the back-off gives up), starting with
+    /// the connection made by `Transport::connect`.
+    pub(crate) async fn run(mut self, initial: Connection) {
+        let mut conn = initial;
+        self.shared.set_subscriber_up(true);
+        loop {
+            let (mut sink, mut stream) = conn;
+            let exit = self.serve(&mut sink, &mut stream).await;
+            self.shared.set_subscriber_up(false);
+            drop((sink, stream));
+            let reason = match exit {
+                Exit::Shutdown => return,
+                Exit::Lost(reason) => reason,
+            };
+            let since = Instant::now();
+            // Most likely the publisher's connection (usually to the same
+            // server) is gone too: have it checked now.
+            self.publisher.check_soon();
+            warn!(error = %reason, "redis subscriber connection lost, reconnecting");
+            self.shared.emit(ConnectionEvent::Disconnected {
+                role: Role::Subscriber,
+                error: reason,
+            });
+            conn = match self.reconnect(since).await {
+                Some(conn) => conn,
+                None => return,
+            };
+        }
+    }
+
+    /// The connected phase: messages, commands, health checks.
+    async fn serve(&mut self, sink: &mut PubSubSink, stream: &mut PubSubStream) -> Exit {
+        let period = self.health_check.unwrap_or(Duration::from_secs(3600));
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown_signal(&mut self.shutdown) => return Exit::Shutdown,
+                command = self.commands.recv() => match command {
+                    None => return Exit::Shutdown,
+                    Some(command) => {
+                        if let Err(reason) = self.handle_online(command, sink).await {
+                            return Exit::Lost(reason);
+                        }
+                    }
+                },
+                msg = stream.next() => match msg {
+                    Some(msg) => self.dispatch(&msg),
+                    None => return Exit::Lost("connection closed".to_owned()),
+                },
+                _ = ticker.tick(), if self.health_check.is_some() => {
+                    match self.round_trip(sink.ping::<redis::Value>()).await {
+                        Ok(_) => trace!("subscriber health check ok"),
+                        Err(RoundTripError::Lost(reason)) => {
+                            return Exit::Lost(format!("health check failed: {reason}"));
+                        }
+                        Err(RoundTripError::Command(e)) => {
+                            return Exit::Lost(format!("health check failed: {e}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Calls the handlers of one message, in registration order.
+    fn dispatch(&self, msg: &Msg) {
+        Counters::incr(&self.shared.counters.received);
+        let channel = lossy(msg.get_channel::<Vec<u8>>());
+        let pattern = msg
+            .from_pattern()
+            .then(|| lossy(msg.get_pattern::<Vec<u8>>()));
+        let handlers = match &pattern {
+            Some(p) => self.registry.pattern_handlers(p),
+            None => self.registry.channel_handlers(&channel),
+        };
+        let Some(handlers) = handlers else {
+            trace!(%channel, ?pattern, "message with no handler (unsubscribed meanwhile)");
+            return;
+        };
+        let message = Message {
+            channel,
+            pattern,
+            payload: Bytes::copy_from_slice(msg.get_payload_bytes()),
+        };
+        for handler in handlers.iter() {
+            let m = message.clone();
+            if catch_unwind(AssertUnwindSafe(|| handler(m))).is_err() {
+                error!(channel = %message.channel, "message handler panicked; message skipped for it");
+            }
+        }
+    }
+
+    /// Handles a command while connected. `Err` means the connection is lost.
+    async fn handle_online(
+        &mut self,
+        command: Command,
+        sink: &mut PubSubSink,
+    ) -> Result<(), String> {
+        match command {
+            Command::Subscribe {
+                id,
+                channels,
+                patterns,
+                handler,
+                ack,
+            } => {
+                // Registered first, so a message arriving right after the
+                // confirmation already finds its handler.
+                let delta = self.registry.insert(id, channels, patterns, handler);
+                match self.subscribe_all(sink, &delta).await {
+                    Ok(()) => {
+                        if ack.send(Ok(())).is_err() {
+                            debug!(?id, "subscriber stopped waiting; removing its subscription");
+                            return self.remove(id, Some(sink)).await;
+                        }
+                        Ok(())
+                    }
+                    Err(RoundTripError::Command(e)) => {
+                        let result = self.remove(id, Some(sink)).await;
+                        let _ = ack.send(Err(TransportError::Redis(e)));
+                        result
+                    }
+                    Err(RoundTripError::Lost(reason)) => {
+                        // Stays registered: answered after re-subscribing.
+                        self.pending.push((id, ack));
+                        Err(reason)
+                    }
+                }
+            }
+            Command::Unsubscribe { id, ack } => {
+                let result = self.remove(id, Some(sink)).await;
+                let _ = ack.send(());
+                result
+            }
+        }
+    }
+
+    /// Handles a command while disconnected.
+    fn handle_offline(&mut self, command: Command) {
+        match command {
+            Command::Subscribe {
+                id,
+                channels,
+                patterns,
+                handler,
+                ack,
+            } => {
+                self.registry.insert(id, channels, patterns, handler);
+                self.pending.push((id, ack));
+            }
+            Command::Unsubscribe { id, ack } => {
+                self.registry.remove(id);
+                let _ = ack.send(());
+            }
+        }
+    }
+
+    /// Removes a subscription from the registry and, when connected,
+    /// unsubscribes what nothing else needs. `Err` means the connection is
+    /// lost (the registry is updated anyway, so the next connection will not
+    /// subscribe it).
+    async fn remove(
+        &mut self,
+        id: SubscriptionId,
+        sink: Option<&mut PubSubSink>,
+    ) -> Result<(), String> {
+        let Some(orphans) = self.registry.remove(id) else {
+            return Ok(());
+        };
+        let Some(sink) = sink else {
+            return Ok(());
+        };
+        for chunk in orphans.channels.chunks(SUBSCRIBE_CHUNK) {
+            self.unsubscribe_round_trip(sink.unsubscribe(chunk)).await?;
+        }
+        for chunk in orphans.patterns.chunks(SUBSCRIBE_CHUNK) {
+            self.unsubscribe_round_trip(sink.punsubscribe(chunk))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn unsubscribe_round_trip(
+        &self,
+        fut: impl Future<Output = RedisResult<()>>,
+    ) -> Result<(), String> {
+        match self.round_trip(fut).await {
+            Ok(()) => Ok(()),
+            Err(RoundTripError::Lost(reason)) => Err(reason),
+            Err(RoundTripError::Command(e)) => {
+                warn!(error = %e, "redis refused UNSUBSCRIBE");
+                Ok(())
+            }
+        }
+    }
+
+    /// `SUBSCRIBE` the channels and `PSUBSCRIBE` the patterns, in chunks,
+    /// each confirmed by Redis.
+    async fn subscribe_all(
+        &self,
+        sink: &mut PubSubSink,
+        delta: &Delta,
+    ) -> Result<(), RoundTripError> {
+        for chunk in delta.channels.chunks(SUBSCRIBE_CHUNK) {
+            self.round_trip(sink.subscribe(chunk)).await?;
+        }
+        for chunk in delta.patterns.chunks(SUBSCRIBE_CHUNK) {
+            self.round_trip(sink.psubscribe(chunk)).await?;
+        }
+        Ok(())
+    }
+
+    async fn round_trip<T>(
+        &self,
+        fut: impl Future<Output = RedisResult<T>>,
+    ) -> Result<T, RoundTripError> {
+        match tokio::time::timeout(self.response_timeout, fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) if breaks_connection(&e) => Err(RoundTripError::Lost(e.to_string())),
+            Ok(Err(e)) => Err(RoundTripError::Command(e)),
+            Err(_) => Err(RoundTripError::Lost(format!(
+                "no reply within {} ms",
+                millis(self.response_timeout)
+            ))),
+        }
+    }
+
+    /// Forgets subscriptions registered while disconnected whose caller
+    /// stopped waiting.
+    fn purge_abandoned(&mut self) {
+        let (abandoned, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|(_, ack)| ack.is_closed());
+        self.pending = kept;
+        for (id, _) in abandoned {
+            debug!(?id, "subscriber stopped waiting; removing its subscription");
+            self.registry.remove(id);
+        }
+    }
+
+    /// Reconnects with back-off, re-subscribes every registered channel and
+    /// pattern, answers the pending subscriptions. `None` on shutdown or when
+    /// giving up. Commands are served (offline) while waiting.
+    async fn reconnect(&mut self, since: Instant) -> Option<Connection> {
+        let mut failures: u32 = 0;
+        loop {
+            self.purge_abandoned();
+            let error = match open(&self.endpoint, self.connect_timeout).await {
+                Ok((mut sink, stream)) => {
+                    let all = self.registry.all();
+                    match self.subscribe_all(&mut sink, &all).await {
+                        Ok(()) => {
+                            self.resubscribed(&all, since, &mut sink).await;
+                            return Some((sink, stream));
+                        }
+                        Err(RoundTripError::Lost(reason)) => reason,
+                        Err(RoundTripError::Command(e)) => format!("re-subscribing failed: {e}"),
+                    }
+                }
+                Err(e) => e.to_string(),
+            };
+            failures = failures.saturating_add(1);
+            debug!(%error, failures, "redis subscriber reconnect attempt failed");
+            if self.backoff.exhausted(failures) {
+                warn!(%error, failures, "redis subscriber gave up reconnecting");
+                self.shared
+                    .subscriber_gave_up
+                    .store(failures, std::sync::atomic::Ordering::Release);
+                self.shared.emit(ConnectionEvent::GaveUp {
+                    role: Role::Subscriber,
+                    attempts: failures,
+                    error,
+                });
+                return None;
+            }
+            let deadline = tokio::time::Instant::now() + self.backoff.delay(failures - 1);
+            loop {
+                tokio::select! {
+                    biased;
+                    () = shutdown_signal(&mut self.shutdown) => return None,
+                    () = tokio::time::sleep_until(deadline) => break,
+                    command = self.commands.recv() => match command {
+                        None => return None,
+                        Some(command) => self.handle_offline(command),
+                    },
+                }
+            }
+        }
+    }
+
+    /// Bookkeeping once every subscription is back.
+    async fn resubscribed(&mut self, all: &Delta, since: Instant, sink: &mut PubSubSink) {
+        let outage_ms = millis(since.elapsed());
+        Counters::incr(&self.shared.counters.reconnects);
+        Counters::incr(&self.shared.counters.resubscriptions);
+        self.shared.set_subscriber_up(true);
+        self.shared.emit(ConnectionEvent::Connected {
+            role: Role::Subscriber,
+        });
+        info!(
+            channels = all.channels.len(),
+            patterns = all.patterns.len(),
+            outage_ms,
+            "redis subscriber reconnected and re-subscribed"
+        );
+        self.shared.emit(ConnectionEvent::Resubscribed {
+            channels: all.channels.len(),
+            patterns: all.patterns.len(),
+            outage_ms,
+        });
+        for (id, ack) in std::mem::take(&mut self.pending) {
+            if ack.send(Ok(())).is_err() {
+                // A loss here shows up as the end of the stream right after.
+                let _ = self.remove(id, Some(sink)).await;
+            }
+        }
+    }
+}
+
+fn lossy(bytes: RedisResult<Vec<u8>>) -> String {
+    match bytes {
+        Ok(b) => String::from_utf8(b)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        Err(_) => String::new(),
+    }
+}

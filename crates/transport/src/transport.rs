@@ -1,0 +1,409 @@
+//! [`Transport`]: the cheap-to-clone handle.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tracing::error;
+
+use crate::config::TransportConfig;
+use crate::error::TransportError;
+use crate::event::{ConnectionEvent, Counters, Role, TransportStats};
+use crate::publisher::{Publisher, PublisherWorker};
+use crate::registry::Registry;
+use crate::shared::{Shared, millis};
+use crate::subscriber::{self, COMMAND_CAPACITY, Command, SubscriberWorker};
+
+/// A callback for the messages of one subscription.
+///
+/// Called inline on the subscriber task, in the order Redis delivered the
+/// messages: it must be quick and must not block (hand heavy work to another
+/// task through a bounded channel, or `tokio::spawn` it). A panic is caught
+/// and logged; the message is skipped for that handler only.
+pub type MessageHandler = Arc<dyn Fn(Message) + Send + Sync>;
+
+/// One pub/sub message, as delivered by Redis (`message` or `pmessage`
+/// reply under RESP2, push frame under RESP3).
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// The channel it was published to (non-UTF-8 bytes replaced by U+FFFD).
+    pub channel: String,
+    /// For `PSUBSCRIBE` subscriptions, the pattern that matched; `None` for
+    /// `SUBSCRIBE` ones.
+    pub pattern: Option<String>,
+    /// The payload, byte for byte as published.
+    pub payload: Bytes,
+}
+
+/// Identifies a subscription made with [`Transport::subscribe`], to pass to
+/// [`Transport::unsubscribe`]. Unique within one [`Transport`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubscriptionId(pub(crate) u64);
+
+/// The classic Redis pub/sub transport of the Socket.IO adapters: a
+/// publisher connection and a dedicated subscriber connection, each with a
+/// worker task that reconnects it with back-off.
+///
+/// Cheap to clone; every clone drives the same connections. The subscriber
+/// worker owns the subscription registry and re-subscribes every channel
+/// and pattern after any reconnect. Stop everything with
+/// [`Transport::close`]; dropping the last clone stops the workers too
+/// (without waiting for them).
+///
+/// Delivery is at-most-once: what is published while the subscriber is
+/// disconnected is lost.
+#[derive(Clone)]
+pub struct Transport {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    publisher: Arc<Publisher>,
+    commands: mpsc::Sender<Command>,
+    shutdown: watch::Sender<bool>,
+    workers: tokio::sync::Mutex<Vec<JoinHandle<()>>>,
+    closed: AtomicBool,
+    next_id: AtomicU64,
+    response_timeout: Duration,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("publisher", &self.inner.publisher)
+            .field("subscriber_connected", &self.inner.shared.subscriber_up())
+            .field("closed", &self.inner.closed.load(Ordering::Acquire))
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Transport {
+    /// Connects the publisher, then the subscriber, and starts their worker
+    /// tasks (on the current Tokio runtime). Calls
+    /// [`TransportConfig::build`] first if it was not called.
+    ///
+    /// Each connection is tried once, bounded by the connect timeout: an
+    /// unreachable Redis at start-up is an error, not a retry loop.
+    ///
+    /// # Errors
+    ///
+    /// * [`TransportError::Config`] if the configuration does not validate;
+    /// * [`TransportError::Connect`] with the [`Role`] that failed (refused
+    ///   or timed-out connection, `AUTH`/`HELLO` refused, TLS failure, no
+    ///   master known to the Sentinels).
+    pub async fn connect(config: TransportConfig) -> Result<Transport, TransportError> {
+        let config = match config.built() {
+            Some(_) => config,
+            None => config.build()?,
+        };
+        let built = config.built().cloned().ok_or(TransportError::Closed)?;
+        let connect_error = |role| move |source| TransportError::Connect { role, source };
+        let pub_endpoint = built
+            .publisher
+            .endpoint()
+            .map_err(connect_error(Role::Publisher))?;
+        let sub_endpoint = built
+            .subscriber
+            .endpoint()
+            .map_err(connect_error(Role::Subscriber))?;
+
+        let shared = Arc::new(Shared::new(config.event_capacity_value()));
+        let publisher = Arc::new(Publisher::new(
+            config.response_timeout(),
+            config.connect_timeout(),
+        ));
+        publisher
+            .connect_initial(&pub_endpoint)
+            .await
+            .map_err(connect_error(Role::Publisher))?;
+        let sub_conn = subscriber::open(&sub_endpoint, config.connect_timeout())
+            .await
+            .map_err(connect_error(Role::Subscriber))?;
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
+        let publisher_worker = PublisherWorker {
+            publisher: publisher.clone(),
+            endpoint: pub_endpoint,
+            shared: shared.clone(),
+            backoff: config.backoff_ref().clone(),
+            health_check: config.health_check_interval(),
+            shutdown: shutdown_rx.clone(),
+        };
+        let subscriber_worker = SubscriberWorker {
+            endpoint: sub_endpoint,
+            shared: shared.clone(),
+            publisher: publisher.clone(),
+            commands: commands_rx,
+            shutdown: shutdown_rx,
+            backoff: config.backoff_ref().clone(),
+            response_timeout: config.response_timeout(),
+            connect_timeout: config.connect_timeout(),
+            health_check: config.health_check_interval(),
+            registry: Registry::default(),
+            pending: Vec::new(),
+        };
+        let workers = vec![
+            tokio::spawn(publisher_worker.run()),
+            tokio::spawn(subscriber_worker.run(sub_conn)),
+        ];
+        for role in [Role::Publisher, Role::Subscriber] {
+            shared.emit(ConnectionEvent::Connected { role });
+        }
+        Ok(Transport {
+            inner: Arc::new(Inner {
+                shared,
+                publisher,
+                commands,
+                shutdown,
+                workers: tokio::sync::Mutex::new(workers),
+                closed: AtomicBool::new(false),
+                next_id: AtomicU64::new(1),
+                response_timeout: config.response_timeout(),
+            }),
+        })
+    }
+
+    /// `PUBLISH channel payload` on the publisher connection; returns the
+    /// number of clients that received it (Redis's reply: subscribers of the
+    /// channel plus matching pattern subscriptions, on this node).
+    ///
+    /// # Errors
+    ///
+    /// Every error increments [`TransportStats::publish_errors`]; nothing is
+    /// retried here.
+    /// * [`TransportError::NotConnected`] at once while the publisher is
+    ///   reconnecting (nothing sent);
+    /// * [`TransportError::Timeout`] after the response timeout (default
+    ///   2000 ms) with no reply; the message may have been published;
+    /// * [`TransportError::Redis`] for an error reply (e.g. `NOPERM`) or a
+    ///   connection failure in flight (which also starts a reconnect);
+    /// * [`TransportError::Closed`], [`TransportError::GaveUp`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future may or may not leave the message published.
+    pub async fn publish(&self, channel: &str, payload: Bytes) -> Result<u64, TransportError> {
+        if self.is_closed() {
+            Counters::incr(&self.inner.shared.counters.publish_errors);
+            return Err(TransportError::Closed);
+        }
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(channel).arg(payload.as_ref());
+        let counters = &self.inner.shared.counters;
+        match self.inner.publisher.query::<u64>(&cmd).await {
+            Ok(receivers) => {
+                Counters::incr(&counters.published);
+                Ok(receivers)
+            }
+            Err(e) => {
+                Counters::incr(&counters.publish_errors);
+                Err(e)
+            }
+        }
+    }
+
+    /// `PUBSUB NUMSUB channel` on the publisher connection: how many clients
+    /// are subscribed to exactly this channel (pattern subscriptions not
+    /// counted), on this node. Element \[1\] of the RESP2 reply (a map entry
+    /// under RESP3).
+    ///
+    /// # Errors
+    ///
+    /// As [`Transport::publish`] (without touching the counters), plus
+    /// [`TransportError::Redis`] if the reply has an unexpected shape.
+    pub async fn numsub(&self, channel: &str) -> Result<u64, TransportError> {
+        self.check_open()?;
+        let mut cmd = redis::cmd("PUBSUB");
+        cmd.arg("NUMSUB").arg(channel);
+        let reply: redis::Value = self.inner.publisher.query(&cmd).await?;
+        let count = match &reply {
+            redis::Value::Array(items) => items.get(1),
+            redis::Value::Map(pairs) => pairs.first().map(|(_, v)| v),
+            _ => None,
+        };
+        match count {
+            Some(v) => {
+                redis::from_redis_value_ref::<u64>(v).map_err(|e| TransportError::Redis(e.into()))
+            }
+            None => Err(TransportError::Redis(redis::RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                "unexpected PUBSUB NUMSUB reply",
+                format!("{reply:?}"),
+            )))),
+        }
+    }
+
+    /// Registers `handler` for messages on `channels` (`SUBSCRIBE`, exact
+    /// names) and on channels matching `patterns` (`PSUBSCRIBE`, glob-style),
+    /// then subscribes, and returns once Redis confirmed every channel and
+    /// pattern: a message published after this returns reaches the handler.
+    ///
+    /// The handler is registered *before* the `SUBSCRIBE` is sent, and stays
+    /// registered across reconnects until [`Transport::unsubscribe`]. Each
+    /// subscription has its own handler; a message that matches several
+    /// subscriptions (the same channel twice, or a channel and a pattern)
+    /// goes to each of them, and a channel that is also matched by a pattern
+    /// yields two deliveries, as Redis sends both `message` and `pmessage`.
+    /// Duplicate names within one call count once. Empty lists are allowed.
+    ///
+    /// While the subscriber is reconnecting, the call waits for the
+    /// re-subscription (within the response timeout).
+    ///
+    /// # Errors
+    ///
+    /// After any error nothing stays registered.
+    /// * [`TransportError::Timeout`] if not confirmed within the response
+    ///   timeout (default 2000 ms);
+    /// * [`TransportError::Redis`] if Redis refused (e.g. `NOPERM` for an
+    ///   ACL user without access to a channel);
+    /// * [`TransportError::Closed`], [`TransportError::GaveUp`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future removes the subscription again (the worker notices
+    /// that nobody waits for its answer).
+    pub async fn subscribe(
+        &self,
+        channels: Vec<String>,
+        patterns: Vec<String>,
+        handler: MessageHandler,
+    ) -> Result<SubscriptionId, TransportError> {
+        self.check_open()?;
+        let id = SubscriptionId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let (ack, answer) = oneshot::channel();
+        let command = Command::Subscribe {
+            id,
+            channels,
+            patterns,
+            handler,
+            ack,
+        };
+        let exchange = async {
+            self.inner
+                .commands
+                .send(command)
+                .await
+                .map_err(|_| self.stopped_error())?;
+            answer.await.unwrap_or_else(|_| Err(self.stopped_error()))
+        };
+        match tokio::time::timeout(self.inner.response_timeout, exchange).await {
+            Ok(result) => result.map(|()| id),
+            Err(_) => Err(TransportError::Timeout {
+                ms: millis(self.inner.response_timeout),
+            }),
+        }
+    }
+
+    /// Removes a subscription: its handler is not called any more once this
+    /// returns, and `UNSUBSCRIBE`/`PUNSUBSCRIBE` is sent (and confirmed) for
+    /// the channels and patterns no other subscription still needs. An
+    /// unknown or already removed id is not an error.
+    ///
+    /// While the subscriber is reconnecting, only the registry is updated
+    /// (the new connection will not subscribe them).
+    ///
+    /// # Errors
+    ///
+    /// [`TransportError::Timeout`] if the worker did not answer within the
+    /// response timeout (the subscription is removed anyway, shortly);
+    /// [`TransportError::Closed`], [`TransportError::GaveUp`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Once the request reached the worker, the subscription is removed even
+    /// if the future is dropped.
+    pub async fn unsubscribe(&self, id: SubscriptionId) -> Result<(), TransportError> {
+        self.check_open()?;
+        let (ack, answer) = oneshot::channel();
+        let exchange = async {
+            self.inner
+                .commands
+                .send(Command::Unsubscribe { id, ack })
+                .await
+                .map_err(|_| self.stopped_error())?;
+            answer.await.map_err(|_| self.stopped_error())
+        };
+        tokio::time::timeout(self.inner.response_timeout, exchange)
+            .await
+            .unwrap_or(Err(TransportError::Timeout {
+                ms: millis(self.inner.response_timeout),
+            }))
+    }
+
+    /// A receiver of connection events from now on (see
+    /// [`ConnectionEvent`] for the buffering rules).
+    pub fn events(&self) -> broadcast::Receiver<ConnectionEvent> {
+        self.inner.shared.events()
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> TransportStats {
+        self.inner.shared.counters.snapshot()
+    }
+
+    /// Whether the subscriber connection is up and every registered channel
+    /// and pattern is subscribed (false from the moment a loss is noticed
+    /// until [`ConnectionEvent::Resubscribed`], and after close).
+    pub fn is_connected(&self) -> bool {
+        !self.is_closed() && self.inner.shared.subscriber_up()
+    }
+
+    /// Whether the publisher connection is up (as far as the transport
+    /// knows: a loss is noticed by a failing command, the health check, or
+    /// under RESP3 at once).
+    pub fn is_publisher_connected(&self) -> bool {
+        !self.is_closed() && self.inner.publisher.is_up()
+    }
+
+    /// Stops both workers and waits for them to finish, closing both
+    /// connections. Subscriptions are dropped (the server sees the
+    /// connection close; no `UNSUBSCRIBE` is sent). Idempotent; concurrent
+    /// calls all return after the workers stopped. Afterwards every
+    /// operation fails with [`TransportError::Closed`].
+    pub async fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        // Err only means the workers are gone already.
+        let _ = self.inner.shutdown.send(true);
+        let mut workers = self.inner.workers.lock().await;
+        for worker in workers.drain(..) {
+            if let Err(e) = worker.await
+                && e.is_panic()
+            {
+                error!("a redis transport worker panicked: {e}");
+            }
+        }
+        self.inner.publisher.close();
+        self.inner.shared.set_subscriber_up(false);
+    }
+
+    fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    fn check_open(&self) -> Result<(), TransportError> {
+        if self.is_closed() {
+            Err(TransportError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The error for a subscriber worker that is gone.
+    fn stopped_error(&self) -> TransportError {
+        let attempts = self.inner.shared.subscriber_gave_up.load(Ordering::Acquire);
+        if attempts > 0 && !self.is_closed() {
+            TransportError::GaveUp {
+                role: Role::Subscriber,
+                attempts,
+            }
+        } else {
+            TransportError::Closed
+        }
+    }
+}

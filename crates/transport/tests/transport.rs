@@ -1,0 +1,1003 @@
+//! Integration tests against real `redis-server` processes (one per test,
+//! on free loopback ports, from sio-redis-testkit). Every wait has a
+//! deadline; nothing sleeps for correctness.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sio_redis_testkit::{RedisServer, RespValue, redis_server_available};
+use sio_redis_transport::{
+    Backoff, ConnectionEvent, Message, MessageHandler, Role, Transport, TransportConfig,
+    TransportError,
+};
+use tokio::sync::{broadcast, mpsc};
+
+/// Deadline for anything that should happen "soon".
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Poll interval of `wait_until` (not a correctness sleep: the condition is
+/// re-checked until the deadline).
+const POLL: Duration = Duration::from_millis(10);
+
+macro_rules! require_redis {
+    () => {
+        if !redis_server_available() {
+            eprintln!("redis-server not found on PATH: test skipped");
+            return;
+        }
+    };
+}
+
+fn all_bytes() -> Bytes {
+    Bytes::from((0..=255u8).collect::<Vec<u8>>())
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// A handler that forwards messages to a bounded queue the test reads.
+struct Inbox {
+    rx: mpsc::Receiver<Message>,
+}
+
+fn inbox() -> (MessageHandler, Inbox) {
+    let (tx, rx) = mpsc::channel(4096);
+    let handler: MessageHandler = Arc::new(move |m: Message| {
+        tx.try_send(m).expect("test inbox full");
+    });
+    (handler, Inbox { rx })
+}
+
+impl Inbox {
+    async fn recv(&mut self) -> Message {
+        tokio::time::timeout(DEADLINE, self.rx.recv())
+            .await
+            .expect("no message before the deadline")
+            .expect("handler dropped")
+    }
+
+    /// Asserts nothing is queued (after a marker message proved delivery of
+    /// everything published before it).
+    fn assert_empty(&mut self) {
+        if let Ok(m) = self.rx.try_recv() {
+            panic!("unexpected message {m:?}");
+        }
+    }
+}
+
+async fn wait_until<F: FnMut() -> bool>(what: &str, mut cond: F) {
+    let deadline = Instant::now() + DEADLINE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Waits for the first event matching `pred`, returning it and when it was
+/// received.
+async fn wait_event(
+    events: &mut broadcast::Receiver<ConnectionEvent>,
+    what: &str,
+    mut pred: impl FnMut(&ConnectionEvent) -> bool,
+) -> (ConnectionEvent, Instant) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Err(_) => panic!("no {what} event before the deadline"),
+            Ok(Ok(ev)) => {
+                if pred(&ev) {
+                    return (ev, Instant::now());
+                }
+            }
+            Ok(Err(broadcast::error::RecvError::Lagged(n))) => panic!("lagged by {n} events"),
+            Ok(Err(broadcast::error::RecvError::Closed)) => panic!("event channel closed"),
+        }
+    }
+}
+
+fn is_resubscribed(ev: &ConnectionEvent) -> bool {
+    matches!(ev, ConnectionEvent::Resubscribed { .. })
+}
+
+async fn connect(url: String, resp3: bool) -> Transport {
+    let config = TransportConfig::new(url).resp3(resp3).build().unwrap();
+    Transport::connect(config).await.unwrap()
+}
+
+/// Publishes until it succeeds (the publisher may still be noticing that
+/// its connection died), returning the receiver count.
+async fn publish_eventually(t: &Transport, channel: &str, payload: Bytes) -> u64 {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        match t.publish(channel, payload.clone()).await {
+            Ok(n) => return n,
+            Err(e) => {
+                assert!(e.is_retryable(), "publish failed for good: {e:?}");
+                assert!(Instant::now() < deadline, "publish never recovered: {e:?}");
+                tokio::time::sleep(POLL).await;
+            }
+        }
+    }
+}
+
+/// `numsub` until it succeeds (see `publish_eventually`).
+async fn numsub_eventually(t: &Transport, channel: &str) -> u64 {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        match t.numsub(channel).await {
+            Ok(n) => return n,
+            Err(e) => {
+                assert!(e.is_retryable(), "numsub failed for good: {e:?}");
+                assert!(Instant::now() < deadline, "numsub never recovered: {e:?}");
+                tokio::time::sleep(POLL).await;
+            }
+        }
+    }
+}
+
+/// Number of clients connected to `server`, besides the kit's own.
+fn client_count(server: &RedisServer) -> usize {
+    match server.command(&["CLIENT", "LIST"]).unwrap() {
+        RespValue::Bulk(b) => String::from_utf8_lossy(&b)
+            .lines()
+            .count()
+            .saturating_sub(1),
+        other => panic!("unexpected CLIENT LIST reply {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------- basics
+
+async fn round_trip(resp3: bool) {
+    let server = RedisServer::start().unwrap();
+    let t = connect(server.url(), resp3).await;
+    let (h1, mut inbox1) = inbox();
+    let (h2, mut inbox2) = inbox();
+    t.subscribe(strings(&["chat"]), strings(&["room:*"]), h1)
+        .await
+        .unwrap();
+    t.subscribe(strings(&["room:1"]), vec![], h2).await.unwrap();
+    assert!(t.is_connected());
+
+    // Channel, binary payload with every byte value.
+    assert_eq!(t.publish("chat", all_bytes()).await.unwrap(), 1);
+    let m = inbox1.recv().await;
+    assert_eq!(m.channel, "chat");
+    assert_eq!(m.pattern, None);
+    assert_eq!(m.payload, all_bytes());
+
+    // Pattern, and a channel matched by a pattern of one subscription and
+    // the channel of another: each gets it.
+    assert_eq!(t.publish("room:1", all_bytes()).await.unwrap(), 2);
+    let m = inbox1.recv().await;
+    assert_eq!(
+        (m.channel.as_str(), m.pattern.as_deref()),
+        ("room:1", Some("room:*"))
+    );
+    assert_eq!(m.payload, all_bytes());
+    let m = inbox2.recv().await;
+    assert_eq!((m.channel.as_str(), m.pattern), ("room:1", None));
+    assert_eq!(m.payload, all_bytes());
+
+    // Empty payload.
+    t.publish("chat", Bytes::new()).await.unwrap();
+    assert!(inbox1.recv().await.payload.is_empty());
+
+    let stats = t.stats();
+    assert_eq!(stats.published, 3);
+    assert_eq!(stats.received, 4);
+    assert_eq!(stats.publish_errors, 0);
+    inbox1.assert_empty();
+    inbox2.assert_empty();
+    t.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trip_resp2() {
+    require_redis!();
+    round_trip(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trip_resp3() {
+    require_redis!();
+    round_trip(true).await;
+}
+
+async fn first_message_is_never_lost(resp3: bool) {
+    let server = RedisServer::start().unwrap();
+    let t = connect(server.url(), resp3).await;
+    let (h, mut inbox) = inbox();
+    for i in 0..100 {
+        let channel = format!("fresh:{i}");
+        t.subscribe(vec![channel.clone()], vec![], h.clone())
+            .await
+            .unwrap();
+        let payload = Bytes::from(format!("first {i}"));
+        assert_eq!(t.publish(&channel, payload.clone()).await.unwrap(), 1);
+        let m = inbox.recv().await;
+        assert_eq!((m.channel, m.payload), (channel, payload));
+    }
+    t.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_then_publish_never_loses_the_first_message_resp2() {
+    require_redis!();
+    first_message_is_never_lost(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_then_publish_never_loses_the_first_message_resp3() {
+    require_redis!();
+    first_message_is_never_lost(true).await;
+}
+
+async fn unsubscribe_and_numsub(resp3: bool) {
+    let server = RedisServer::start().unwrap();
+    let t = connect(server.url(), resp3).await;
+    assert_eq!(t.numsub("news").await.unwrap(), 0);
+    let (h1, mut inbox1) = inbox();
+    let (h2, mut inbox2) = inbox();
+    let a = t
+        .subscribe(strings(&["news", "news"]), strings(&["n*"]), h1)
+        .await
+        .unwrap();
+    let b = t.subscribe(strings(&["news"]), vec![], h2).await.unwrap();
+    assert_ne!(a, b);
+    // One connection: counted once however many subscriptions share it.
+    assert_eq!(t.numsub("news").await.unwrap(), 1);
+
+    t.unsubscribe(a).await.unwrap();
+    assert_eq!(t.numsub("news").await.unwrap(), 1, "b still needs it");
+    assert_eq!(
+        t.publish("news", Bytes::from_static(b"1")).await.unwrap(),
+        1
+    );
+    assert_eq!(inbox2.recv().await.payload, "1");
+    // Idempotent.
+    t.unsubscribe(a).await.unwrap();
+
+    t.unsubscribe(b).await.unwrap();
+    assert_eq!(t.numsub("news").await.unwrap(), 0);
+    assert_eq!(
+        t.publish("news", Bytes::from_static(b"2")).await.unwrap(),
+        0
+    );
+    // The pattern is gone too: a marker subscription proves nothing else
+    // arrived meanwhile.
+    let (h3, mut inbox3) = inbox();
+    t.subscribe(strings(&["marker"]), vec![], h3).await.unwrap();
+    assert_eq!(t.publish("nx", Bytes::from_static(b"3")).await.unwrap(), 0);
+    t.publish("marker", Bytes::from_static(b"m")).await.unwrap();
+    inbox3.recv().await;
+    inbox1.assert_empty();
+    inbox2.assert_empty();
+    t.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsubscribe_and_numsub_resp2() {
+    require_redis!();
+    unsubscribe_and_numsub(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsubscribe_and_numsub_resp3() {
+    require_redis!();
+    unsubscribe_and_numsub(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_user_in_url() {
+    require_redis!();
+    let server = RedisServer::builder()
+        .config("user alice on >pw ~* &* +@all")
+        .config("user default off")
+        .credentials("alice", "pw")
+        .start()
+        .unwrap();
+    let url = format!("redis://alice:pw@127.0.0.1:{}", server.port());
+    let t = connect(url, false).await;
+    let (h, mut inbox) = inbox();
+    t.subscribe(strings(&["acl"]), vec![], h).await.unwrap();
+    assert_eq!(t.publish("acl", all_bytes()).await.unwrap(), 1);
+    assert_eq!(inbox.recv().await.payload, all_bytes());
+
+    // Survives a reconnect (credentials are sent again).
+    let mut events = t.events();
+    server.kill_clients().unwrap();
+    wait_event(&mut events, "Resubscribed", is_resubscribed).await;
+    publish_eventually(&t, "acl", Bytes::from_static(b"again")).await;
+    assert_eq!(inbox.recv().await.payload, "again");
+    t.close().await;
+
+    // Wrong password, and the disabled default user: refused at start-up.
+    for url in [
+        format!("redis://alice:wrong@127.0.0.1:{}", server.port()),
+        server.url(),
+    ] {
+        let err = Transport::connect(TransportConfig::new(url))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TransportError::Connect {
+                    role: Role::Publisher,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_denied_channel_is_an_error_and_not_registered() {
+    require_redis!();
+    let server = RedisServer::builder()
+        .config("user bob on >pw ~* &allowed:* +@all")
+        .config("user default off")
+        .credentials("bob", "pw")
+        .start()
+        .unwrap();
+    let t = connect(format!("redis://bob:pw@127.0.0.1:{}", server.port()), false).await;
+    let (h, _inbox) = inbox();
+    let err = t
+        .subscribe(strings(&["forbidden"]), vec![], h.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::Redis(_)), "{err:?}");
+    assert!(!err.is_retryable());
+    // The worker is fine and the failed subscription is not re-subscribed.
+    t.subscribe(strings(&["allowed:1"]), vec![], h)
+        .await
+        .unwrap();
+    let mut events = t.events();
+    server.kill_clients().unwrap();
+    let (ev, _) = wait_event(&mut events, "Resubscribed", is_resubscribed).await;
+    assert!(
+        matches!(
+            ev,
+            ConnectionEvent::Resubscribed {
+                channels: 1,
+                patterns: 0,
+                ..
+            }
+        ),
+        "{ev:?}"
+    );
+    t.close().await;
+}
+
+#[tokio::test]
+async fn bad_url_fails_in_build_naming_the_setting() {
+    for url in [
+        "",
+        "localhost:6379",
+        "http://127.0.0.1",
+        "redis://127.0.0.1/x",
+    ] {
+        let err = TransportConfig::new(url).build().unwrap_err();
+        assert_eq!(err.setting(), "url");
+        assert!(err.to_string().contains("`url`"), "{err}");
+    }
+    let err = TransportConfig::new("redis://127.0.0.1:1")
+        .subscriber_url("redis://user:secret@127.0.0.1:1/nope")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("`subscriber_url`"), "{err}");
+    assert!(!err.to_string().contains("secret"), "{err}");
+    // connect() validates too.
+    let err = Transport::connect(TransportConfig::new("nope"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::Config(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn unreachable_redis_fails_at_start_up() {
+    // A port nobody listens on: bind, note it, close.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let started = Instant::now();
+    let err = Transport::connect(TransportConfig::new(format!("redis://127.0.0.1:{port}")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TransportError::Connect {
+                role: Role::Publisher,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_retryable());
+    assert!(started.elapsed() < DEADLINE);
+}
+
+// -------------------------------------------------------------- recovery
+
+/// Subscribes a channel and a pattern, breaks the connections with
+/// `break_it` (which returns when Redis answers again), and checks that the
+/// subscriber re-subscribes and messages flow again. Returns the ms from
+/// Redis answering to `Resubscribed` (0 if it came first).
+async fn recovery(server: &mut RedisServer, resp3: bool, break_it: fn(&mut RedisServer)) -> u64 {
+    let t = connect(server.url(), resp3).await;
+    let (h, mut inbox) = inbox();
+    t.subscribe(strings(&["c1", "c2"]), strings(&["p:*"]), h)
+        .await
+        .unwrap();
+    let mut events = t.events();
+    // Collect events with arrival times while the test thread blocks.
+    let collector =
+        tokio::spawn(async move { wait_event(&mut events, "Resubscribed", is_resubscribed).await });
+
+    tokio::task::block_in_place(|| break_it(server));
+    let answering = Instant::now();
+
+    let (ev, at) = collector.await.unwrap();
+    let ConnectionEvent::Resubscribed {
+        channels,
+        patterns,
+        outage_ms,
+    } = ev
+    else {
+        unreachable!()
+    };
+    assert_eq!((channels, patterns), (2, 1));
+    let after_answering =
+        u64::try_from(at.saturating_duration_since(answering).as_millis()).unwrap();
+    assert!(t.is_connected());
+
+    // Messages flow again, channel and pattern; publishing works again.
+    publish_eventually(&t, "c2", Bytes::from_static(b"back")).await;
+    let m = inbox.recv().await;
+    assert_eq!((m.channel.as_str(), &m.payload[..]), ("c2", &b"back"[..]));
+    assert_eq!(t.publish("p:9", all_bytes()).await.unwrap(), 1);
+    let m = inbox.recv().await;
+    assert_eq!(m.pattern.as_deref(), Some("p:*"));
+    assert_eq!(m.payload, all_bytes());
+    let stats = t.stats();
+    assert!(
+        stats.resubscriptions >= 1 && stats.reconnects >= 1,
+        "{stats:?}"
+    );
+    eprintln!(
+        "recovery ({}): outage {outage_ms} ms, resubscribed {after_answering} ms after Redis answered; {stats:?}",
+        if resp3 { "RESP3" } else { "RESP2" }
+    );
+    t.close().await;
+    after_answering
+}
+
+fn kill_clients(server: &mut RedisServer) {
+    let killed = server.kill_clients().unwrap();
+    assert!(killed >= 2, "killed {killed}");
+}
+
+fn restart(server: &mut RedisServer) {
+    server.restart().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_after_client_kill_resp2() {
+    require_redis!();
+    let mut server = RedisServer::start().unwrap();
+    recovery(&mut server, false, kill_clients).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_after_client_kill_resp3() {
+    require_redis!();
+    let mut server = RedisServer::start().unwrap();
+    recovery(&mut server, true, kill_clients).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_after_restart_resp2() {
+    require_redis!();
+    let mut server = RedisServer::start().unwrap();
+    recovery(&mut server, false, restart).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_after_restart_resp3() {
+    require_redis!();
+    let mut server = RedisServer::start().unwrap();
+    recovery(&mut server, true, restart).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_during_outage_fails_promptly_and_recovers() {
+    require_redis!();
+    let mut server = RedisServer::start().unwrap();
+    let config = TransportConfig::new(server.url())
+        .response_timeout_ms(500)
+        .build()
+        .unwrap();
+    let t = Transport::connect(config).await.unwrap();
+    let mut events = t.events();
+    tokio::task::block_in_place(|| server.stop().unwrap());
+
+    // Every publish during the outage returns an error, each well within
+    // the response timeout plus slack.
+    for _ in 0..5 {
+        let started = Instant::now();
+        let err = t
+            .publish("x", Bytes::from_static(b"lost"))
+            .await
+            .unwrap_err();
+        assert!(err.is_retryable(), "{err:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{err:?} took {:?}",
+            started.elapsed()
+        );
+    }
+    wait_event(&mut events, "publisher Disconnected", |ev| {
+        matches!(
+            ev,
+            ConnectionEvent::Disconnected {
+                role: Role::Publisher,
+                ..
+            }
+        )
+    })
+    .await;
+    assert!(!t.is_publisher_connected());
+    let err = t.publish("x", Bytes::new()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TransportError::NotConnected {
+                role: Role::Publisher
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(t.stats().publish_errors >= 6);
+
+    tokio::task::block_in_place(|| server.restart().unwrap());
+    wait_event(&mut events, "publisher Connected", |ev| {
+        matches!(
+            ev,
+            ConnectionEvent::Connected {
+                role: Role::Publisher
+            }
+        )
+    })
+    .await;
+    assert_eq!(t.publish("x", Bytes::new()).await.unwrap(), 0);
+    t.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_subscribe_during_outage_leaves_nothing_behind() {
+    require_redis!();
+    let mut server = RedisServer::start().unwrap();
+    let config = TransportConfig::new(server.url())
+        .response_timeout_ms(300)
+        .build()
+        .unwrap();
+    let t = Transport::connect(config).await.unwrap();
+    let (h, mut inbox) = inbox();
+    t.subscribe(strings(&["kept"]), vec![], h.clone())
+        .await
+        .unwrap();
+    let mut events = t.events();
+    tokio::task::block_in_place(|| server.stop().unwrap());
+    wait_until("subscriber down", || !t.is_connected()).await;
+
+    let err = t
+        .subscribe(strings(&["dropped"]), vec![], h.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TransportError::Timeout { ms: 300 }),
+        "{err:?}"
+    );
+
+    tokio::task::block_in_place(|| server.restart().unwrap());
+    let (ev, _) = wait_event(&mut events, "Resubscribed", is_resubscribed).await;
+    assert!(
+        matches!(
+            ev,
+            ConnectionEvent::Resubscribed {
+                channels: 1,
+                patterns: 0,
+                ..
+            }
+        ),
+        "{ev:?}"
+    );
+    assert_eq!(numsub_eventually(&t, "dropped").await, 0);
+    assert_eq!(t.numsub("kept").await.unwrap(), 1);
+    publish_eventually(&t, "kept", Bytes::from_static(b"k")).await;
+    assert_eq!(inbox.recv().await.payload, "k");
+    t.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gives_up_only_when_told_to() {
+    require_redis!();
+    let mut server = RedisServer::start().unwrap();
+    let config = TransportConfig::new(server.url())
+        .backoff(Backoff {
+            initial_ms: 10,
+            max_ms: 20,
+            max_retries: Some(2),
+            ..Backoff::default()
+        })
+        .health_check_interval_ms(50)
+        .build()
+        .unwrap();
+    let t = Transport::connect(config).await.unwrap();
+    let mut events = t.events();
+    tokio::task::block_in_place(|| server.stop().unwrap());
+    let mut gave_up = Vec::new();
+    while gave_up.len() < 2 {
+        let (ev, _) = wait_event(&mut events, "GaveUp", |ev| {
+            matches!(ev, ConnectionEvent::GaveUp { .. })
+        })
+        .await;
+        if let ConnectionEvent::GaveUp { role, attempts, .. } = ev {
+            assert_eq!(attempts, 3);
+            gave_up.push(role);
+        }
+    }
+    assert!(gave_up.contains(&Role::Publisher) && gave_up.contains(&Role::Subscriber));
+    let err = t.publish("x", Bytes::new()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TransportError::GaveUp {
+                role: Role::Publisher,
+                attempts: 3
+            }
+        ),
+        "{err:?}"
+    );
+    let (h, _inbox) = inbox();
+    let err = t.subscribe(strings(&["x"]), vec![], h).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TransportError::GaveUp {
+                role: Role::Subscriber,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable());
+    t.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_stops_everything() {
+    require_redis!();
+    let server = RedisServer::start().unwrap();
+    let t = connect(server.url(), false).await;
+    let clone = t.clone();
+    let (h, _inbox) = inbox();
+    let id = t
+        .subscribe(strings(&["c"]), vec![], h.clone())
+        .await
+        .unwrap();
+    assert_eq!(client_count(&server), 2, "publisher + subscriber");
+
+    tokio::join!(t.close(), clone.close());
+    assert!(!t.is_connected());
+    assert!(!t.is_publisher_connected());
+    assert!(matches!(
+        t.publish("c", Bytes::new()).await,
+        Err(TransportError::Closed)
+    ));
+    assert!(matches!(
+        clone.numsub("c").await,
+        Err(TransportError::Closed)
+    ));
+    assert!(matches!(
+        t.subscribe(strings(&["c"]), vec![], h).await,
+        Err(TransportError::Closed)
+    ));
+    assert!(matches!(
+        t.unsubscribe(id).await,
+        Err(TransportError::Closed)
+    ));
+    t.close().await;
+    // Both connections are really closed.
+    wait_until("connections closed", || client_count(&server) == 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_every_handle_closes_the_connections() {
+    require_redis!();
+    let server = RedisServer::start().unwrap();
+    let t = connect(server.url(), true).await;
+    let (h, _inbox) = inbox();
+    t.subscribe(strings(&["c"]), vec![], h).await.unwrap();
+    assert_eq!(client_count(&server), 2);
+    drop(t);
+    wait_until("connections closed", || client_count(&server) == 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panicking_handler_does_not_stop_the_subscriber() {
+    require_redis!();
+    let server = RedisServer::start().unwrap();
+    let t = connect(server.url(), false).await;
+    let bad: MessageHandler = Arc::new(|m: Message| {
+        if &m.payload[..] == b"boom" {
+            panic!("handler panics on purpose");
+        }
+    });
+    let (good, mut inbox) = inbox();
+    t.subscribe(strings(&["c"]), vec![], bad).await.unwrap();
+    t.subscribe(strings(&["c"]), vec![], good).await.unwrap();
+    t.publish("c", Bytes::from_static(b"boom")).await.unwrap();
+    t.publish("c", Bytes::from_static(b"fine")).await.unwrap();
+    assert_eq!(inbox.recv().await.payload, "boom");
+    assert_eq!(inbox.recv().await.payload, "fine");
+    assert!(t.is_connected());
+    t.close().await;
+}
+
+// ------------------------------------------------- separate subscriber URL
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriber_url_on_a_replica() {
+    require_redis!();
+    let primary = RedisServer::start().unwrap();
+    let replica = RedisServer::builder()
+        .config(format!("replicaof 127.0.0.1 {}", primary.port()))
+        .start()
+        .unwrap();
+    wait_until("replica in sync", || {
+        matches!(replica.command(&["INFO", "replication"]),
+            Ok(RespValue::Bulk(b)) if String::from_utf8_lossy(&b).contains("master_link_status:up"))
+    })
+    .await;
+
+    let config = TransportConfig::new(primary.url())
+        .subscriber_url(replica.url())
+        .build()
+        .unwrap();
+    let t = Transport::connect(config).await.unwrap();
+    let (h, mut inbox) = inbox();
+    t.subscribe(strings(&["rep"]), vec![], h).await.unwrap();
+    // Nobody subscribes on the primary itself (PUBLISH counts only local
+    // subscribers, and so does NUMSUB)...
+    assert_eq!(t.publish("rep", all_bytes()).await.unwrap(), 0);
+    assert_eq!(t.numsub("rep").await.unwrap(), 0);
+    // ...but the message reaches the replica's subscriber through
+    // replication.
+    let m = inbox.recv().await;
+    assert_eq!((m.channel.as_str(), m.payload), ("rep", all_bytes()));
+    assert_eq!(client_count(&primary), 2, "publisher + replica link");
+    t.close().await;
+}
+
+// -------------------------------------------------------------------- TLS
+
+/// A throw-away directory with a CA and a server certificate for
+/// 127.0.0.1, made with the `openssl` command.
+struct TlsFiles {
+    dir: std::path::PathBuf,
+}
+
+impl TlsFiles {
+    fn create() -> Option<TlsFiles> {
+        let dir = std::env::temp_dir().join(format!(
+            "sio-transport-tls-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = TlsFiles { dir };
+        let run = |args: &[&str]| {
+            std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(&files.dir)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        std::fs::write(
+            files.dir.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let ok = run(&[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=sio-test-ca",
+            ],
+        ]
+        .concat())
+            && run(&[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ],
+            ]
+            .concat())
+            && run(&[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.crt",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+            ]);
+        ok.then_some(files)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+}
+
+impl Drop for TlsFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_self_signed_ca() {
+    require_redis!();
+    let Some(tls) = TlsFiles::create() else {
+        eprintln!("openssl could not make certificates: test skipped");
+        return;
+    };
+    let tls_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let server = RedisServer::builder()
+        .config(format!("tls-port {tls_port}"))
+        .config(format!("tls-cert-file {}", tls.path("server.crt")))
+        .config(format!("tls-key-file {}", tls.path("server.key")))
+        .config(format!("tls-ca-cert-file {}", tls.path("ca.crt")))
+        .config("tls-auth-clients no")
+        .start()
+        .unwrap();
+    let ca = std::fs::read(tls.path("ca.crt")).unwrap();
+    let url = format!("rediss://127.0.0.1:{tls_port}");
+
+    // Without the CA the self-signed chain is refused.
+    let err = Transport::connect(TransportConfig::new(url.clone()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::Connect { .. }), "{err:?}");
+
+    for resp3 in [false, true] {
+        let config = TransportConfig::new(url.clone())
+            .tls_root_ca_pem(ca.clone())
+            .resp3(resp3)
+            .build()
+            .unwrap();
+        let t = Transport::connect(config).await.unwrap();
+        let (h, mut inbox) = inbox();
+        t.subscribe(strings(&["secure"]), vec![], h).await.unwrap();
+        assert_eq!(t.publish("secure", all_bytes()).await.unwrap(), 1);
+        assert_eq!(inbox.recv().await.payload, all_bytes());
+
+        let mut events = t.events();
+        server.kill_clients().unwrap();
+        wait_event(&mut events, "Resubscribed", is_resubscribed).await;
+        publish_eventually(&t, "secure", Bytes::from_static(b"again")).await;
+        assert_eq!(inbox.recv().await.payload, "again");
+        t.close().await;
+    }
+}
+
+// --------------------------------------------------------------- Sentinel
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_follows_a_failover() {
+    require_redis!();
+    let mut primary = RedisServer::start().unwrap();
+    let replica = RedisServer::builder()
+        .config(format!("replicaof 127.0.0.1 {}", primary.port()))
+        .start()
+        .unwrap();
+    wait_until("replica in sync", || {
+        matches!(replica.command(&["INFO", "replication"]),
+            Ok(RespValue::Bulk(b)) if String::from_utf8_lossy(&b).contains("master_link_status:up"))
+    })
+    .await;
+    let sentinel = RedisServer::builder()
+        .arg("--sentinel")
+        .config(format!("sentinel monitor svc 127.0.0.1 {} 1", primary.port()))
+        .config("sentinel down-after-milliseconds svc 300")
+        .config("sentinel failover-timeout svc 2000")
+        .start()
+        .unwrap();
+    // The Sentinel needs to have seen the replica before it can promote it.
+    wait_until("sentinel knows the replica", || {
+        matches!(sentinel.command(&["SENTINEL", "REPLICAS", "svc"]),
+            Ok(RespValue::Array(a)) if !a.is_empty())
+    })
+    .await;
+
+    let url = format!("redis+sentinel://127.0.0.1:{}/svc", sentinel.port());
+    let t = connect(url, false).await;
+    let (h, mut inbox) = inbox();
+    t.subscribe(strings(&["ha"]), strings(&["ha:*"]), h).await.unwrap();
+    assert_eq!(t.publish("ha", Bytes::from_static(b"before")).await.unwrap(), 1);
+    assert_eq!(inbox.recv().await.payload, "before");
+
+    let mut events = t.events();
+    let killed_at = Instant::now();
+    tokio::task::block_in_place(|| primary.kill());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let outage_ms = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, events.recv()).await {
+            Ok(Ok(ConnectionEvent::Resubscribed { outage_ms, .. })) => break outage_ms,
+            Ok(Ok(ev)) => eprintln!("{} ms: {ev:?}", killed_at.elapsed().as_millis()),
+            other => panic!("no Resubscribed after the failover: {other:?}"),
+        }
+    };
+    // Now on the promoted replica.
+    assert_eq!(
+        numsub_eventually(&t, "ha").await,
+        1,
+        "subscriber and publisher on the new primary"
+    );
+    assert_eq!(
+        publish_eventually(&t, "ha:x", Bytes::from_static(b"after")).await,
+        1
+    );
+    let m = inbox.recv().await;
+    assert_eq!((m.pattern.as_deref(), &m.payload[..]), (Some("ha:*"), &b"after"[..]));
+    eprintln!(
+        "sentinel failover: resubscribed {outage_ms} ms after the loss, {} ms after the kill",
+        killed_at.elapsed().as_millis()
+    );
+    t.close().await;
+}

@@ -1,0 +1,84 @@
+// The demo (README's first command) in a real browser: headless Chromium opens the chat
+// page on two nodes of `cluster-chat`, sends a message on one and sees it on the other.
+// Needs Debian's chromium (/usr/bin/chromium) and the release build of cluster-chat
+// (CLUSTER_CHAT, default ../target/release/cluster-chat). Saves a screenshot to
+// e2e/artifacts/chat-demo.png.
+"use strict";
+const { test } = require("node:test");
+const assert = require("node:assert");
+const { spawn, execFileSync } = require("node:child_process");
+const fs = require("node:fs");
+const net = require("node:net");
+const path = require("node:path");
+
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const BIN = process.env.CLUSTER_CHAT || path.join(__dirname, "..", "..", "target", "release", "cluster-chat");
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, "127.0.0.1", () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+    srv.on("error", reject);
+  });
+}
+
+async function waitForLine(child, re, ms) {
+  let out = "";
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${re} within ${ms} ms; output:\n${out}`)), ms);
+    const onData = (d) => {
+      out += d.toString();
+      if (re.test(out)) { clearTimeout(timer); resolve(out); }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", (d) => { out += d.toString(); });
+    child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`exited with ${code}:\n${out}`)); });
+  });
+}
+
+test("chat demo: a message typed on node 1 appears on node 2 (headless Chromium)", { timeout: 90_000 }, async (t) => {
+  if (!fs.existsSync(CHROMIUM)) { t.skip(`no ${CHROMIUM}`); return; }
+  assert.ok(fs.existsSync(BIN), `build the demo first: cargo build --release -p cluster-chat (${BIN})`);
+  const { chromium } = require("playwright-core");
+
+  // A private redis-server, so the demo never touches a Redis it does not own.
+  const redisPort = await freePort();
+  const redis = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+  t.after(() => redis.kill("SIGKILL"));
+  for (let i = 0; i < 200; i++) {
+    try { execFileSync("redis-cli", ["-p", String(redisPort), "ping"], { stdio: "pipe" }); break; } catch { await new Promise((r) => setTimeout(r, 25)); }
+  }
+
+  const ports = [await freePort(), await freePort(), await freePort()];
+  const demo = spawn(BIN, [], {
+    env: { ...process.env, REDIS_URL: `redis://127.0.0.1:${redisPort}`, PORTS: ports.join(","), RUST_LOG: "warn" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  t.after(() => demo.kill("SIGKILL"));
+  await waitForLine(demo, /READY/, 30_000);
+
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  t.after(() => browser.close());
+  const [a, b] = await Promise.all([browser.newPage(), browser.newPage()]);
+  await a.goto(`http://127.0.0.1:${ports[0]}/`);
+  await b.goto(`http://127.0.0.1:${ports[1]}/`);
+  await a.waitForFunction(() => document.getElementById("status").textContent.startsWith("connected"));
+  await b.waitForFunction(() => document.getElementById("status").textContent.startsWith("connected"));
+  assert.strictEqual(await a.textContent("#node"), `node-${ports[0]}`);
+  assert.strictEqual(await b.textContent("#node"), `node-${ports[1]}`);
+
+  const text = `hello from node-${ports[0]} at ${Date.now()}`;
+  await a.fill("#text", text);
+  await a.click("button");
+  await b.waitForFunction((t) => [...document.querySelectorAll("#log .text")].some((e) => e.textContent === t), text, { timeout: 10_000 });
+  const from = await b.evaluate((t) => [...document.querySelectorAll("#log li")].find((li) => li.querySelector(".text").textContent === t).querySelector(".from").textContent, text);
+  assert.strictEqual(from, `node-${ports[0]}`);
+
+  const dir = path.join(__dirname, "..", "artifacts");
+  fs.mkdirSync(dir, { recursive: true });
+  await b.screenshot({ path: path.join(dir, "chat-demo.png") });
+});

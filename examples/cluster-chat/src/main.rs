@@ -1,0 +1,138 @@
+//! A chat served by three socketioxide nodes that the sio-redis classic adapter makes one
+//! cluster: a message typed on one node's page appears on every node's page. Any Node.js
+//! socket.io server using `@socket.io/redis-adapter` on the same Redis (and the default
+//! `socket.io` key) joins the chat: its clients get the `chat` events, and a `chat`
+//! event it broadcasts shows on these pages.
+//!
+//! Run with `cargo run --release -p cluster-chat`, then open http://127.0.0.1:3000,
+//! http://127.0.0.1:3001 and http://127.0.0.1:3002.
+//!
+//! Environment: `REDIS_URL` (default: 127.0.0.1:6379 when it answers, else a private
+//! `redis-server` on a free port when one is installed), `PORTS` (default
+//! `3000,3001,3002`).
+
+use std::net::TcpStream;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::Duration;
+
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use serde_json::json;
+use sio_redis::{ClassicAdapter, ClassicConfig, RedisAdapterState};
+use socketioxide::SocketIo;
+use socketioxide::extract::{Data, SocketRef};
+
+const PAGE: &str = include_str!("../static/index.html");
+const CLIENT_JS: &str = include_str!("../static/socket.io.min.js");
+
+type Adapter = ClassicAdapter<socketioxide::adapter::Emitter>;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt().with_env_filter(
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+    ).init();
+    let ports: Vec<u16> = match std::env::var("PORTS")
+        .unwrap_or_else(|_| "3000,3001,3002".into())
+        .split(',')
+        .map(|p| p.trim().parse())
+        .collect()
+    {
+        Ok(p) => p,
+        Err(_) => {
+            eprintln!("cluster-chat: PORTS must be a comma-separated list of port numbers");
+            return ExitCode::from(2);
+        }
+    };
+    let (url, _private) = match redis_url() {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("cluster-chat: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut nodes = Vec::new();
+    for port in ports {
+        match start_node(&url, port).await {
+            Ok(handle) => nodes.push(handle),
+            Err(e) => {
+                eprintln!("cluster-chat: node on port {port}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        println!("node-{port}: http://127.0.0.1:{port}");
+    }
+    println!("READY: {} nodes sharing Redis at {url}; Ctrl-C to stop", nodes.len());
+    let _ = tokio::signal::ctrl_c().await;
+    ExitCode::SUCCESS
+}
+
+/// The Redis to use, and the private server started for it (stopped on drop).
+fn redis_url() -> Result<(String, Option<PrivateRedis>), String> {
+    if let Ok(url) = std::env::var("REDIS_URL") {
+        println!("using Redis at {url} (REDIS_URL)");
+        return Ok((url, None));
+    }
+    if TcpStream::connect_timeout(&"127.0.0.1:6379".parse().map_err(|_| "address")?, Duration::from_millis(300)).is_ok() {
+        println!("using the Redis that answers on 127.0.0.1:6379 (set REDIS_URL to choose another)");
+        return Ok(("redis://127.0.0.1:6379".into(), None));
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("no Redis on 127.0.0.1:6379 and cannot start redis-server ({e}); install it (apt-get install redis-server) or set REDIS_URL"))?;
+    let private = PrivateRedis(child);
+    let addr = format!("127.0.0.1:{port}");
+    for _ in 0..200 {
+        if TcpStream::connect(&addr).is_ok() {
+            println!("no Redis on 127.0.0.1:6379: started a private redis-server on {addr}");
+            return Ok((format!("redis://{addr}"), Some(private)));
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    Err("the private redis-server did not start".into())
+}
+
+/// A `redis-server` this demo started; killed when dropped.
+struct PrivateRedis(Child);
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn start_node(url: &str, port: u16) -> Result<tokio::task::JoinHandle<()>, String> {
+    let node = format!("node-{port}");
+    let state = RedisAdapterState::connect(url, ClassicConfig::default()).await.map_err(|e| e.to_string())?;
+    let (layer, io) = SocketIo::builder().with_adapter::<Adapter>(state).build_layer();
+    let name = node.clone();
+    io.ns("/", async move |socket: SocketRef<Adapter>| {
+        socket.join(socket.id.to_string());
+        let _ = socket.emit("welcome", &json!({ "node": name }));
+        let name = name.clone();
+        socket.on("chat", async move |socket: SocketRef<Adapter>, Data(text): Data<String>| {
+            let message = json!({ "node": name, "text": text });
+            // The sender, then everyone else on every node of the cluster.
+            let _ = socket.emit("chat", &message);
+            if let Err(e) = socket.broadcast().emit("chat", &message).await {
+                tracing::warn!(error = %e, "cannot broadcast a chat message");
+            }
+        });
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let app = axum::Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route("/socket.io.min.js", get(|| async { ([("content-type", "text/javascript")], CLIENT_JS).into_response() }))
+        .layer(layer);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
+    Ok(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "server stopped");
+        }
+    }))
+}
