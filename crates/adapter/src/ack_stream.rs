@@ -34,7 +34,9 @@ pub struct AckStream<E: SocketEmitter> {
 
 impl<E: SocketEmitter> std::fmt::Debug for AckStream<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AckStream").field("expected_servers", &self.expected_servers).finish()
+        f.debug_struct("AckStream")
+            .field("expected_servers", &self.expected_servers)
+            .finish()
     }
 }
 
@@ -87,7 +89,8 @@ impl<E: SocketEmitter> Stream for AckStream<E> {
             if let Some(v) = s.acks.pop_front() {
                 return Poll::Ready(Some((Sid::new(), Ok(v))));
             }
-            let remote_done = s.servers >= this.expected_servers && s.received_acks >= s.expected_acks;
+            let remote_done =
+                s.servers >= this.expected_servers && s.received_acks >= s.expected_acks;
             if this.timed_out && !remote_done && !this.missing_reported {
                 this.missing_reported = true;
                 this.timeouts_left = s.expected_acks.saturating_sub(s.received_acks);

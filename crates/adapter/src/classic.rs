@@ -24,11 +24,13 @@ use futures_util::StreamExt;
 use sio_redis_transport::{Message, MessageHandler, SubscriptionId};
 use sio_redis_wire::channels::ClassicChannels;
 use sio_redis_wire::classic::{ClassicBroadcast, ClassicRequest, ClassicResponse, RequestBody};
-use sio_redis_wire::{BroadcastFlags, BroadcastOptions, Packet, SocketDescription, Value, ids};
+use sio_redis_wire::{
+    BroadcastFlags, BroadcastOptions, Packet, PacketType, SocketDescription, Value, ids,
+};
 use socketioxide_core::adapter::errors::BroadcastError;
 use socketioxide_core::adapter::{
-    BroadcastFlags as SioFlags, BroadcastOptions as SioOpts, CoreAdapter, CoreLocalAdapter, DefinedAdapter,
-    RemoteSocketData, Room, RoomParam, SocketEmitter, Spawnable,
+    BroadcastFlags as SioFlags, BroadcastOptions as SioOpts, CoreAdapter, CoreLocalAdapter,
+    DefinedAdapter, RemoteSocketData, Room, RoomParam, SocketEmitter, Spawnable,
 };
 use socketioxide_core::packet::{Packet as SioPacket, PacketData};
 use socketioxide_core::{Sid, Str, Value as SioValue};
@@ -38,7 +40,9 @@ use crate::ack_stream::AckStream;
 use crate::convert;
 use crate::error::Error;
 use crate::pending::{AckInbox, Pending, Waiter};
-use crate::state::{BoxFuture, NamespaceOps, RedisAdapterState, ServerSideAck, ServerSideEvent, SocketInfo, lock};
+use crate::state::{
+    BoxFuture, NamespaceOps, RedisAdapterState, ServerSideAck, ServerSideEvent, SocketInfo, lock,
+};
 
 /// The classic Redis adapter of one namespace. Created by socketioxide from the shared
 /// [`RedisAdapterState`]:
@@ -66,7 +70,10 @@ pub struct ClassicAdapter<E> {
 
 impl<E> std::fmt::Debug for ClassicAdapter<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClassicAdapter").field("uid", &self.uid).field("nsp", &self.nsp).finish()
+        f.debug_struct("ClassicAdapter")
+            .field("uid", &self.uid)
+            .field("nsp", &self.nsp)
+            .finish()
     }
 }
 
@@ -136,7 +143,12 @@ impl<E: SocketEmitter> CoreAdapter<E> for ClassicAdapter<E> {
                 self.own_response.clone(),
             ];
             let patterns = vec![self.channels.broadcast_pattern.clone()];
-            let id = self.state.inner.transport.subscribe(channels, patterns, handler).await?;
+            let id = self
+                .state
+                .inner
+                .transport
+                .subscribe(channels, patterns, handler)
+                .await?;
             *lock(&self.subscription) = Some(id);
             let ops: Arc<dyn NamespaceOps> = self.clone();
             lock(&self.state.inner.namespaces).insert(self.nsp.clone(), Arc::downgrade(&ops));
@@ -155,24 +167,35 @@ impl<E: SocketEmitter> CoreAdapter<E> for ClassicAdapter<E> {
     }
 
     async fn server_count(&self) -> Result<u16, Error> {
-        let n = self.state.inner.transport.numsub(&self.channels.request).await?;
+        let n = self
+            .state
+            .inner
+            .transport
+            .numsub(&self.channels.request)
+            .await?;
         Ok(u16::try_from(n).unwrap_or(u16::MAX))
     }
 
     async fn broadcast(&self, packet: SioPacket, opts: SioOpts) -> Result<(), BroadcastError> {
         if opts.is_local(self.local.server_id()) {
-            return self.local.broadcast(packet, opts).map_err(BroadcastError::from);
+            return self
+                .local
+                .broadcast(packet, opts)
+                .map_err(BroadcastError::from);
         }
         let Some(data) = event_data(&packet) else {
-            return self.local.broadcast(packet, opts).map_err(BroadcastError::from);
+            return self
+                .local
+                .broadcast(packet, opts)
+                .map_err(BroadcastError::from);
         };
         let (wire_opts, single_remote) = self.wire_opts(&opts, true);
+        let data = convert::from_sio(data).map_err(adapter_err)?;
         let msg = ClassicBroadcast {
             uid: self.uid.clone(),
-            packet: Packet::event(Vec::new(), Some(self.nsp.clone())),
+            packet: self.wire_packet(data),
             opts: wire_opts,
         };
-        let msg = ClassicBroadcast { packet: Packet { data: convert::from_sio(data).map_err(adapter_err)?, ..msg.packet }, ..msg };
         let channel = msg.channel(&self.channels);
         let local = if single_remote {
             Ok(())
@@ -180,7 +203,9 @@ impl<E: SocketEmitter> CoreAdapter<E> for ClassicAdapter<E> {
             self.ensure_own_rooms(opts.rooms.iter().chain(&opts.except));
             self.local.broadcast(packet, opts)
         };
-        self.publish(&channel, msg.encode()).await.map_err(adapter_err)?;
+        self.publish(&channel, msg.encode())
+            .await
+            .map_err(adapter_err)?;
         local.map_err(BroadcastError::from)
     }
 
@@ -198,7 +223,9 @@ impl<E: SocketEmitter> CoreAdapter<E> for ClassicAdapter<E> {
         };
         let request_id = ids::classic_uid();
         let inbox = Arc::new(AckInbox::default());
-        let guard = self.pending.register(request_id.clone(), Waiter::Acks(inbox.clone()));
+        let guard = self
+            .pending
+            .register(request_id.clone(), Waiter::Acks(inbox.clone()));
         let (mut wire_opts, single_remote) = self.wire_opts(&opts, true);
         if let Some(flags) = wire_opts.flags.as_mut() {
             flags.timeout = Some(timeout.as_millis() as u64);
@@ -206,15 +233,24 @@ impl<E: SocketEmitter> CoreAdapter<E> for ClassicAdapter<E> {
         let request = ClassicRequest {
             uid: Some(self.uid.clone()),
             request_id: Some(request_id),
-            body: RequestBody::Broadcast { packet: Packet { data, ..Packet::event(Vec::new(), Some(self.nsp.clone())) }, opts: wire_opts },
+            body: RequestBody::Broadcast {
+                packet: self.wire_packet(data),
+                opts: wire_opts,
+            },
         };
         let transport = &self.state.inner.transport;
-        let (published, numsub) =
-            tokio::join!(self.publish(&self.channels.request, request.encode()), transport.numsub(&self.channels.request));
+        let (published, numsub) = tokio::join!(
+            self.publish(&self.channels.request, request.encode()),
+            transport.numsub(&self.channels.request)
+        );
         published?;
-        let expected = usize::try_from(numsub?).unwrap_or(usize::MAX).saturating_sub(1);
+        let expected = usize::try_from(numsub?)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(1);
         let local = if single_remote {
-            self.local.broadcast_with_ack(packet, SioOpts::default(), Some(timeout)).0
+            self.local
+                .broadcast_with_ack(packet, SioOpts::default(), Some(timeout))
+                .0
         } else {
             self.ensure_own_rooms(opts.rooms.iter().chain(&opts.except));
             self.local.broadcast_with_ack(packet, opts, Some(timeout)).0
@@ -234,20 +270,30 @@ impl<E: SocketEmitter> CoreAdapter<E> for ClassicAdapter<E> {
 
     async fn disconnect_socket(&self, opts: SioOpts) -> Result<(), BroadcastError> {
         if opts.is_local(self.local.server_id()) {
-            return self.local.disconnect_socket(opts).map_err(BroadcastError::from);
+            return self
+                .local
+                .disconnect_socket(opts)
+                .map_err(BroadcastError::from);
         }
         let (wire_opts, single_remote) = self.wire_opts(&opts, false);
         let request = ClassicRequest {
             uid: Some(self.uid.clone()),
             request_id: None,
-            body: RequestBody::RemoteDisconnect { opts: wire_opts, close: false },
+            body: RequestBody::RemoteDisconnect {
+                opts: wire_opts,
+                close: false,
+            },
         };
-        self.publish(&self.channels.request, request.encode()).await.map_err(adapter_err)?;
+        self.publish(&self.channels.request, request.encode())
+            .await
+            .map_err(adapter_err)?;
         if single_remote {
             return Ok(());
         }
         self.ensure_own_rooms(opts.rooms.iter().chain(&opts.except));
-        self.local.disconnect_socket(opts).map_err(BroadcastError::from)
+        self.local
+            .disconnect_socket(opts)
+            .map_err(BroadcastError::from)
     }
 
     async fn rooms(&self, opts: SioOpts) -> Result<Vec<Room>, Error> {
@@ -282,11 +328,18 @@ impl<E: SocketEmitter> CoreAdapter<E> for ClassicAdapter<E> {
             .into_iter()
             .map(|s| {
                 let (id, server_id) = if s.local {
-                    (Sid::from_str(&s.id).unwrap_or_default(), self.local.server_id())
+                    (
+                        Sid::from_str(&s.id).unwrap_or_default(),
+                        self.local.server_id(),
+                    )
                 } else {
                     (foreign.sid_for(&s.id), self.state.inner.remote_uid)
                 };
-                RemoteSocketData { id, server_id, ns: ns.clone() }
+                RemoteSocketData {
+                    id,
+                    server_id,
+                    ns: ns.clone(),
+                }
             })
             .collect())
     }
@@ -323,9 +376,26 @@ fn sio_opts(opts: &BroadcastOptions) -> SioOpts {
 
 impl<E: SocketEmitter> ClassicAdapter<E> {
     async fn publish(&self, channel: &str, payload: Vec<u8>) -> Result<(), Error> {
-        self.state.inner.transport.publish(channel, Bytes::from(payload)).await?;
-        self.state.inner.counters.published.fetch_add(1, Ordering::Relaxed);
+        self.state
+            .inner
+            .transport
+            .publish(channel, Bytes::from(payload))
+            .await?;
+        self.state
+            .inner
+            .counters
+            .published
+            .fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// An event packet of this namespace, as the classic adapter carries it (`nsp` set).
+    fn wire_packet(&self, data: Value) -> Packet {
+        Packet {
+            kind: PacketType::Event,
+            data,
+            nsp: Some(self.nsp.clone()),
+        }
     }
 
     /// The wire form of socketioxide's options. `with_flags`: broadcasts carry `flags`,
@@ -342,21 +412,33 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
                 except.push(sid.to_string());
             } else if rooms.is_empty() {
                 rooms.push(foreign.id_for(sid));
-                single_remote = opts.server_id.is_some_and(|id| id != self.local.server_id());
+                single_remote = opts
+                    .server_id
+                    .is_some_and(|id| id != self.local.server_id());
             }
         }
         let flags = with_flags.then(|| BroadcastFlags {
             volatile: opts.has_flag(SioFlags::Volatile),
             ..BroadcastFlags::default()
         });
-        (BroadcastOptions { rooms, except, flags, layout: Default::default() }, single_remote)
+        (
+            BroadcastOptions {
+                rooms,
+                except,
+                flags,
+                layout: Default::default(),
+            },
+            single_remote,
+        )
     }
 
     /// Puts every local socket named in `rooms` into its own-id room, which Node
     /// servers address single sockets by (socketioxide does not join it by itself).
     fn ensure_own_rooms<'a>(&self, rooms: impl Iterator<Item = &'a Room>) {
         for room in rooms {
-            let Ok(sid) = Sid::from_str(room) else { continue };
+            let Ok(sid) = Sid::from_str(room) else {
+                continue;
+            };
             if self.local.socket_rooms(sid).contains(room) {
                 continue;
             }
@@ -379,12 +461,23 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
         let (wire_opts, single_remote) = self.wire_opts(&opts, false);
         let wire_rooms: Vec<String> = rooms.iter().map(|r| r.to_string()).collect();
         let body = if join {
-            RequestBody::RemoteJoin { opts: wire_opts, rooms: wire_rooms }
+            RequestBody::RemoteJoin {
+                opts: wire_opts,
+                rooms: wire_rooms,
+            }
         } else {
-            RequestBody::RemoteLeave { opts: wire_opts, rooms: wire_rooms }
+            RequestBody::RemoteLeave {
+                opts: wire_opts,
+                rooms: wire_rooms,
+            }
         };
-        let request = ClassicRequest { uid: Some(self.uid.clone()), request_id: None, body };
-        self.publish(&self.channels.request, request.encode()).await?;
+        let request = ClassicRequest {
+            uid: Some(self.uid.clone()),
+            request_id: None,
+            body,
+        };
+        self.publish(&self.channels.request, request.encode())
+            .await?;
         if !single_remote {
             self.ensure_own_rooms(opts.rooms.iter().chain(&opts.except));
             if join {
@@ -400,9 +493,18 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
     fn local_rooms(&self) -> Vec<String> {
         let mut all = SioOpts::default();
         all.add_flag(SioFlags::Broadcast);
-        let mut rooms: std::collections::HashSet<String> =
-            self.local.rooms(all.clone()).into_iter().map(|r| r.to_string()).collect();
-        rooms.extend(self.local.sockets(all).into_iter().map(|sid| sid.to_string()));
+        let mut rooms: std::collections::HashSet<String> = self
+            .local
+            .rooms(all.clone())
+            .into_iter()
+            .map(|r| r.to_string())
+            .collect();
+        rooms.extend(
+            self.local
+                .sockets(all)
+                .into_iter()
+                .map(|sid| sid.to_string()),
+        );
         rooms.into_iter().collect()
     }
 
@@ -416,7 +518,12 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
             .into_iter()
             .map(|sid| {
                 let own = sid.to_string();
-                let mut rooms: Vec<String> = self.local.socket_rooms(sid).into_iter().map(|r| r.to_string()).collect();
+                let mut rooms: Vec<String> = self
+                    .local
+                    .socket_rooms(sid)
+                    .into_iter()
+                    .map(|r| r.to_string())
+                    .collect();
                 if !rooms.contains(&own) {
                     rooms.insert(0, own.clone());
                 }
@@ -438,23 +545,43 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
         name: &'static str,
         body: RequestBody,
     ) -> Result<Vec<ClassicResponse>, (Error, Vec<ClassicResponse>)> {
-        let numsub = self.state.inner.transport.numsub(&self.channels.request).await.map_err(|e| (e.into(), Vec::new()))?;
-        let expected = usize::try_from(numsub).unwrap_or(usize::MAX).saturating_sub(1);
+        let numsub = self
+            .state
+            .inner
+            .transport
+            .numsub(&self.channels.request)
+            .await
+            .map_err(|e| (e.into(), Vec::new()))?;
+        let expected = usize::try_from(numsub)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(1);
         if expected == 0 {
             return Ok(Vec::new());
         }
         let request_id = ids::classic_uid();
         let (tx, mut rx) = mpsc::channel(expected.min(1 << 16));
-        let _guard = self.pending.register(request_id.clone(), Waiter::Responses(tx));
-        let request = ClassicRequest { uid: Some(self.uid.clone()), request_id: Some(request_id), body };
-        self.publish(&self.channels.request, request.encode()).await.map_err(|e| (e, Vec::new()))?;
+        let _guard = self
+            .pending
+            .register(request_id.clone(), Waiter::Responses(tx));
+        let request = ClassicRequest {
+            uid: Some(self.uid.clone()),
+            request_id: Some(request_id),
+            body,
+        };
+        self.publish(&self.channels.request, request.encode())
+            .await
+            .map_err(|e| (e, Vec::new()))?;
         let deadline = tokio::time::Instant::now() + self.state.inner.config.requests_timeout;
         let mut responses = Vec::with_capacity(expected);
         while responses.len() < expected {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(r)) => responses.push(r),
                 Ok(None) | Err(_) => {
-                    let err = Error::Timeout { request: name, received: responses.len(), expected };
+                    let err = Error::Timeout {
+                        request: name,
+                        received: responses.len(),
+                        expected,
+                    };
                     return Err((err, responses));
                 }
             }
@@ -464,7 +591,11 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
 
     async fn all_rooms(&self) -> Result<Vec<String>, Error> {
         let mut rooms: std::collections::HashSet<String> = self.local_rooms().into_iter().collect();
-        for r in self.request("allRooms", RequestBody::AllRooms).await.map_err(|(e, _)| e)? {
+        for r in self
+            .request("allRooms", RequestBody::AllRooms)
+            .await
+            .map_err(|(e, _)| e)?
+        {
             if let ClassicResponse::AllRooms { rooms: remote, .. } = r {
                 rooms.extend(remote);
             }
@@ -476,23 +607,39 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
         let mut out: Vec<SocketInfo> = self
             .describe_local(&opts)
             .into_iter()
-            .map(|d| SocketInfo { local: true, ..SocketInfo::from(d) })
+            .map(|d| SocketInfo {
+                local: true,
+                ..SocketInfo::from(d)
+            })
             .collect();
         if opts.flags.as_ref().is_some_and(|f| f.local) {
             return Ok(out);
         }
-        let remote_opts = BroadcastOptions { flags: None, ..opts };
-        let responses = self.request("fetchSockets", RequestBody::RemoteFetch { opts: remote_opts }).await.map_err(|(e, _)| e)?;
+        let remote_opts = BroadcastOptions {
+            flags: None,
+            ..opts
+        };
+        let responses = self
+            .request(
+                "fetchSockets",
+                RequestBody::RemoteFetch { opts: remote_opts },
+            )
+            .await
+            .map_err(|(e, _)| e)?;
         for r in responses {
             match r {
-                ClassicResponse::FetchSockets { sockets, .. } => out.extend(sockets.into_iter().map(SocketInfo::from)),
-                ClassicResponse::Sockets { sockets, .. } => out.extend(sockets.into_iter().map(|id| SocketInfo {
-                    id,
-                    rooms: Vec::new(),
-                    data: Value::Nil,
-                    handshake: Value::Nil,
-                    local: false,
-                })),
+                ClassicResponse::FetchSockets { sockets, .. } => {
+                    out.extend(sockets.into_iter().map(SocketInfo::from))
+                }
+                ClassicResponse::Sockets { sockets, .. } => {
+                    out.extend(sockets.into_iter().map(|id| SocketInfo {
+                        id,
+                        rooms: Vec::new(),
+                        data: Value::Nil,
+                        handshake: Value::Nil,
+                        local: false,
+                    }))
+                }
                 _ => {}
             }
         }
@@ -502,7 +649,11 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
     // ---- receiving ------------------------------------------------------------------
 
     fn on_message(self: &Arc<Self>, msg: Message) {
-        self.state.inner.counters.received.fetch_add(1, Ordering::Relaxed);
+        self.state
+            .inner
+            .counters
+            .received
+            .fetch_add(1, Ordering::Relaxed);
         if msg.pattern.is_some() {
             self.on_broadcast(&msg);
         } else if msg.channel == self.channels.request {
@@ -513,7 +664,10 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
     }
 
     fn drop_message(&self, kind: &str, msg: &Message, detail: &dyn std::fmt::Display) {
-        self.state.inner.counters.drop_message(kind, &msg.channel, detail);
+        self.state
+            .inner
+            .counters
+            .drop_message(kind, &msg.channel, detail);
     }
 
     fn decode_failed(&self, msg: &Message, e: &sio_redis_wire::DecodeError) {
@@ -522,7 +676,11 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
 
     fn on_broadcast(&self, msg: &Message) {
         if self.channels.room_of(&msg.channel).is_none() {
-            return self.drop_message("foreign_channel", msg, &"not a broadcast channel of this namespace");
+            return self.drop_message(
+                "foreign_channel",
+                msg,
+                &"not a broadcast channel of this namespace",
+            );
         }
         let limits = &self.state.inner.config.limits;
         let b = match ClassicBroadcast::decode(&msg.payload, limits) {
@@ -533,7 +691,11 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
             return;
         }
         if b.packet.nsp.as_deref().unwrap_or("/") != self.nsp {
-            return self.drop_message("foreign_namespace", msg, &format!("packet for {:?}", b.packet.nsp));
+            return self.drop_message(
+                "foreign_namespace",
+                msg,
+                &format!("packet for {:?}", b.packet.nsp),
+            );
         }
         let value = match convert::event_to_sio(self.local.parser(), &b.packet.data) {
             Ok(v) => v,
@@ -541,7 +703,10 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
         };
         let opts = sio_opts(&b.opts);
         self.ensure_own_rooms(opts.rooms.iter().chain(&opts.except));
-        if let Err(e) = self.local.broadcast(SioPacket::event(self.nsp.clone(), value), opts) {
+        if let Err(e) = self
+            .local
+            .broadcast(SioPacket::event(self.nsp.clone(), value), opts)
+        {
             tracing::debug!(errors = ?e, "some local sockets missed a remote broadcast");
         }
     }
@@ -553,7 +718,10 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
             Err(e) => return self.decode_failed(msg, &e),
         };
         let own = req.uid.as_deref() == Some(self.uid.as_str())
-            || req.request_id.as_deref().is_some_and(|id| self.pending.contains(id));
+            || req
+                .request_id
+                .as_deref()
+                .is_some_and(|id| self.pending.contains(id));
         if own {
             return;
         }
@@ -594,25 +762,55 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
                 self.respond(requester, ClassicResponse::Done { request_id });
             }
             RequestBody::Sockets { rooms } => {
-                let opts = BroadcastOptions { rooms, ..BroadcastOptions::default() };
-                let sockets = self.local.sockets(sio_opts(&opts)).into_iter().map(|s| s.to_string()).collect();
-                self.respond(requester, ClassicResponse::Sockets { request_id, sockets });
+                let opts = BroadcastOptions {
+                    rooms,
+                    ..BroadcastOptions::default()
+                };
+                let sockets = self
+                    .local
+                    .sockets(sio_opts(&opts))
+                    .into_iter()
+                    .map(|s| s.to_string())
+                    .collect();
+                self.respond(
+                    requester,
+                    ClassicResponse::Sockets {
+                        request_id,
+                        sockets,
+                    },
+                );
             }
             RequestBody::AllRooms => {
-                self.respond(requester, ClassicResponse::AllRooms { request_id, rooms: self.local_rooms() });
+                self.respond(
+                    requester,
+                    ClassicResponse::AllRooms {
+                        request_id,
+                        rooms: self.local_rooms(),
+                    },
+                );
             }
             RequestBody::RemoteFetch { opts } => {
                 let sockets = self.describe_local(&opts);
-                self.respond(requester, ClassicResponse::FetchSockets { request_id, sockets });
+                self.respond(
+                    requester,
+                    ClassicResponse::FetchSockets {
+                        request_id,
+                        sockets,
+                    },
+                );
             }
             RequestBody::ServerSideEmit { data } => self.on_server_side_emit(req.request_id, data),
-            RequestBody::Broadcast { packet, opts } => self.on_broadcast_with_ack(requester, request_id, packet, opts, msg),
+            RequestBody::Broadcast { packet, opts } => {
+                self.on_broadcast_with_ack(requester, request_id, packet, opts, msg)
+            }
             _ => self.drop_message("unknown_type", msg, &"request type not handled"),
         }
     }
 
     fn on_server_side_emit(self: &Arc<Self>, request_id: Option<String>, data: Value) {
-        let Value::Array(mut items) = data else { return };
+        let Value::Array(mut items) = data else {
+            return;
+        };
         if items.is_empty() {
             return;
         }
@@ -638,7 +836,12 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
                 }),
             }
         });
-        handler(ServerSideEvent { nsp: self.nsp.clone(), event, args: items, ack });
+        handler(ServerSideEvent {
+            nsp: self.nsp.clone(),
+            event,
+            args: items,
+            ack,
+        });
     }
 
     fn on_broadcast_with_ack(
@@ -653,14 +856,23 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
             Ok(v) => v,
             Err(e) => return self.drop_message("payload", msg, &e),
         };
-        let timeout = opts.flags.as_ref().and_then(|f| f.timeout).map(Duration::from_millis);
+        let timeout = opts
+            .flags
+            .as_ref()
+            .and_then(|f| f.timeout)
+            .map(Duration::from_millis);
         let sio = sio_opts(&opts);
         self.ensure_own_rooms(sio.rooms.iter().chain(&sio.except));
-        let (acks, count) = self.local.broadcast_with_ack(SioPacket::event(self.nsp.clone(), value), sio, timeout);
+        let (acks, count) =
+            self.local
+                .broadcast_with_ack(SioPacket::event(self.nsp.clone(), value), sio, timeout);
         let this = self.clone();
         self.state.inner.tasks.spawn(async move {
             let channel = this.response_channel(requester.as_deref());
-            let count = ClassicResponse::BroadcastClientCount { request_id: request_id.clone(), client_count: u64::from(count) };
+            let count = ClassicResponse::BroadcastClientCount {
+                request_id: request_id.clone(),
+                client_count: u64::from(count),
+            };
             if let Err(e) = this.publish(&channel, count.encode()).await {
                 return tracing::warn!(error = %e, "cannot publish a broadcast client count");
             }
@@ -674,7 +886,10 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
                         continue;
                     }
                 };
-                let response = ClassicResponse::BroadcastAck { request_id: request_id.clone(), packet };
+                let response = ClassicResponse::BroadcastAck {
+                    request_id: request_id.clone(),
+                    packet,
+                };
                 if let Err(e) = this.publish(&channel, response.encode()).await {
                     tracing::warn!(error = %e, "cannot publish a broadcast acknowledgement");
                 }
@@ -684,7 +899,9 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
 
     fn response_channel(&self, requester: Option<&str>) -> String {
         match requester {
-            Some(uid) if self.state.inner.config.publish_on_specific_response_channel => self.channels.own_response(uid),
+            Some(uid) if self.state.inner.config.publish_on_specific_response_channel => {
+                self.channels.own_response(uid)
+            }
             _ => self.channels.response.clone(),
         }
     }
@@ -723,32 +940,76 @@ impl<E: SocketEmitter> NamespaceOps for ClassicAdapter<E> {
             let request = ClassicRequest {
                 uid: Some(self.uid.clone()),
                 request_id: None,
-                body: RequestBody::ServerSideEmit { data: Value::Array(data) },
+                body: RequestBody::ServerSideEmit {
+                    data: Value::Array(data),
+                },
             };
             self.publish(&self.channels.request, request.encode()).await
         })
     }
 
-    fn server_side_emit_with_ack(&self, data: Vec<Value>) -> BoxFuture<'_, Result<Vec<Value>, (Error, Vec<Value>)>> {
+    fn server_side_emit_with_ack(
+        &self,
+        data: Vec<Value>,
+    ) -> BoxFuture<'_, Result<Vec<Value>, (Error, Vec<Value>)>> {
         Box::pin(async move {
             let acks = |responses: Vec<ClassicResponse>| -> Vec<Value> {
                 responses
                     .into_iter()
                     .filter_map(|r| match r {
-                        ClassicResponse::ServerSideEmit { data, .. } => Some(data.unwrap_or_default()),
+                        ClassicResponse::ServerSideEmit { data, .. } => {
+                            Some(data.unwrap_or_default())
+                        }
                         _ => None,
                     })
                     .collect()
             };
-            match self.request("serverSideEmit", RequestBody::ServerSideEmit { data: Value::Array(data) }).await {
+            match self
+                .request(
+                    "serverSideEmit",
+                    RequestBody::ServerSideEmit {
+                        data: Value::Array(data),
+                    },
+                )
+                .await
+            {
                 Ok(r) => Ok(acks(r)),
                 Err((e, r)) => Err((e, acks(r))),
             }
         })
     }
 
-    fn fetch_sockets(&self, opts: BroadcastOptions) -> BoxFuture<'_, Result<Vec<SocketInfo>, Error>> {
+    fn fetch_sockets(
+        &self,
+        opts: BroadcastOptions,
+    ) -> BoxFuture<'_, Result<Vec<SocketInfo>, Error>> {
         Box::pin(self.fetch_infos(opts))
+    }
+
+    fn disconnect_sockets(
+        &self,
+        opts: BroadcastOptions,
+        close: bool,
+    ) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            let request = ClassicRequest {
+                uid: Some(self.uid.clone()),
+                request_id: None,
+                body: RequestBody::RemoteDisconnect {
+                    opts: BroadcastOptions {
+                        flags: None,
+                        ..opts.clone()
+                    },
+                    close,
+                },
+            };
+            self.publish(&self.channels.request, request.encode())
+                .await?;
+            let sio = sio_opts(&opts);
+            self.ensure_own_rooms(sio.rooms.iter().chain(&sio.except));
+            let _ = self.local.disconnect_socket(sio);
+            Ok(())
+        })
     }
 
     fn pending_requests(&self) -> usize {

@@ -22,7 +22,10 @@ use crate::error::Error;
 /// [`Error::Decode`] when the payload is not valid JSON / msgpack (it comes from our own
 /// parser, so this means a bug or corrupted memory, not bad network input).
 pub(crate) fn from_sio(v: &SioValue) -> Result<Value, Error> {
-    let limits = Limits { max_bytes: usize::MAX, max_depth: 512 };
+    let limits = Limits {
+        max_bytes: usize::MAX,
+        max_depth: 512,
+    };
     match v {
         SioValue::Bytes(b) => Ok(msgpack::decode(b, &limits)?),
         SioValue::Str(text, bins) => {
@@ -49,7 +52,9 @@ fn fill_placeholders(v: &mut Value, bins: &[Bytes]) {
                     *v = Value::Bin(bin.clone());
                 }
             } else if let Value::Map(members) = v {
-                members.iter_mut().for_each(|(_, m)| fill_placeholders(m, bins));
+                members
+                    .iter_mut()
+                    .for_each(|(_, m)| fill_placeholders(m, bins));
             }
         }
         _ => {}
@@ -66,7 +71,9 @@ pub(crate) fn event_to_sio(parser: impl Parse, data: &Value) -> Result<SioValue,
         Some((Value::Str(event), args)) => (Some(event.as_str()), args),
         _ => (None, items),
     };
-    parser.encode_value(&Args(args), event).map_err(Error::Parser)
+    parser
+        .encode_value(&Args(args), event)
+        .map_err(Error::Parser)
 }
 
 /// Serialises an acknowledgement (`[...args]`) with the namespace's parser.
@@ -90,7 +97,13 @@ pub(crate) fn first_ack_arg(v: &SioValue) -> Result<Option<Value>, Error> {
 /// [`Error::Serialize`] when `T` cannot be serialised.
 pub fn to_value<T: Serialize + ?Sized>(data: &T) -> Result<Value, Error> {
     let bytes = rmp_serde::to_vec_named(data).map_err(|e| Error::Serialize(e.to_string()))?;
-    Ok(msgpack::decode(&bytes, &Limits { max_bytes: usize::MAX, max_depth: 512 })?)
+    Ok(msgpack::decode(
+        &bytes,
+        &Limits {
+            max_bytes: usize::MAX,
+            max_depth: 512,
+        },
+    )?)
 }
 
 /// Deserialises a [`Value`] into any `T`.
@@ -192,8 +205,14 @@ mod tests {
         let text = r#"["ev",{"_placeholder":true,"num":0},{"a":{"_placeholder":true,"num":1}}]"#;
         let bins: VecDeque<Bytes> = [Bytes::from_static(b"x"), Bytes::from_static(b"yz")].into();
         let v = from_sio(&SioValue::Str(text.into(), Some(bins))).unwrap();
-        assert_eq!(v.as_array().unwrap()[1], Value::Bin(Bytes::from_static(b"x")));
-        assert_eq!(v.as_array().unwrap()[2].get("a"), Some(&Value::Bin(Bytes::from_static(b"yz"))));
+        assert_eq!(
+            v.as_array().unwrap()[1],
+            Value::Bin(Bytes::from_static(b"x"))
+        );
+        assert_eq!(
+            v.as_array().unwrap()[2].get("a"),
+            Some(&Value::Bin(Bytes::from_static(b"yz")))
+        );
     }
 
     #[test]
@@ -203,9 +222,19 @@ mod tests {
             a: i32,
             b: String,
         }
-        let v = to_value(&S { a: 1, b: "x".into() }).unwrap();
+        let v = to_value(&S {
+            a: 1,
+            b: "x".into(),
+        })
+        .unwrap();
         assert_eq!(v.get("a"), Some(&Value::Int(1)));
-        assert_eq!(from_value::<S>(&v).unwrap(), S { a: 1, b: "x".into() });
+        assert_eq!(
+            from_value::<S>(&v).unwrap(),
+            S {
+                a: 1,
+                b: "x".into()
+            }
+        );
         assert_eq!(to_json(&v), serde_json::json!({"a": 1, "b": "x"}));
     }
 }

@@ -12,7 +12,9 @@ pub enum Error {
     Transport(#[from] sio_redis_transport::TransportError),
     /// A cluster request got fewer responses than the servers Redis counted before its
     /// deadline (`requestsTimeout`, Node default 5000 ms).
-    #[error("timeout reached while waiting for {request} responses: {received} of {expected} servers answered")]
+    #[error(
+        "timeout reached while waiting for {request} responses: {received} of {expected} servers answered"
+    )]
     Timeout {
         /// The request, as Node names it: `"fetchSockets"`, `"allRooms"`, `"serverSideEmit"`.
         request: &'static str,

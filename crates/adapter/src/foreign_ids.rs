@@ -26,7 +26,10 @@ struct Inner {
 
 impl ForeignIds {
     pub(crate) fn new(cap: usize) -> Self {
-        Self { inner: Mutex::new(Inner::default()), cap }
+        Self {
+            inner: Mutex::new(Inner::default()),
+            cap,
+        }
     }
 
     /// The `Sid` of a socket id: the id itself when it is a socketioxide id, else a
@@ -57,7 +60,11 @@ impl ForeignIds {
     /// `Sid` itself.
     pub(crate) fn id_for(&self, sid: Sid) -> String {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.by_sid.get(&sid).cloned().unwrap_or_else(|| sid.to_string())
+        inner
+            .by_sid
+            .get(&sid)
+            .cloned()
+            .unwrap_or_else(|| sid.to_string())
     }
 }
 
@@ -86,6 +93,10 @@ mod tests {
         assert_eq!(ids.sid_for(&rust.to_string()), rust);
         ids.sid_for("BBBBBBBBBBBBBBBBBBBB");
         ids.sid_for("CCCCCCCCCCCCCCCCCCCC");
-        assert_eq!(ids.id_for(a), a.to_string(), "the oldest mapping is forgotten");
+        assert_eq!(
+            ids.id_for(a),
+            a.to_string(),
+            "the oldest mapping is forgotten"
+        );
     }
 }

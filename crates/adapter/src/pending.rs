@@ -39,7 +39,10 @@ impl Pending {
     /// Registers `waiter` under `request_id`; the entry lives as long as the guard.
     pub(crate) fn register(&self, request_id: String, waiter: Waiter) -> PendingGuard {
         self.lock().insert(request_id.clone(), waiter);
-        PendingGuard { map: self.map.clone(), request_id }
+        PendingGuard {
+            map: self.map.clone(),
+            request_id,
+        }
     }
 
     /// Whether `request_id` is one of ours (Node ignores its own requests this way).
@@ -49,7 +52,11 @@ impl Pending {
 
     /// Hands a response to its waiter. Returns false when no request waits for it
     /// (answered late, or not ours).
-    pub(crate) fn deliver(&self, response: ClassicResponse, convert_ack: impl FnOnce(Option<sio_redis_wire::Value>) -> Option<SioValue>) -> bool {
+    pub(crate) fn deliver(
+        &self,
+        response: ClassicResponse,
+        convert_ack: impl FnOnce(Option<sio_redis_wire::Value>) -> Option<SioValue>,
+    ) -> bool {
         let map = self.lock();
         match map.get(response.request_id()) {
             None => false,
@@ -90,7 +97,10 @@ pub(crate) struct PendingGuard {
 
 impl Drop for PendingGuard {
     fn drop(&mut self) {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.request_id);
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.request_id);
     }
 }
 

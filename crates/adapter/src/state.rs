@@ -25,8 +25,19 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub(crate) trait NamespaceOps: Send + Sync {
     fn server_count(&self) -> BoxFuture<'_, Result<u16, Error>>;
     fn server_side_emit(&self, data: Vec<Value>) -> BoxFuture<'_, Result<(), Error>>;
-    fn server_side_emit_with_ack(&self, data: Vec<Value>) -> BoxFuture<'_, Result<Vec<Value>, (Error, Vec<Value>)>>;
-    fn fetch_sockets(&self, opts: BroadcastOptions) -> BoxFuture<'_, Result<Vec<SocketInfo>, Error>>;
+    fn server_side_emit_with_ack(
+        &self,
+        data: Vec<Value>,
+    ) -> BoxFuture<'_, Result<Vec<Value>, (Error, Vec<Value>)>>;
+    fn fetch_sockets(
+        &self,
+        opts: BroadcastOptions,
+    ) -> BoxFuture<'_, Result<Vec<SocketInfo>, Error>>;
+    fn disconnect_sockets(
+        &self,
+        opts: BroadcastOptions,
+        close: bool,
+    ) -> BoxFuture<'_, Result<(), Error>>;
     fn pending_requests(&self) -> usize;
 }
 
@@ -84,7 +95,13 @@ pub struct SocketInfo {
 
 impl From<SocketDescription> for SocketInfo {
     fn from(d: SocketDescription) -> Self {
-        Self { id: d.id, rooms: d.rooms, data: d.data, handshake: d.handshake, local: false }
+        Self {
+            id: d.id,
+            rooms: d.rooms,
+            data: d.data,
+            handshake: d.handshake,
+            local: false,
+        }
     }
 }
 
@@ -105,7 +122,9 @@ pub struct RedisAdapterState {
 
 impl std::fmt::Debug for RedisAdapterState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisAdapterState").field("config", &self.inner.config).finish()
+        f.debug_struct("RedisAdapterState")
+            .field("config", &self.inner.config)
+            .finish()
     }
 }
 
@@ -135,7 +154,9 @@ impl RedisAdapterState {
     /// [`Error::Transport`] when Redis does not answer; a bad URL or option is reported
     /// as [`Error::Transport`] with the setting's name.
     pub async fn connect(url: &str, config: ClassicConfig) -> Result<Self, Error> {
-        let transport_config = TransportConfig::new(url).build().map_err(|e| Error::Serialize(e.to_string()))?;
+        let transport_config = TransportConfig::new(url)
+            .build()
+            .map_err(|e| Error::Serialize(e.to_string()))?;
         let transport = Transport::connect(transport_config).await?;
         Self::new(transport, config).map_err(|e| Error::Serialize(e.to_string()))
     }
@@ -198,8 +219,15 @@ impl RedisAdapterState {
     ///
     /// # Errors
     /// [`Error::ReservedEvent`], [`Error::UnknownNamespace`], [`Error::Transport`].
-    pub async fn server_side_emit(&self, nsp: &str, event: &str, args: Vec<Value>) -> Result<(), Error> {
-        self.ns(nsp)?.server_side_emit(event_data(event, args)?).await
+    pub async fn server_side_emit(
+        &self,
+        nsp: &str,
+        event: &str,
+        args: Vec<Value>,
+    ) -> Result<(), Error> {
+        self.ns(nsp)?
+            .server_side_emit(event_data(event, args)?)
+            .await
     }
 
     /// Emits `[event, ...args]` to the other servers and waits up to `requestsTimeout`
@@ -216,7 +244,10 @@ impl RedisAdapterState {
         args: Vec<Value>,
     ) -> Result<Vec<Value>, (Error, Vec<Value>)> {
         let data = event_data(event, args).map_err(|e| (e, Vec::new()))?;
-        self.ns(nsp).map_err(|e| (e, Vec::new()))?.server_side_emit_with_ack(data).await
+        self.ns(nsp)
+            .map_err(|e| (e, Vec::new()))?
+            .server_side_emit_with_ack(data)
+            .await
     }
 
     /// The sockets of the whole cluster that match `opts` (rooms / except), with their
@@ -225,12 +256,36 @@ impl RedisAdapterState {
     /// # Errors
     /// [`Error::Timeout`] when not every server answered within `requestsTimeout`;
     /// [`Error::UnknownNamespace`]; [`Error::Transport`].
-    pub async fn fetch_sockets(&self, nsp: &str, opts: BroadcastOptions) -> Result<Vec<SocketInfo>, Error> {
+    pub async fn fetch_sockets(
+        &self,
+        nsp: &str,
+        opts: BroadcastOptions,
+    ) -> Result<Vec<SocketInfo>, Error> {
         self.ns(nsp)?.fetch_sockets(opts).await
     }
 
+    /// Disconnects the sockets of the whole cluster that match `opts`
+    /// (`disconnectSockets(close)`, request type 4). With `close`, Node servers also close
+    /// the sockets' underlying connections; this server (socketioxide 0.18 has no API for
+    /// it) disconnects its sockets from the namespace only.
+    ///
+    /// # Errors
+    /// [`Error::UnknownNamespace`]; [`Error::Transport`].
+    pub async fn disconnect_sockets(
+        &self,
+        nsp: &str,
+        opts: BroadcastOptions,
+        close: bool,
+    ) -> Result<(), Error> {
+        self.ns(nsp)?.disconnect_sockets(opts, close).await
+    }
+
     /// Handles the server-side events of namespace `nsp` (replaces an earlier handler).
-    pub fn on_server_side_emit(&self, nsp: &str, handler: impl Fn(ServerSideEvent) + Send + Sync + 'static) {
+    pub fn on_server_side_emit(
+        &self,
+        nsp: &str,
+        handler: impl Fn(ServerSideEvent) + Send + Sync + 'static,
+    ) {
         lock(&self.inner.sse_handlers).insert(nsp.to_owned(), Arc::new(handler));
     }
 
@@ -268,8 +323,14 @@ impl RedisAdapterState {
 }
 
 /// The event names Socket.IO reserves (refused by Node's `serverSideEmit` and emitter).
-pub(crate) const RESERVED_EVENTS: &[&str] =
-    &["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"];
+pub(crate) const RESERVED_EVENTS: &[&str] = &[
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
 
 fn event_data(event: &str, args: Vec<Value>) -> Result<Vec<Value>, Error> {
     if RESERVED_EVENTS.contains(&event) {

@@ -43,7 +43,11 @@ impl Counters {
         AdapterStats {
             received: self.received.load(Ordering::Relaxed),
             published: self.published.load(Ordering::Relaxed),
-            dropped: self.dropped.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            dropped: self
+                .dropped
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
         }
     }
 }

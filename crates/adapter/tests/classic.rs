@@ -23,18 +23,30 @@ struct Server {
 }
 
 async fn server(url: &str, config: ClassicConfig, name: &'static str) -> Server {
-    let state = RedisAdapterState::connect(url, config).await.expect("connect");
-    let (_svc, io) = SocketIo::builder().with_adapter::<Adapter>(state.clone()).build_svc();
-    io.ns("/", async |_: SocketRef<Adapter>| {}).await.expect("namespace subscribed");
+    let state = RedisAdapterState::connect(url, config)
+        .await
+        .expect("connect");
+    let (_svc, io) = SocketIo::builder()
+        .with_adapter::<Adapter>(state.clone())
+        .build_svc();
+    io.ns("/", async |_: SocketRef<Adapter>| {})
+        .await
+        .expect("namespace subscribed");
     let sse = Arc::new(Mutex::new(Vec::new()));
     let log = sse.clone();
     state.on_server_side_emit("/", move |ev| {
-        log.lock().unwrap().push((ev.event.clone(), ev.args.clone()));
+        log.lock()
+            .unwrap()
+            .push((ev.event.clone(), ev.args.clone()));
         if let Some(ack) = ev.ack {
             ack.send(Value::from(name));
         }
     });
-    Server { state, _io: io, sse }
+    Server {
+        state,
+        _io: io,
+        sse,
+    }
 }
 
 async fn wait_for(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) {
@@ -56,17 +68,42 @@ async fn server_side_emit_and_server_count_across_servers() {
     let b = server(&redis.url(), fast(), "b").await;
     assert_eq!(a.state.server_count("/").await.unwrap(), 2);
 
-    a.state.server_side_emit("/", "hello", vec![Value::Int(1), Value::from("x")]).await.unwrap();
-    wait_for("b to receive the server-side emit", Duration::from_secs(5), || !b.sse.lock().unwrap().is_empty()).await;
-    assert_eq!(b.sse.lock().unwrap()[0], ("hello".into(), vec![Value::Int(1), Value::from("x")]));
-    assert!(a.sse.lock().unwrap().is_empty(), "a server does not receive its own server-side emit");
+    a.state
+        .server_side_emit("/", "hello", vec![Value::Int(1), Value::from("x")])
+        .await
+        .unwrap();
+    wait_for(
+        "b to receive the server-side emit",
+        Duration::from_secs(5),
+        || !b.sse.lock().unwrap().is_empty(),
+    )
+    .await;
+    assert_eq!(
+        b.sse.lock().unwrap()[0],
+        ("hello".into(), vec![Value::Int(1), Value::from("x")])
+    );
+    assert!(
+        a.sse.lock().unwrap().is_empty(),
+        "a server does not receive its own server-side emit"
+    );
 
-    let acks = a.state.server_side_emit_with_ack("/", "ping", vec![]).await.unwrap();
+    let acks = a
+        .state
+        .server_side_emit_with_ack("/", "ping", vec![])
+        .await
+        .unwrap();
     assert_eq!(acks, vec![Value::from("b")]);
     assert_eq!(a.state.pending_requests("/"), 0, "no request handler leaks");
 
-    assert!(matches!(a.state.server_side_emit("/", "connect", vec![]).await, Err(Error::ReservedEvent(_))));
-    let sockets = a.state.fetch_sockets("/", Default::default()).await.unwrap();
+    assert!(matches!(
+        a.state.server_side_emit("/", "connect", vec![]).await,
+        Err(Error::ReservedEvent(_))
+    ));
+    let sockets = a
+        .state
+        .fetch_sockets("/", Default::default())
+        .await
+        .unwrap();
     assert!(sockets.is_empty());
 }
 
@@ -82,18 +119,34 @@ async fn requests_never_hang_and_say_how_many_answered() {
     assert_eq!(a.state.server_count("/").await.unwrap(), 3);
 
     let started = Instant::now();
-    let err = a.state.fetch_sockets("/", Default::default()).await.unwrap_err();
+    let err = a
+        .state
+        .fetch_sockets("/", Default::default())
+        .await
+        .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(4));
     match err {
-        Error::Timeout { request, received, expected } => {
+        Error::Timeout {
+            request,
+            received,
+            expected,
+        } => {
             assert_eq!((request, received, expected), ("fetchSockets", 1, 2));
         }
         other => panic!("expected a timeout, got {other:?}"),
     }
-    let (err, partial) = a.state.server_side_emit_with_ack("/", "ping", vec![]).await.unwrap_err();
+    let (err, partial) = a
+        .state
+        .server_side_emit_with_ack("/", "ping", vec![])
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("1 of 2 servers answered"), "{err}");
     assert_eq!(partial, vec![Value::from("b")]);
-    assert_eq!(a.state.pending_requests("/"), 0, "no request handler leaks after timeouts");
+    assert_eq!(
+        a.state.pending_requests("/"),
+        0,
+        "no request handler leaks after timeouts"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,17 +163,25 @@ async fn malformed_messages_are_counted_dropped_and_the_node_keeps_serving() {
         ("socket.io-response#/#", b"{\"requestId\":5}"),
     ];
     for (channel, payload) in garbage {
-        redis.command(&[b"PUBLISH".as_slice(), channel.as_bytes(), payload]).unwrap();
+        redis
+            .command(&[b"PUBLISH".as_slice(), channel.as_bytes(), payload])
+            .unwrap();
     }
     // A namespace-less broadcast for another namespace is dropped too.
-    wait_for("every bad message to be counted", Duration::from_secs(5), || {
-        b.state.stats().dropped.values().sum::<u64>() >= 6
-    })
+    wait_for(
+        "every bad message to be counted",
+        Duration::from_secs(5),
+        || b.state.stats().dropped.values().sum::<u64>() >= 6,
+    )
     .await;
     let kinds: Vec<String> = b.state.stats().dropped.keys().cloned().collect();
     assert!(kinds.iter().any(|k| k.starts_with("decode:")), "{kinds:?}");
     // Still serving.
-    let acks = a.state.server_side_emit_with_ack("/", "ping", vec![]).await.unwrap();
+    let acks = a
+        .state
+        .server_side_emit_with_ack("/", "ping", vec![])
+        .await
+        .unwrap();
     assert_eq!(acks, vec![Value::from("b")]);
 }
 
@@ -137,7 +198,10 @@ async fn until_flowing(a: &Server, b: &Server) -> Duration {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "messages did not flow again within 10 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "messages did not flow again within 10 s"
+        );
     }
 }
 
@@ -152,7 +216,11 @@ async fn recovers_after_client_kill() {
     let took = until_flowing(&a, &b).await;
     eprintln!("recovery after CLIENT KILL: broadcasts flow again after {took:?}");
     assert!(took < Duration::from_secs(3), "{took:?}");
-    let acks = a.state.server_side_emit_with_ack("/", "ping", vec![]).await.unwrap();
+    let acks = a
+        .state
+        .server_side_emit_with_ack("/", "ping", vec![])
+        .await
+        .unwrap();
     assert_eq!(acks, vec![Value::from("b")], "requests work again");
 }
 
@@ -165,8 +233,14 @@ async fn recovers_after_redis_restart() {
     redis.restart().expect("restart");
     let answered = Instant::now();
     let took = until_flowing(&a, &b).await;
-    eprintln!("recovery after redis-server restart: broadcasts flow again {took:?} after Redis answered");
+    eprintln!(
+        "recovery after redis-server restart: broadcasts flow again {took:?} after Redis answered"
+    );
     assert!(answered.elapsed() < Duration::from_secs(5));
-    let acks = a.state.server_side_emit_with_ack("/", "ping", vec![]).await.unwrap();
+    let acks = a
+        .state
+        .server_side_emit_with_ack("/", "ping", vec![])
+        .await
+        .unwrap();
     assert_eq!(acks, vec![Value::from("b")], "requests work again");
 }

@@ -28,10 +28,15 @@ pub(crate) fn register<A: Adapter>(node: &Arc<Node<A>>, nsp: &'static str) {
             return;
         }
         let args: Vec<Json> = ev.args.iter().map(to_json).collect();
-        n.sse_log.lock().unwrap_or_else(|e| e.into_inner()).entry(ev.nsp.clone()).or_default().push(json!({
-            "nsp": ev.nsp,
-            "args": args,
-        }));
+        n.sse_log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(ev.nsp.clone())
+            .or_default()
+            .push(json!({
+                "nsp": ev.nsp,
+                "args": args,
+            }));
         if let Some(ack) = ev.ack {
             let reply = json!({ "node": n.settings.node, "nsp": ev.nsp, "args": args });
             if let Ok(v) = to_value(&reply) {
@@ -41,10 +46,16 @@ pub(crate) fn register<A: Adapter>(node: &Arc<Node<A>>, nsp: &'static str) {
     });
 }
 
-pub(crate) async fn on_connect<A: Adapter>(node: Arc<Node<A>>, socket: SocketRef<A>, auth: Option<Json>) {
+pub(crate) async fn on_connect<A: Adapter>(
+    node: Arc<Node<A>>,
+    socket: SocketRef<A>,
+    auth: Option<Json>,
+) {
     // Node servers address a single socket through the room named after its id.
     socket.join(socket.id.to_string());
-    let name = auth.and_then(|a| a.get("name").cloned()).unwrap_or(Json::Null);
+    let name = auth
+        .and_then(|a| a.get("name").cloned())
+        .unwrap_or(Json::Null);
     set_data(&node, &socket, name);
     if !node.settings.quiet {
         tracing::info!(sid = %socket.id, nsp = socket.ns(), "connected");
@@ -66,118 +77,198 @@ fn attach<A: Adapter>(node: Arc<Node<A>>, socket: SocketRef<A>) {
         }
     });
 
-    socket.on("join", async |s: SocketRef<A>, TryData(rooms): TryData<Json>, ack: AckSender<A>| {
-        s.join(room_list(rooms.ok().as_ref()));
-        let _ = ack.send(&s.rooms());
-    });
-    socket.on("leave", async |s: SocketRef<A>, TryData(rooms): TryData<Json>, ack: AckSender<A>| {
-        s.leave(room_list(rooms.ok().as_ref()));
-        let _ = ack.send(&s.rooms());
-    });
+    socket.on(
+        "join",
+        async |s: SocketRef<A>, TryData(rooms): TryData<Json>, ack: AckSender<A>| {
+            s.join(room_list(rooms.ok().as_ref()));
+            let _ = ack.send(&s.rooms());
+        },
+    );
+    socket.on(
+        "leave",
+        async |s: SocketRef<A>, TryData(rooms): TryData<Json>, ack: AckSender<A>| {
+            s.leave(room_list(rooms.ok().as_ref()));
+            let _ = ack.send(&s.rooms());
+        },
+    );
 
     let n = node.clone();
-    socket.on("broadcast", move |s: SocketRef<A>, TryData(p): TryData<Json>, ack: AckSender<A>| {
-        let n = n.clone();
-        async move {
-            let p = p.unwrap_or(Json::Null);
-            let result = async {
-                let mut op = if p["fromSocket"].as_bool() == Some(true) { s.broadcast() } else { n.op(s.ns())? };
-                op = narrow(op, &p);
-                if p["volatile"].as_bool() == Some(true) {
-                    op = op.volatile();
-                }
-                let event = p["event"].as_str().unwrap_or("message").to_owned();
-                op.emit(event, &args_of(&p)?).await.map_err(|e| e.to_string())
-            }
-            .await;
-            let _ = ack.send(&result.map(|()| Json::Bool(true)).unwrap_or_else(|e| json!({ "error": e })));
-        }
-    });
-
-    let n = node.clone();
-    socket.on("broadcastWithAck", move |s: SocketRef<A>, TryData(p): TryData<Json>, ack: AckSender<A>| {
-        let n = n.clone();
-        async move {
-            let p = p.unwrap_or(Json::Null);
-            let result = async {
-                let timeout = Duration::from_millis(p["timeout"].as_u64().unwrap_or(5000));
-                let op = narrow(n.op(s.ns())?, &p).timeout(timeout);
-                let event = p["event"].as_str().unwrap_or("message").to_owned();
-                let stream = op.emit_with_ack::<_, Json>(event, &args_of(&p)?).await.map_err(|e| e.to_string())?;
-                let items: Vec<_> = stream.collect().await;
-                let mut responses = Vec::new();
-                let mut err = Json::Null;
-                for (_, r) in items {
-                    match r {
-                        Ok(v) => responses.push(v),
-                        Err(_) => err = json!("operation has timed out"),
-                    }
-                }
-                Ok::<_, String>(json!({ "err": err, "responses": responses }))
-            }
-            .await;
-            let _ = ack.send(&result.unwrap_or_else(|e| json!({ "error": e })));
-        }
-    });
-
-    let n = node.clone();
-    socket.on("fetchSockets", move |s: SocketRef<A>, TryData(p): TryData<Json>, ack: AckSender<A>| {
-        let n = n.clone();
-        async move {
-            let p = p.unwrap_or(Json::Null);
-            let reply = n.fetch_sockets(s.ns(), &p).await.unwrap_or_else(|e| json!({ "error": e }));
-            let _ = ack.send(&reply);
-        }
-    });
-
-    for (event, kind) in [("socketsJoin", 0u8), ("socketsLeave", 1), ("disconnectSockets", 2)] {
-        let n = node.clone();
-        socket.on(event, move |s: SocketRef<A>, TryData(p): TryData<Json>, ack: AckSender<A>| {
+    socket.on(
+        "broadcast",
+        move |s: SocketRef<A>, TryData(p): TryData<Json>, ack: AckSender<A>| {
             let n = n.clone();
             async move {
                 let p = p.unwrap_or(Json::Null);
                 let result = async {
-                    let op = narrow(n.op(s.ns())?, &p);
-                    match kind {
-                        0 => op.join(room_list(Some(&p["join"]))).await.map_err(|e| e.to_string()),
-                        1 => op.leave(room_list(Some(&p["leave"]))).await.map_err(|e| e.to_string()),
-                        _ => op.disconnect().await.map_err(|e| e.to_string()),
+                    let mut op = if p["fromSocket"].as_bool() == Some(true) {
+                        s.broadcast()
+                    } else {
+                        n.op(s.ns())?
+                    };
+                    op = narrow(op, &p);
+                    if p["volatile"].as_bool() == Some(true) {
+                        op = op.volatile();
                     }
+                    let event = p["event"].as_str().unwrap_or("message").to_owned();
+                    op.emit(event, &args_of(&p)?)
+                        .await
+                        .map_err(|e| e.to_string())
                 }
                 .await;
-                let _ = ack.send(&result.map(|()| Json::Bool(true)).unwrap_or_else(|e| json!({ "error": e })));
+                let _ = ack.send(
+                    &result
+                        .map(|()| Json::Bool(true))
+                        .unwrap_or_else(|e| json!({ "error": e })),
+                );
             }
-        });
+        },
+    );
+
+    let n = node.clone();
+    socket.on(
+        "broadcastWithAck",
+        move |s: SocketRef<A>, TryData(p): TryData<Json>, ack: AckSender<A>| {
+            let n = n.clone();
+            async move {
+                let p = p.unwrap_or(Json::Null);
+                let result = async {
+                    let timeout = Duration::from_millis(p["timeout"].as_u64().unwrap_or(5000));
+                    let op = narrow(n.op(s.ns())?, &p).timeout(timeout);
+                    let event = p["event"].as_str().unwrap_or("message").to_owned();
+                    let stream = op
+                        .emit_with_ack::<_, Json>(event, &args_of(&p)?)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let items: Vec<_> = stream.collect().await;
+                    let mut responses = Vec::new();
+                    let mut err = Json::Null;
+                    for (_, r) in items {
+                        match r {
+                            Ok(v) => responses.push(v),
+                            Err(_) => err = json!("operation has timed out"),
+                        }
+                    }
+                    Ok::<_, String>(json!({ "err": err, "responses": responses }))
+                }
+                .await;
+                let _ = ack.send(&result.unwrap_or_else(|e| json!({ "error": e })));
+            }
+        },
+    );
+
+    let n = node.clone();
+    socket.on(
+        "fetchSockets",
+        move |s: SocketRef<A>, TryData(p): TryData<Json>, ack: AckSender<A>| {
+            let n = n.clone();
+            async move {
+                let p = p.unwrap_or(Json::Null);
+                let reply = n
+                    .fetch_sockets(s.ns(), &p)
+                    .await
+                    .unwrap_or_else(|e| json!({ "error": e }));
+                let _ = ack.send(&reply);
+            }
+        },
+    );
+
+    for (event, kind) in [
+        ("socketsJoin", 0u8),
+        ("socketsLeave", 1),
+        ("disconnectSockets", 2),
+    ] {
+        let n = node.clone();
+        socket.on(
+            event,
+            move |s: SocketRef<A>, TryData(p): TryData<Json>, ack: AckSender<A>| {
+                let n = n.clone();
+                async move {
+                    let p = p.unwrap_or(Json::Null);
+                    let result = async {
+                        let op = narrow(n.op(s.ns())?, &p);
+                        match kind {
+                            0 => op
+                                .join(room_list(Some(&p["join"])))
+                                .await
+                                .map_err(|e| e.to_string()),
+                            1 => op
+                                .leave(room_list(Some(&p["leave"])))
+                                .await
+                                .map_err(|e| e.to_string()),
+                            _ => match &n.redis {
+                                // The handle carries `close` to Node servers (socketioxide's API has none).
+                                Some(state) => {
+                                    let opts = BroadcastOptions::new(
+                                        room_list(p.get("rooms")),
+                                        room_list(p.get("except")),
+                                    );
+                                    let close = p["close"].as_bool() == Some(true);
+                                    state
+                                        .disconnect_sockets(s.ns(), opts, close)
+                                        .await
+                                        .map_err(|e| e.to_string())
+                                }
+                                None => op.disconnect().await.map_err(|e| e.to_string()),
+                            },
+                        }
+                    }
+                    .await;
+                    let _ = ack.send(
+                        &result
+                            .map(|()| Json::Bool(true))
+                            .unwrap_or_else(|e| json!({ "error": e })),
+                    );
+                }
+            },
+        );
     }
 
     let n = node.clone();
-    socket.on("serverSideEmit", move |s: SocketRef<A>, TryData(p): TryData<Json>, ack: AckSender<A>| {
-        let n = n.clone();
-        async move {
-            let p = p.unwrap_or(Json::Null);
-            let reply = n.server_side_emit(s.ns(), &p).await.unwrap_or_else(|e| json!({ "error": e }));
-            let _ = ack.send(&reply);
-        }
-    });
+    socket.on(
+        "serverSideEmit",
+        move |s: SocketRef<A>, TryData(p): TryData<Json>, ack: AckSender<A>| {
+            let n = n.clone();
+            async move {
+                let p = p.unwrap_or(Json::Null);
+                let reply = n
+                    .server_side_emit(s.ns(), &p)
+                    .await
+                    .unwrap_or_else(|e| json!({ "error": e }));
+                let _ = ack.send(&reply);
+            }
+        },
+    );
 
     let n = node.clone();
     socket.on("sseLog", move |s: SocketRef<A>, ack: AckSender<A>| {
         let n = n.clone();
         async move {
-            let log = n.sse_log.lock().unwrap_or_else(|e| e.into_inner()).get(s.ns()).cloned().unwrap_or_default();
+            let log = n
+                .sse_log
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(s.ns())
+                .cloned()
+                .unwrap_or_default();
             let _ = ack.send(&log);
         }
     });
 
     let n = node.clone();
-    socket.on("bench:emit", move |s: SocketRef<A>, TryData(p): TryData<Json>, ack: AckSender<A>| {
-        let n = n.clone();
-        async move {
-            let p = p.unwrap_or(Json::Null);
-            let reply = n.bench_emit(s.ns(), &p).await.unwrap_or_else(|e| json!({ "error": e }));
-            let _ = ack.send(&reply);
-        }
-    });
+    socket.on(
+        "bench:emit",
+        move |s: SocketRef<A>, TryData(p): TryData<Json>, ack: AckSender<A>| {
+            let n = n.clone();
+            async move {
+                let p = p.unwrap_or(Json::Null);
+                let reply = n
+                    .bench_emit(s.ns(), &p)
+                    .await
+                    .unwrap_or_else(|e| json!({ "error": e }));
+                let _ = ack.send(&reply);
+            }
+        },
+    );
 
     let n = node.clone();
     socket.on("bench:stats", move |ack: AckSender<A>| {
@@ -219,7 +310,12 @@ fn handshake<A: Adapter>(socket: &SocketRef<A>) -> Value {
     let headers: serde_json::Map<String, Json> = parts
         .headers
         .iter()
-        .map(|(k, v)| (k.to_string(), Json::String(v.to_str().unwrap_or_default().to_owned())))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                Json::String(v.to_str().unwrap_or_default().to_owned()),
+            )
+        })
         .collect();
     let query: serde_json::Map<String, Json> = parts
         .uri
@@ -229,7 +325,10 @@ fn handshake<A: Adapter>(socket: &SocketRef<A>) -> Value {
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_owned(), Json::String(v.to_owned())))
         .collect();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
     let h = json!({
         "headers": headers, "time": now.to_string(), "address": "127.0.0.1", "xdomain": false,
         "secure": false, "issued": now, "url": parts.uri.to_string(), "query": query, "auth": {},
@@ -241,7 +340,10 @@ fn handshake<A: Adapter>(socket: &SocketRef<A>) -> Value {
 fn room_list(v: Option<&Json>) -> Vec<String> {
     match v {
         Some(Json::String(s)) => vec![s.clone()],
-        Some(Json::Array(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
+        Some(Json::Array(items)) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_owned))
+            .collect(),
         Some(Json::Number(n)) => vec![n.to_string()],
         _ => Vec::new(),
     }
@@ -251,18 +353,27 @@ fn narrow<A: Adapter>(op: BroadcastOperators<A>, p: &Json) -> BroadcastOperators
     let rooms = room_list(p.get("rooms"));
     let except = room_list(p.get("except"));
     let op = if rooms.is_empty() { op } else { op.to(rooms) };
-    if except.is_empty() { op } else { op.except(except) }
+    if except.is_empty() {
+        op
+    } else {
+        op.except(except)
+    }
 }
 
 /// The `args` of a payload, plus the `binary` member (base64) as a binary argument.
 fn args_of(p: &Json) -> Result<EventArgs, String> {
     let mut args: Vec<Value> = match p.get("args") {
-        Some(Json::Array(items)) => items.iter().map(|a| to_value(a).map_err(|e| e.to_string())).collect::<Result<_, _>>()?,
+        Some(Json::Array(items)) => items
+            .iter()
+            .map(|a| to_value(a).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?,
         Some(Json::Null) | None => Vec::new(),
         Some(other) => vec![to_value(other).map_err(|e| e.to_string())?],
     };
     if let Some(b64) = p.get("binary").and_then(Json::as_str) {
-        let bytes = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| format!("binary: {e}"))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| format!("binary: {e}"))?;
         args.push(Value::Bin(bytes.into()));
     }
     Ok(EventArgs(args))
@@ -276,17 +387,36 @@ impl<A: Adapter> Node<A> {
     async fn fetch_sockets(&self, nsp: &str, p: &Json) -> Result<Json, String> {
         let describe = |id: String, rooms: Vec<String>, data: Json| json!({ "id": id, "rooms": rooms, "data": data });
         if let Some(state) = &self.redis {
-            let opts = BroadcastOptions { flags: None, ..BroadcastOptions::new(room_list(p.get("rooms")), room_list(p.get("except"))) };
-            let sockets = state.fetch_sockets(nsp, opts).await.map_err(|e| e.to_string())?;
-            return Ok(Json::Array(sockets.into_iter().map(|s| describe(s.id, s.rooms, to_json(&s.data))).collect()));
+            let opts = BroadcastOptions {
+                flags: None,
+                ..BroadcastOptions::new(room_list(p.get("rooms")), room_list(p.get("except")))
+            };
+            let sockets = state
+                .fetch_sockets(nsp, opts)
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(Json::Array(
+                sockets
+                    .into_iter()
+                    .map(|s| describe(s.id, s.rooms, to_json(&s.data)))
+                    .collect(),
+            ));
         }
         let sockets = narrow(self.op(nsp)?, p).sockets();
         Ok(Json::Array(
             sockets
                 .into_iter()
                 .map(|s| {
-                    let data = s.extensions.get::<PeerData>().map(|d| d.0).unwrap_or(Json::Null);
-                    describe(s.id.to_string(), s.rooms().into_iter().map(|r| r.to_string()).collect(), data)
+                    let data = s
+                        .extensions
+                        .get::<PeerData>()
+                        .map(|d| d.0)
+                        .unwrap_or(Json::Null);
+                    describe(
+                        s.id.to_string(),
+                        s.rooms().into_iter().map(|r| r.to_string()).collect(),
+                        data,
+                    )
                 })
                 .collect(),
         ))
@@ -297,16 +427,29 @@ impl<A: Adapter> Node<A> {
         let args = args_of(p)?.0;
         let with_ack = p["withAck"].as_bool() == Some(true);
         let Some(state) = &self.redis else {
-            return Ok(if with_ack { json!({ "err": null, "responses": [] }) } else { Json::Bool(true) });
+            return Ok(if with_ack {
+                json!({ "err": null, "responses": [] })
+            } else {
+                Json::Bool(true)
+            });
         };
         if !with_ack {
-            state.server_side_emit(nsp, event, args).await.map_err(|e| e.to_string())?;
+            state
+                .server_side_emit(nsp, event, args)
+                .await
+                .map_err(|e| e.to_string())?;
             return Ok(Json::Bool(true));
         }
-        Ok(match state.server_side_emit_with_ack(nsp, event, args).await {
-            Ok(responses) => json!({ "err": null, "responses": responses.iter().map(to_json).collect::<Vec<_>>() }),
-            Err((e, responses)) => json!({ "err": e.to_string(), "responses": responses.iter().map(to_json).collect::<Vec<_>>() }),
-        })
+        Ok(
+            match state.server_side_emit_with_ack(nsp, event, args).await {
+                Ok(responses) => {
+                    json!({ "err": null, "responses": responses.iter().map(to_json).collect::<Vec<_>>() })
+                }
+                Err((e, responses)) => {
+                    json!({ "err": e.to_string(), "responses": responses.iter().map(to_json).collect::<Vec<_>>() })
+                }
+            },
+        )
     }
 
     async fn bench_emit(&self, nsp: &str, p: &Json) -> Result<Json, String> {
@@ -321,9 +464,14 @@ impl<A: Adapter> Node<A> {
         let mut sent = 0u64;
         while sent < count {
             for _ in 0..batch.min(count - sent) {
-                let t = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0);
+                let t = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_secs_f64() * 1000.0)
+                    .unwrap_or(0.0);
                 let op = narrow(self.op(nsp)?, p);
-                op.emit(event.clone(), &json!({ "s": sent, "t": t, "p": pad })).await.map_err(|e| e.to_string())?;
+                op.emit(event.clone(), &json!({ "s": sent, "t": t, "p": pad }))
+                    .await
+                    .map_err(|e| e.to_string())?;
                 sent += 1;
             }
             if rate > 0.0 {

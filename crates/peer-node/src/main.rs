@@ -39,11 +39,16 @@ pub(crate) struct Settings {
 
 impl Settings {
     fn from_env() -> Result<Self, String> {
-        let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
-        let port: u16 = var("PORT", "3000").parse().map_err(|_| "PORT must be a port number".to_owned())?;
+        let var =
+            |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+        let port: u16 = var("PORT", "3000")
+            .parse()
+            .map_err(|_| "PORT must be a port number".to_owned())?;
         let parser = var("PARSER", "common");
         if parser != "common" && parser != "msgpack" {
-            return Err(format!("PARSER must be `common` or `msgpack`, not `{parser}`"));
+            return Err(format!(
+                "PARSER must be `common` or `msgpack`, not `{parser}`"
+            ));
         }
         let timeout: u64 = var("REQUESTS_TIMEOUT", "5000")
             .parse()
@@ -84,7 +89,9 @@ async fn main() -> ExitCode {
     let level = if settings.quiet { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
+        )
         .init();
     let result = match settings.adapter.as_str() {
         "none" => serve::<LocalAdapter>(SocketIo::builder(), None, settings).await,
@@ -95,13 +102,19 @@ async fn main() -> ExitCode {
                 .publish_on_specific_response_channel(settings.specific_response_channel);
             match RedisAdapterState::connect(&settings.redis_url, config).await {
                 Ok(state) => {
-                    let builder = SocketIo::builder().with_adapter::<ClassicAdapter<_>>(state.clone());
+                    let builder =
+                        SocketIo::builder().with_adapter::<ClassicAdapter<_>>(state.clone());
                     serve(builder, Some(state), settings).await
                 }
-                Err(e) => Err(format!("cannot connect to Redis at REDIS_URL: {e} ({:?})", std::error::Error::source(&e))),
+                Err(e) => Err(format!(
+                    "cannot connect to Redis at REDIS_URL: {e} ({:?})",
+                    std::error::Error::source(&e)
+                )),
             }
         }
-        other => Err(format!("ADAPTER `{other}` is not supported by this peer node (pubsub, none)")),
+        other => Err(format!(
+            "ADAPTER `{other}` is not supported by this peer node (pubsub, none)"
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -117,15 +130,27 @@ async fn serve<A: Adapter + DefinedAdapter>(
     redis: Option<RedisAdapterState>,
     settings: Settings,
 ) -> Result<(), String> {
-    let builder = if settings.msgpack { builder.with_parser(ParserConfig::msgpack()) } else { builder };
+    let builder = if settings.msgpack {
+        builder.with_parser(ParserConfig::msgpack())
+    } else {
+        builder
+    };
     let (layer, io) = builder.build_layer();
-    let node = Arc::new(Node { settings: settings.clone(), io: io.clone(), redis, sse_log: Mutex::default() });
+    let node = Arc::new(Node {
+        settings: settings.clone(),
+        io: io.clone(),
+        redis,
+        sse_log: Mutex::default(),
+    });
     for nsp in NAMESPACES {
         handlers::register(&node, nsp);
         let n = node.clone();
-        io.ns(nsp, move |socket: SocketRef<A>, TryData(auth): TryData<serde_json::Value>| {
-            handlers::on_connect(n.clone(), socket, auth.ok())
-        })
+        io.ns(
+            nsp,
+            move |socket: SocketRef<A>, TryData(auth): TryData<serde_json::Value>| {
+                handlers::on_connect(n.clone(), socket, auth.ok())
+            },
+        )
         .spawn();
     }
     if let Some(state) = &node.redis {
@@ -152,7 +177,10 @@ async fn serve<A: Adapter + DefinedAdapter>(
             "parser": if settings.msgpack { "msgpack" } else { "common" },
         })
     );
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
     io.close().await;
     if let Some(state) = &node.redis {
         state.close().await;
@@ -162,7 +190,10 @@ async fn serve<A: Adapter + DefinedAdapter>(
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         return std::future::pending().await;
     };
     tokio::select! {

@@ -7,7 +7,12 @@ pub(crate) fn cpu_micros() -> (u64, u64) {
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after ')'.
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // USER_HZ is 100 on Linux: one tick is 10 000 µs.
     (ticks(11) * 10_000, ticks(12) * 10_000)
 }

@@ -12,6 +12,8 @@ use crate::error::ConfigError;
 /// 100, 200, 400, 800, 1600, 2000, 2000… ms, each ± 20 %. Whatever the delay,
 /// each attempt is itself bounded by the connect timeout
 /// ([`TransportConfig::connect_timeout_ms`](crate::TransportConfig::connect_timeout_ms)).
+/// When one of the two connections gets back, the other one stops waiting
+/// and tries again at once.
 ///
 /// Unlike redis-rs 1.x `ConnectionManager` (which gives up after 6 retries by
 /// default), the default here never gives up.

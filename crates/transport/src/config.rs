@@ -188,6 +188,20 @@ impl TransportConfig {
     /// `"connect_timeout_ms"`, `"event_capacity"` (0), `"tls_root_ca_pem"` /
     /// `"tls_client_auth"` (bad PEM, or no `rediss://` URL to apply it to).
     pub fn build(mut self) -> Result<TransportConfig, ConfigError> {
+        self.built = Some(self.validate()?);
+        Ok(self)
+    }
+
+    /// The endpoints of a validated configuration (validating it if
+    /// `build()` was not called).
+    pub(crate) fn endpoints(&self) -> Result<Built, ConfigError> {
+        match &self.built {
+            Some(built) => Ok(built.clone()),
+            None => self.validate(),
+        }
+    }
+
+    fn validate(&self) -> Result<Built, ConfigError> {
         self.backoff.validate()?;
         for (setting, value) in [
             ("response_timeout_ms", self.response_timeout_ms),
@@ -225,11 +239,10 @@ impl TransportConfig {
         if publisher.is_tls() || subscriber.is_tls() {
             ensure_crypto_provider();
         }
-        self.built = Some(Built {
+        Ok(Built {
             publisher,
             subscriber,
-        });
-        Ok(self)
+        })
     }
 
     fn tls_certificates(&self) -> Option<TlsCertificates> {
@@ -246,10 +259,6 @@ impl TransportConfig {
                 }),
             root_cert: self.tls_root_ca_pem.clone(),
         })
-    }
-
-    pub(crate) fn built(&self) -> Option<&Built> {
-        self.built.as_ref()
     }
 
     pub(crate) fn backoff_ref(&self) -> &Backoff {

@@ -32,6 +32,18 @@
 //! unbounded queue of its own between its reader and our worker; handlers
 //! must therefore be quick.)
 //!
+//! # Cargo features
+//!
+//! * `tls-insecure` (off): lets `rediss://…/#insecure` URLs skip
+//!   certificate verification (redis-rs `tls-rustls-insecure`). For tests and
+//!   development only; prefer [`TransportConfig::tls_root_ca_pem`].
+//!
+//! TLS uses rustls with its `ring` provider (no cmake needed); if no
+//! process-wide rustls provider is installed when a `rediss://` config is
+//! built, ring's is installed.
+//!
+//! # Example
+//!
 //! ```no_run
 //! use std::sync::Arc;
 //! use bytes::Bytes;

@@ -296,6 +296,7 @@ impl PublisherWorker {
                 Some(conn) => {
                     *self.publisher.lock() = State::Up { conn, generation };
                     Counters::incr(&self.shared.counters.reconnects);
+                    self.shared.reconnected.notify_waiters();
                     info!("redis publisher connection re-established");
                     self.shared.emit(ConnectionEvent::Connected {
                         role: Role::Publisher,
@@ -335,6 +336,9 @@ impl PublisherWorker {
                     return None;
                 }
                 () = tokio::time::sleep(delay) => {}
+                () = self.shared.reconnected.notified() => {
+                    debug!("redis publisher: the subscriber reconnected, retrying now");
+                }
             }
         }
     }

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Notify, broadcast, watch};
 
 use crate::event::{ConnectionEvent, Counters};
 
@@ -17,6 +17,10 @@ pub(crate) struct Shared {
     pub(crate) subscriber_up: AtomicBool,
     /// Failed attempts in a row when the subscriber gave up; 0 = not given up.
     pub(crate) subscriber_gave_up: AtomicU32,
+    /// Woken whenever a role re-established its connection: the other role,
+    /// if it is waiting out a back-off delay, tries again at once (Redis is
+    /// evidently back).
+    pub(crate) reconnected: Notify,
 }
 
 impl Shared {
@@ -27,6 +31,7 @@ impl Shared {
             events,
             subscriber_up: AtomicBool::new(false),
             subscriber_gave_up: AtomicU32::new(0),
+            reconnected: Notify::new(),
         }
     }
 

@@ -415,6 +415,10 @@ impl SubscriberWorker {
                     biased;
                     () = shutdown_signal(&mut self.shutdown) => return None,
                     () = tokio::time::sleep_until(deadline) => break,
+                    () = self.shared.reconnected.notified() => {
+                        debug!("redis subscriber: the publisher reconnected, retrying now");
+                        break;
+                    }
                     command = self.commands.recv() => match command {
                         None => return None,
                         Some(command) => self.handle_offline(command),
@@ -429,6 +433,7 @@ impl SubscriberWorker {
         let outage_ms = millis(since.elapsed());
         Counters::incr(&self.shared.counters.reconnects);
         Counters::incr(&self.shared.counters.resubscriptions);
+        self.shared.reconnected.notify_waiters();
         self.shared.set_subscriber_up(true);
         self.shared.emit(ConnectionEvent::Connected {
             role: Role::Subscriber,

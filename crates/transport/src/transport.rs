@@ -97,11 +97,7 @@ impl Transport {
     ///   or timed-out connection, `AUTH`/`HELLO` refused, TLS failure, no
     ///   master known to the Sentinels).
     pub async fn connect(config: TransportConfig) -> Result<Transport, TransportError> {
-        let config = match config.built() {
-            Some(_) => config,
-            None => config.build()?,
-        };
-        let built = config.built().cloned().ok_or(TransportError::Closed)?;
+        let built = config.endpoints()?;
         let connect_error = |role| move |source| TransportError::Connect { role, source };
         let pub_endpoint = built
             .publisher
@@ -366,6 +362,11 @@ impl Transport {
     /// connection close; no `UNSUBSCRIBE` is sent). Idempotent; concurrent
     /// calls all return after the workers stopped. Afterwards every
     /// operation fails with [`TransportError::Closed`].
+    ///
+    /// # Cancel safety
+    ///
+    /// The shutdown is requested before the first await: if the future is
+    /// dropped, the workers still stop, only nobody waits for them.
     pub async fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
         // Err only means the workers are gone already.

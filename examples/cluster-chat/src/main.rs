@@ -29,9 +29,11 @@ type Adapter = ClassicAdapter<socketioxide::adapter::Emitter>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt().with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-    ).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
     let ports: Vec<u16> = match std::env::var("PORTS")
         .unwrap_or_else(|_| "3000,3001,3002".into())
         .split(',')
@@ -62,7 +64,10 @@ async fn main() -> ExitCode {
         }
         println!("node-{port}: http://127.0.0.1:{port}");
     }
-    println!("READY: {} nodes sharing Redis at {url}; Ctrl-C to stop", nodes.len());
+    println!(
+        "READY: {} nodes sharing Redis at {url}; Ctrl-C to stop",
+        nodes.len()
+    );
     let _ = tokio::signal::ctrl_c().await;
     ExitCode::SUCCESS
 }
@@ -73,11 +78,21 @@ fn redis_url() -> Result<(String, Option<PrivateRedis>), String> {
         println!("using Redis at {url} (REDIS_URL)");
         return Ok((url, None));
     }
-    if TcpStream::connect_timeout(&"127.0.0.1:6379".parse().map_err(|_| "address")?, Duration::from_millis(300)).is_ok() {
-        println!("using the Redis that answers on 127.0.0.1:6379 (set REDIS_URL to choose another)");
+    if TcpStream::connect_timeout(
+        &"127.0.0.1:6379".parse().map_err(|_| "address")?,
+        Duration::from_millis(300),
+    )
+    .is_ok()
+    {
+        println!(
+            "using the Redis that answers on 127.0.0.1:6379 (set REDIS_URL to choose another)"
+        );
         return Ok(("redis://127.0.0.1:6379".into(), None));
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
     let child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .stdout(Stdio::null())
@@ -107,29 +122,41 @@ impl Drop for PrivateRedis {
 
 async fn start_node(url: &str, port: u16) -> Result<tokio::task::JoinHandle<()>, String> {
     let node = format!("node-{port}");
-    let state = RedisAdapterState::connect(url, ClassicConfig::default()).await.map_err(|e| e.to_string())?;
-    let (layer, io) = SocketIo::builder().with_adapter::<Adapter>(state).build_layer();
+    let state = RedisAdapterState::connect(url, ClassicConfig::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let (layer, io) = SocketIo::builder()
+        .with_adapter::<Adapter>(state)
+        .build_layer();
     let name = node.clone();
     io.ns("/", async move |socket: SocketRef<Adapter>| {
         socket.join(socket.id.to_string());
         let _ = socket.emit("welcome", &json!({ "node": name }));
         let name = name.clone();
-        socket.on("chat", async move |socket: SocketRef<Adapter>, Data(text): Data<String>| {
-            let message = json!({ "node": name, "text": text });
-            // The sender, then everyone else on every node of the cluster.
-            let _ = socket.emit("chat", &message);
-            if let Err(e) = socket.broadcast().emit("chat", &message).await {
-                tracing::warn!(error = %e, "cannot broadcast a chat message");
-            }
-        });
+        socket.on(
+            "chat",
+            async move |socket: SocketRef<Adapter>, Data(text): Data<String>| {
+                let message = json!({ "node": name, "text": text });
+                // The sender, then everyone else on every node of the cluster.
+                let _ = socket.emit("chat", &message);
+                if let Err(e) = socket.broadcast().emit("chat", &message).await {
+                    tracing::warn!(error = %e, "cannot broadcast a chat message");
+                }
+            },
+        );
     })
     .await
     .map_err(|e| e.to_string())?;
     let app = axum::Router::new()
         .route("/", get(|| async { Html(PAGE) }))
-        .route("/socket.io.min.js", get(|| async { ([("content-type", "text/javascript")], CLIENT_JS).into_response() }))
+        .route(
+            "/socket.io.min.js",
+            get(|| async { ([("content-type", "text/javascript")], CLIENT_JS).into_response() }),
+        )
         .layer(layer);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "server stopped");
