@@ -41,7 +41,8 @@ use crate::convert;
 use crate::error::Error;
 use crate::pending::{AckInbox, Pending, Waiter};
 use crate::state::{
-    BoxFuture, NamespaceOps, RedisAdapterState, ServerSideAck, ServerSideEvent, SocketInfo, lock,
+    AckResult, BoxFuture, NamespaceOps, RedisAdapterState, ServerSideAck, ServerSideEvent,
+    SocketInfo, lock,
 };
 
 /// The classic Redis adapter of one namespace. Created by socketioxide from the shared
@@ -948,10 +949,7 @@ impl<E: SocketEmitter> NamespaceOps for ClassicAdapter<E> {
         })
     }
 
-    fn server_side_emit_with_ack(
-        &self,
-        data: Vec<Value>,
-    ) -> BoxFuture<'_, Result<Vec<Value>, (Error, Vec<Value>)>> {
+    fn server_side_emit_with_ack(&self, data: Vec<Value>) -> BoxFuture<'_, AckResult> {
         Box::pin(async move {
             let acks = |responses: Vec<ClassicResponse>| -> Vec<Value> {
                 responses

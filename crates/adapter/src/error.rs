@@ -23,6 +23,9 @@ pub enum Error {
         /// Servers expected (subscribers of the request channel, less this one).
         expected: usize,
     },
+    /// A setting of the adapter cannot work (names the setting).
+    #[error(transparent)]
+    Config(#[from] crate::ConfigError),
     /// A message could not be decoded.
     #[error("cannot decode message")]
     Decode(#[from] sio_redis_wire::DecodeError),

@@ -28,7 +28,9 @@ pub use ack_stream::AckStream;
 pub use classic::{ClassicAdapter, InitRes};
 pub use config::{ClassicConfig, ConfigError};
 pub use error::Error;
-pub use state::{RedisAdapterState, ServerSideAck, ServerSideEvent, ServerSideHandler, SocketInfo};
+pub use state::{
+    AckResult, RedisAdapterState, ServerSideAck, ServerSideEvent, ServerSideHandler, SocketInfo,
+};
 pub use stats::AdapterStats;
 
 pub use sio_redis_transport as transport;

@@ -21,14 +21,15 @@ use crate::stats::Counters;
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// The acknowledgements of a server-side emit, one per server; on failure the error with
+/// the acknowledgements that did arrive (Node's `(err, responses)`).
+pub type AckResult = Result<Vec<Value>, (Error, Vec<Value>)>;
+
 /// The operations of one namespace adapter that the user-held handle reaches.
 pub(crate) trait NamespaceOps: Send + Sync {
     fn server_count(&self) -> BoxFuture<'_, Result<u16, Error>>;
     fn server_side_emit(&self, data: Vec<Value>) -> BoxFuture<'_, Result<(), Error>>;
-    fn server_side_emit_with_ack(
-        &self,
-        data: Vec<Value>,
-    ) -> BoxFuture<'_, Result<Vec<Value>, (Error, Vec<Value>)>>;
+    fn server_side_emit_with_ack(&self, data: Vec<Value>) -> BoxFuture<'_, AckResult>;
     fn fetch_sockets(
         &self,
         opts: BroadcastOptions,
@@ -151,14 +152,15 @@ impl RedisAdapterState {
     /// returns the state for the classic adapter with `config`.
     ///
     /// # Errors
-    /// [`Error::Transport`] when Redis does not answer; a bad URL or option is reported
-    /// as [`Error::Transport`] with the setting's name.
+    /// [`Error::Config`] for a bad option; [`Error::Transport`] for a bad URL (naming the
+    /// setting) or when Redis does not answer.
     pub async fn connect(url: &str, config: ClassicConfig) -> Result<Self, Error> {
+        let config = config.validate()?;
         let transport_config = TransportConfig::new(url)
             .build()
-            .map_err(|e| Error::Serialize(e.to_string()))?;
+            .map_err(sio_redis_transport::TransportError::Config)?;
         let transport = Transport::connect(transport_config).await?;
-        Self::new(transport, config).map_err(|e| Error::Serialize(e.to_string()))
+        Ok(Self::new(transport, config)?)
     }
 
     /// The state for the classic adapter over an existing transport.
@@ -242,7 +244,7 @@ impl RedisAdapterState {
         nsp: &str,
         event: &str,
         args: Vec<Value>,
-    ) -> Result<Vec<Value>, (Error, Vec<Value>)> {
+    ) -> AckResult {
         let data = event_data(event, args).map_err(|e| (e, Vec::new()))?;
         self.ns(nsp)
             .map_err(|e| (e, Vec::new()))?

@@ -14,12 +14,15 @@ use socketioxide::extract::SocketRef;
 
 type Adapter = ClassicAdapter<Emitter>;
 
+/// The server-side events a server received: `(event, args)`.
+type SseLog = Arc<Mutex<Vec<(String, Vec<Value>)>>>;
+
 /// One socketioxide server with the classic adapter, serving `/` (no HTTP listener: the
 /// tests drive the adapter through its handle).
 struct Server {
     state: RedisAdapterState,
     _io: SocketIo<Adapter>,
-    sse: Arc<Mutex<Vec<(String, Vec<Value>)>>>,
+    sse: SseLog,
 }
 
 async fn server(url: &str, config: ClassicConfig, name: &'static str) -> Server {
@@ -32,7 +35,7 @@ async fn server(url: &str, config: ClassicConfig, name: &'static str) -> Server 
     io.ns("/", async |_: SocketRef<Adapter>| {})
         .await
         .expect("namespace subscribed");
-    let sse = Arc::new(Mutex::new(Vec::new()));
+    let sse = SseLog::default();
     let log = sse.clone();
     state.on_server_side_emit("/", move |ev| {
         log.lock()
