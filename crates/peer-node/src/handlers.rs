@@ -1,5 +1,6 @@
 //! The client → server events of the peer-node contract (PEER-NODE.md), for any adapter.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -63,229 +64,141 @@ pub(crate) async fn on_connect<A: Adapter>(
     attach(node, socket);
 }
 
+/// Registers `event` on `socket`: its payload (`null` when absent) goes to `f`, and what
+/// `f` returns is the acknowledgement (`{error}` when it fails), as the contract wants.
+fn on_request<A, F, Fut>(node: &Arc<Node<A>>, socket: &SocketRef<A>, event: &'static str, f: F)
+where
+    A: Adapter,
+    F: Fn(Arc<Node<A>>, SocketRef<A>, Json) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Json, String>> + Send + 'static,
+{
+    let n = node.clone();
+    socket.on(
+        event,
+        move |s: SocketRef<A>, TryData(p): TryData<Json>, ack: AckSender<A>| {
+            let (n, f) = (n.clone(), f.clone());
+            async move {
+                let reply = f(n, s, p.unwrap_or(Json::Null)).await;
+                let _ = ack.send(&reply.unwrap_or_else(|e| json!({ "error": e })));
+            }
+        },
+    );
+}
+
 /// Registers every contract event on `socket`.
 fn attach<A: Adapter>(node: Arc<Node<A>>, socket: SocketRef<A>) {
-    let n = node.clone();
-    socket.on("info", move |s: SocketRef<A>, ack: AckSender<A>| {
-        let n = n.clone();
-        async move {
-            let rooms: Vec<String> = s.rooms().into_iter().map(|r| r.to_string()).collect();
-            let _ = ack.send(&json!({
-                "node": n.settings.node, "sid": s.id.to_string(), "nsp": s.ns(),
-                "adapter": n.settings.adapter, "runtime": "rust", "pid": std::process::id(), "rooms": rooms,
-            }));
+    on_request(&node, &socket, "info", |n, s, _| async move {
+        let rooms: Vec<String> = s.rooms().into_iter().map(|r| r.to_string()).collect();
+        Ok(json!({
+            "node": n.settings.node, "sid": s.id.to_string(), "nsp": s.ns(),
+            "adapter": n.settings.adapter, "runtime": "rust", "pid": std::process::id(), "rooms": rooms,
+        }))
+    });
+    on_request(&node, &socket, "join", |_, s, p| async move {
+        s.join(room_list(Some(&p)));
+        Ok(json!(s.rooms()))
+    });
+    on_request(&node, &socket, "leave", |_, s, p| async move {
+        s.leave(room_list(Some(&p)));
+        Ok(json!(s.rooms()))
+    });
+    on_request(&node, &socket, "broadcast", |n, s, p| async move {
+        let mut op = if p["fromSocket"].as_bool() == Some(true) {
+            s.broadcast()
+        } else {
+            n.op(s.ns())?
+        };
+        op = narrow(op, &p);
+        if p["volatile"].as_bool() == Some(true) {
+            op = op.volatile();
         }
+        let event = p["event"].as_str().unwrap_or("message").to_owned();
+        op.emit(event, &args_of(&p)?)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Json::Bool(true))
+    });
+    on_request(&node, &socket, "broadcastWithAck", |n, s, p| async move {
+        let timeout = Duration::from_millis(p["timeout"].as_u64().unwrap_or(5000));
+        let op = narrow(n.op(s.ns())?, &p).timeout(timeout);
+        let event = p["event"].as_str().unwrap_or("message").to_owned();
+        let stream = op
+            .emit_with_ack::<_, Json>(event, &args_of(&p)?)
+            .await
+            .map_err(|e| e.to_string())?;
+        let items: Vec<_> = stream.collect().await;
+        let mut responses = Vec::new();
+        let mut err = Json::Null;
+        for (_, r) in items {
+            match r {
+                Ok(v) => responses.push(v),
+                // Node's message for an emitWithAck that timed out.
+                Err(_) => err = json!("operation has timed out"),
+            }
+        }
+        Ok(json!({ "err": err, "responses": responses }))
+    });
+    on_request(&node, &socket, "fetchSockets", |n, s, p| async move {
+        n.fetch_sockets(s.ns(), &p).await
+    });
+    on_request(&node, &socket, "socketsJoin", |n, s, p| async move {
+        narrow(n.op(s.ns())?, &p)
+            .join(room_list(p.get("join")))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Json::Bool(true))
+    });
+    on_request(&node, &socket, "socketsLeave", |n, s, p| async move {
+        narrow(n.op(s.ns())?, &p)
+            .leave(room_list(p.get("leave")))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Json::Bool(true))
+    });
+    on_request(&node, &socket, "disconnectSockets", |n, s, p| async move {
+        match &n.redis {
+            // The handle carries `close` to Node servers (socketioxide's API has none).
+            Some(state) => {
+                let opts =
+                    BroadcastOptions::new(room_list(p.get("rooms")), room_list(p.get("except")));
+                let close = p["close"].as_bool() == Some(true);
+                state
+                    .disconnect_sockets(s.ns(), opts, close)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            None => narrow(n.op(s.ns())?, &p)
+                .disconnect()
+                .await
+                .map_err(|e| e.to_string())?,
+        }
+        Ok(Json::Bool(true))
+    });
+    on_request(&node, &socket, "serverSideEmit", |n, s, p| async move {
+        n.server_side_emit(s.ns(), &p).await
+    });
+    on_request(&node, &socket, "sseLog", |n, s, _| async move {
+        let log = n.sse_log.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(json!(log.get(s.ns()).cloned().unwrap_or_default()))
+    });
+    on_request(&node, &socket, "bench:emit", |n, s, p| async move {
+        n.bench_emit(s.ns(), &p).await
+    });
+    on_request(&node, &socket, "bench:stats", |n, _, _| async move {
+        let (user, sys) = stats::cpu_micros();
+        let clients: usize = NAMESPACES
+            .iter()
+            .filter_map(|nsp| n.io.of(nsp))
+            .map(|op| op.sockets().len())
+            .sum();
+        Ok(json!({
+            "node": n.settings.node, "pid": std::process::id(), "cpuUserUs": user, "cpuSysUs": sys,
+            "rss": stats::rss_bytes(), "clients": clients,
+        }))
     });
 
-    socket.on(
-        "join",
-        async |s: SocketRef<A>, TryData(rooms): TryData<Json>, ack: AckSender<A>| {
-            s.join(room_list(rooms.ok().as_ref()));
-            let _ = ack.send(&s.rooms());
-        },
-    );
-    socket.on(
-        "leave",
-        async |s: SocketRef<A>, TryData(rooms): TryData<Json>, ack: AckSender<A>| {
-            s.leave(room_list(rooms.ok().as_ref()));
-            let _ = ack.send(&s.rooms());
-        },
-    );
-
-    let n = node.clone();
-    socket.on(
-        "broadcast",
-        move |s: SocketRef<A>, TryData(p): TryData<Json>, ack: AckSender<A>| {
-            let n = n.clone();
-            async move {
-                let p = p.unwrap_or(Json::Null);
-                let result = async {
-                    let mut op = if p["fromSocket"].as_bool() == Some(true) {
-                        s.broadcast()
-                    } else {
-                        n.op(s.ns())?
-                    };
-                    op = narrow(op, &p);
-                    if p["volatile"].as_bool() == Some(true) {
-                        op = op.volatile();
-                    }
-                    let event = p["event"].as_str().unwrap_or("message").to_owned();
-                    op.emit(event, &args_of(&p)?)
-                        .await
-                        .map_err(|e| e.to_string())
-                }
-                .await;
-                let _ = ack.send(
-                    &result
-                        .map(|()| Json::Bool(true))
-                        .unwrap_or_else(|e| json!({ "error": e })),
-                );
-            }
-        },
-    );
-
-    let n = node.clone();
-    socket.on(
-        "broadcastWithAck",
-        move |s: SocketRef<A>, TryData(p): TryData<Json>, ack: AckSender<A>| {
-            let n = n.clone();
-            async move {
-                let p = p.unwrap_or(Json::Null);
-                let result = async {
-                    let timeout = Duration::from_millis(p["timeout"].as_u64().unwrap_or(5000));
-                    let op = narrow(n.op(s.ns())?, &p).timeout(timeout);
-                    let event = p["event"].as_str().unwrap_or("message").to_owned();
-                    let stream = op
-                        .emit_with_ack::<_, Json>(event, &args_of(&p)?)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let items: Vec<_> = stream.collect().await;
-                    let mut responses = Vec::new();
-                    let mut err = Json::Null;
-                    for (_, r) in items {
-                        match r {
-                            Ok(v) => responses.push(v),
-                            Err(_) => err = json!("operation has timed out"),
-                        }
-                    }
-                    Ok::<_, String>(json!({ "err": err, "responses": responses }))
-                }
-                .await;
-                let _ = ack.send(&result.unwrap_or_else(|e| json!({ "error": e })));
-            }
-        },
-    );
-
-    let n = node.clone();
-    socket.on(
-        "fetchSockets",
-        move |s: SocketRef<A>, TryData(p): TryData<Json>, ack: AckSender<A>| {
-            let n = n.clone();
-            async move {
-                let p = p.unwrap_or(Json::Null);
-                let reply = n
-                    .fetch_sockets(s.ns(), &p)
-                    .await
-                    .unwrap_or_else(|e| json!({ "error": e }));
-                let _ = ack.send(&reply);
-            }
-        },
-    );
-
-    for (event, kind) in [
-        ("socketsJoin", 0u8),
-        ("socketsLeave", 1),
-        ("disconnectSockets", 2),
-    ] {
-        let n = node.clone();
-        socket.on(
-            event,
-            move |s: SocketRef<A>, TryData(p): TryData<Json>, ack: AckSender<A>| {
-                let n = n.clone();
-                async move {
-                    let p = p.unwrap_or(Json::Null);
-                    let result = async {
-                        let op = narrow(n.op(s.ns())?, &p);
-                        match kind {
-                            0 => op
-                                .join(room_list(Some(&p["join"])))
-                                .await
-                                .map_err(|e| e.to_string()),
-                            1 => op
-                                .leave(room_list(Some(&p["leave"])))
-                                .await
-                                .map_err(|e| e.to_string()),
-                            _ => match &n.redis {
-                                // The handle carries `close` to Node servers (socketioxide's API has none).
-                                Some(state) => {
-                                    let opts = BroadcastOptions::new(
-                                        room_list(p.get("rooms")),
-                                        room_list(p.get("except")),
-                                    );
-                                    let close = p["close"].as_bool() == Some(true);
-                                    state
-                                        .disconnect_sockets(s.ns(), opts, close)
-                                        .await
-                                        .map_err(|e| e.to_string())
-                                }
-                                None => op.disconnect().await.map_err(|e| e.to_string()),
-                            },
-                        }
-                    }
-                    .await;
-                    let _ = ack.send(
-                        &result
-                            .map(|()| Json::Bool(true))
-                            .unwrap_or_else(|e| json!({ "error": e })),
-                    );
-                }
-            },
-        );
-    }
-
-    let n = node.clone();
-    socket.on(
-        "serverSideEmit",
-        move |s: SocketRef<A>, TryData(p): TryData<Json>, ack: AckSender<A>| {
-            let n = n.clone();
-            async move {
-                let p = p.unwrap_or(Json::Null);
-                let reply = n
-                    .server_side_emit(s.ns(), &p)
-                    .await
-                    .unwrap_or_else(|e| json!({ "error": e }));
-                let _ = ack.send(&reply);
-            }
-        },
-    );
-
-    let n = node.clone();
-    socket.on("sseLog", move |s: SocketRef<A>, ack: AckSender<A>| {
-        let n = n.clone();
-        async move {
-            let log = n
-                .sse_log
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(s.ns())
-                .cloned()
-                .unwrap_or_default();
-            let _ = ack.send(&log);
-        }
-    });
-
-    let n = node.clone();
-    socket.on(
-        "bench:emit",
-        move |s: SocketRef<A>, TryData(p): TryData<Json>, ack: AckSender<A>| {
-            let n = n.clone();
-            async move {
-                let p = p.unwrap_or(Json::Null);
-                let reply = n
-                    .bench_emit(s.ns(), &p)
-                    .await
-                    .unwrap_or_else(|e| json!({ "error": e }));
-                let _ = ack.send(&reply);
-            }
-        },
-    );
-
-    let n = node.clone();
-    socket.on("bench:stats", move |ack: AckSender<A>| {
-        let n = n.clone();
-        async move {
-            let (user, sys) = stats::cpu_micros();
-            let clients: usize = NAMESPACES.iter().filter_map(|nsp| n.io.of(nsp)).map(|op| op.sockets().len()).sum();
-            let _ = ack.send(&json!({
-                "node": n.settings.node, "pid": std::process::id(), "cpuUserUs": user, "cpuSysUs": sys,
-                "rss": stats::rss_bytes(), "clients": clients,
-            }));
-        }
-    });
-
-    let n = node;
     socket.on_disconnect(move |s: SocketRef<A>| {
-        let n = n.clone();
+        let n = node.clone();
         async move {
             if let Some(state) = &n.redis {
                 state.remove_socket_data(s.ns(), s.id);
