@@ -305,6 +305,13 @@ impl RedisAdapterState {
         lock(&self.inner.socket_meta).remove(&(nsp.to_owned(), sid));
     }
 
+    /// The socketioxide [`Sid`] that stands for socket id `id` of any server of the
+    /// cluster: the id itself for a socketioxide id, else (a Node id) the stable synthetic
+    /// `Sid` that socketioxide's `RemoteSocket`s returned by `fetch_sockets` carry.
+    pub fn sid_for_socket_id(&self, id: &str) -> Sid {
+        self.inner.foreign.sid_for(id)
+    }
+
     /// Whether the adapter of namespace `nsp` is subscribed and serving.
     pub fn is_ready(&self, nsp: &str) -> bool {
         self.ns(nsp).is_ok()

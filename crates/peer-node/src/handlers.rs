@@ -174,6 +174,9 @@ fn attach<A: Adapter>(node: Arc<Node<A>>, socket: SocketRef<A>) {
         }
         Ok(Json::Bool(true))
     });
+    on_request(&node, &socket, "remoteSocket", |n, s, p| async move {
+        n.remote_socket(s.ns(), &p).await
+    });
     on_request(&node, &socket, "serverSideEmit", |n, s, p| async move {
         n.server_side_emit(s.ns(), &p).await
     });
@@ -333,6 +336,53 @@ impl<A: Adapter> Node<A> {
                 })
                 .collect(),
         ))
+    }
+
+    /// Rust-only extension of the contract: `{id, op, event?, args?, room?}` drives
+    /// socketioxide's own `RemoteSocket` API (from `fetch_sockets()`) on the socket `id` of
+    /// any node: `op` is `emit`, `join`, `leave`, `rooms` or `disconnect`.
+    async fn remote_socket(&self, nsp: &str, p: &Json) -> Result<Json, String> {
+        let state = self
+            .redis
+            .as_ref()
+            .ok_or("remoteSocket needs ADAPTER=pubsub")?;
+        let id = p["id"].as_str().ok_or("remoteSocket needs `id`")?;
+        let sid = state.sid_for_socket_id(id);
+        let sockets = self
+            .op(nsp)?
+            .fetch_sockets()
+            .await
+            .map_err(|e| e.to_string())?;
+        let socket = sockets
+            .into_iter()
+            .find(|r| r.data().id == sid)
+            .ok_or_else(|| format!("no socket {id}"))?;
+        let rooms = room_list(p.get("room"));
+        match p["op"].as_str().unwrap_or_default() {
+            "emit" => {
+                let event = p["event"].as_str().unwrap_or("message").to_owned();
+                socket
+                    .emit(event, &args_of(p)?)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            "join" => socket.join(rooms).await.map_err(|e| e.to_string())?,
+            "leave" => socket.leave(rooms).await.map_err(|e| e.to_string())?,
+            "rooms" => {
+                let mut rooms: Vec<String> = socket
+                    .rooms()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .map(|r| r.to_string())
+                    .collect();
+                rooms.sort();
+                return Ok(json!(rooms));
+            }
+            "disconnect" => socket.disconnect().await.map_err(|e| e.to_string())?,
+            other => return Err(format!("unknown op `{other}`")),
+        }
+        Ok(Json::Bool(true))
     }
 
     async fn server_side_emit(&self, nsp: &str, p: &Json) -> Result<Json, String> {
