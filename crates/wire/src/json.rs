@@ -46,6 +46,18 @@ pub fn decode(input: &[u8], limits: &Limits) -> Result<Value, DecodeError> {
     Ok(v)
 }
 
+/// The index of the first byte of `s` that ends a plain run inside a JSON string: `"`,
+/// `\\` or a control character. memchr finds the first two with SIMD; the control
+/// characters before it are checked by a loop the compiler vectorises.
+fn special(s: &[u8]) -> Option<usize> {
+    let end = memchr::memchr2(b'"', b'\\', s).unwrap_or(s.len());
+    let run = &s[..end];
+    if run.iter().fold(false, |acc, &b| acc | (b < 0x20)) {
+        return run.iter().position(|&b| b < 0x20);
+    }
+    (end < s.len()).then_some(end)
+}
+
 /// A recursive-descent JSON parser (RFC 8259) building [`Value`]s.
 struct Parser<'a> {
     s: &'a [u8],
@@ -160,9 +172,7 @@ impl Parser<'_> {
     /// A member name: borrowed from the known names when it has no escapes.
     fn key(&mut self) -> Result<Key, DecodeError> {
         let start = self.pos + 1;
-        let plain = self.s[start..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+        let plain = special(&self.s[start..]);
         if let Some(len) = plain
             && self.s[start + len] == b'"'
         {
@@ -180,9 +190,7 @@ impl Parser<'_> {
         let mut out: Vec<u8> = Vec::new();
         loop {
             let rest = &self.s[self.pos..];
-            let run = rest
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+            let run = special(rest);
             let run = run.ok_or(DecodeError::Truncated {
                 offset: self.s.len(),
             })?;
@@ -373,6 +381,15 @@ impl Writer {
     fn quoted(&mut self, s: &str) {
         self.buf.push(b'"');
         let bytes = s.as_bytes();
+        // Most strings need no escape: check with a loop the compiler vectorises.
+        let plain = !bytes.iter().fold(false, |acc, &b| {
+            acc | (b < 0x20) | (b == b'"') | (b == b'\\')
+        });
+        if plain {
+            self.buf.extend_from_slice(bytes);
+            self.buf.push(b'"');
+            return;
+        }
         let mut start = 0;
         for (i, &b) in bytes.iter().enumerate() {
             let esc = ESCAPE[usize::from(b)];
