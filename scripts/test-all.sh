@@ -33,5 +33,5 @@ echo "== cargo test"
 cargo test --workspace --locked
 
 echo "== interop tests with real Node servers and clients (e2e/)"
-cargo build --release --locked -p sio-redis-peer-node -p cluster-chat
+cargo build --release --locked -p sio-redis-peer-node -p cluster-chat -p sio-redis-emitter
 npm --prefix e2e test

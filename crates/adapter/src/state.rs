@@ -331,18 +331,9 @@ impl RedisAdapterState {
     }
 }
 
-/// The event names Socket.IO reserves (refused by Node's `serverSideEmit` and emitter).
-pub(crate) const RESERVED_EVENTS: &[&str] = &[
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
-];
-
 fn event_data(event: &str, args: Vec<Value>) -> Result<Vec<Value>, Error> {
-    if RESERVED_EVENTS.contains(&event) {
+    // As socket.io 4.8's `Namespace.serverSideEmit`.
+    if sio_redis_wire::events::RESERVED_SERVER_SIDE_EVENTS.contains(&event) {
         return Err(Error::ReservedEvent(event.to_owned()));
     }
     let mut data = Vec::with_capacity(args.len() + 1);

@@ -33,6 +33,7 @@ pub mod classic;
 mod cluster;
 mod codec;
 mod error;
+pub mod events;
 mod fields;
 pub mod ids;
 pub mod json;

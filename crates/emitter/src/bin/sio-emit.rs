@@ -1,0 +1,316 @@
+//! `sio-emit`: emit Socket.IO events and cluster requests through Redis from a shell, as
+//! `@socket.io/redis-emitter` 5.1 does (see `sio-emit --help`).
+//!
+//! Run with: `cargo run --release --bin sio-emit -- --redis redis://127.0.0.1:6380 greet '"hi"'`
+//!
+//! Exit status: 0 on success; 1 with one line `sio-emit: <message>` on stderr when the
+//! operation fails; 2 for usage errors (clap).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, Subcommand};
+use sio_redis_emitter::{Args, Emitter, EmitterConfig, Value};
+use sio_redis_wire::{Limits, json};
+
+const AFTER_HELP: &str = "\
+Each JSON_ARG is one argument, read as JSON.parse reads it: strings need JSON quotes
+('\"hello\"'), numbers, true/false/null, arrays and objects (member order kept) are
+written as they are. --binary @FILE appends the file's bytes as a binary argument, after
+the JSON arguments, in the order given.
+
+Channels: <key>#<nsp># (or <key>#<nsp>#<room># with exactly one --to) for events,
+<key>-request#<nsp># for join, leave, disconnect and server-side-emit.
+
+Examples:
+  sio-emit --redis redis://127.0.0.1:6380 greet '\"hello\"' 42
+  sio-emit --redis redis://127.0.0.1:6380 --nsp /chat --to lobby --except muted news '{\"title\":\"hi\"}'
+  sio-emit --redis redis://127.0.0.1:6380 --binary @photo.png upload '\"photo.png\"'
+  sio-emit --redis redis://127.0.0.1:6380 --to lobby join vip
+  sio-emit --redis redis://127.0.0.1:6380 --to banned disconnect --close
+  sio-emit --redis redis://10.0.0.1:7000,redis://10.0.0.2:7000 server-side-emit reload '\"config\"'
+  sio-emit --redis redis://127.0.0.1:6380 emit join   # an event named like a sub-command
+
+Exit status: 0 on success, 1 when the operation fails (one line \"sio-emit: <message>\" on
+stderr), 2 for usage errors.";
+
+/// Emit Socket.IO events, room changes, disconnections and server-side events to a
+/// Socket.IO cluster through Redis, as @socket.io/redis-emitter 5.1 does (classic Redis
+/// adapter; Node.js and Rust servers alike).
+#[derive(Debug, Parser)]
+#[command(
+    name = "sio-emit",
+    version,
+    after_help = AFTER_HELP,
+    override_usage = "sio-emit --redis URL [OPTIONS] EVENT [JSON_ARG]...\n       \
+                      sio-emit --redis URL [OPTIONS] <COMMAND> ...",
+    subcommand_negates_reqs = true,
+    allow_negative_numbers = true
+)]
+struct Cli {
+    #[arg(
+        long,
+        value_name = "URL",
+        global = true,
+        help = "Redis URL (redis://[user:password@]host:port[/db], rediss:// for TLS); \
+                several comma-separated URLs are the seed nodes of a Redis Cluster"
+    )]
+    redis: Option<String>,
+
+    /// Treat --redis as a Redis Cluster even with a single URL.
+    #[arg(long, global = true)]
+    cluster: bool,
+
+    /// Channel prefix: the `key` option of the servers' Redis adapter.
+    #[arg(long, value_name = "K", default_value = "socket.io", global = true)]
+    key: String,
+
+    /// Namespace (a leading / is added when missing).
+    #[arg(long, value_name = "NSP", default_value = "/", global = true)]
+    nsp: String,
+
+    /// Target the sockets in ROOM (repeat for several rooms: a socket in any of them).
+    #[arg(long = "to", visible_alias = "in", value_name = "ROOM", global = true)]
+    to: Vec<String>,
+
+    /// Leave out the sockets in ROOM (may repeat).
+    #[arg(long, value_name = "ROOM", global = true)]
+    except: Vec<String>,
+
+    /// Mark the event volatile (servers may drop it for clients that are not ready).
+    #[arg(long, global = true)]
+    volatile: bool,
+
+    /// Set the event's compress flag.
+    #[arg(long, global = true)]
+    compress: bool,
+
+    /// Append the bytes of FILE as a binary argument (may repeat).
+    #[arg(long = "binary", value_name = "@FILE", value_parser = parse_binary, global = true)]
+    binary: Vec<PathBuf>,
+
+    /// How long connecting, and then the PUBLISH, may each take, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 5000, global = true)]
+    timeout_ms: u64,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// Event name (emit to the selected clients).
+    #[arg(value_name = "EVENT", required = true)]
+    event: Option<String>,
+
+    /// Event arguments, each one JSON value.
+    #[arg(value_name = "JSON_ARG", value_parser = parse_json)]
+    args: Vec<Value>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Emit EVENT to the selected clients (the default when no sub-command is given;
+    /// use it for events named like a sub-command).
+    Emit {
+        /// Event name.
+        #[arg(value_name = "EVENT")]
+        event: String,
+        /// Event arguments, each one JSON value.
+        #[arg(value_name = "JSON_ARG", value_parser = parse_json)]
+        args: Vec<Value>,
+    },
+    /// Make the selected sockets join ROOM… (socketsJoin).
+    Join {
+        /// Rooms to join.
+        #[arg(value_name = "ROOM", required = true)]
+        rooms: Vec<String>,
+    },
+    /// Make the selected sockets leave ROOM… (socketsLeave).
+    Leave {
+        /// Rooms to leave.
+        #[arg(value_name = "ROOM", required = true)]
+        rooms: Vec<String>,
+    },
+    /// Disconnect the selected sockets (disconnectSockets).
+    Disconnect {
+        /// Also close their underlying connections.
+        #[arg(long)]
+        close: bool,
+    },
+    /// Emit EVENT to the Socket.IO servers of the namespace (serverSideEmit; no
+    /// acknowledgement; --to/--except/--volatile/--compress do not apply).
+    ServerSideEmit {
+        /// Event name.
+        #[arg(value_name = "EVENT")]
+        event: String,
+        /// Event arguments, each one JSON value.
+        #[arg(value_name = "JSON_ARG", value_parser = parse_json)]
+        args: Vec<Value>,
+    },
+}
+
+/// What to do, after the command line is checked.
+enum Op {
+    Emit { event: String, args: Vec<Value> },
+    Join(Vec<String>),
+    Leave(Vec<String>),
+    Disconnect { close: bool },
+    ServerSideEmit { event: String, args: Vec<Value> },
+}
+
+fn parse_json(s: &str) -> Result<Value, String> {
+    json::decode(s.as_bytes(), &Limits::default())
+        .map_err(|e| format!("not a JSON value ({e}); strings need JSON quotes, e.g. '\"hello\"'"))
+}
+
+fn parse_binary(s: &str) -> Result<PathBuf, String> {
+    match s.strip_prefix('@') {
+        Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
+        _ => Err("expected @FILE (the path of the file to send, after an @)".into()),
+    }
+}
+
+fn usage_error(msg: impl std::fmt::Display) -> ! {
+    Cli::command()
+        .error(ErrorKind::ArgumentConflict, msg)
+        .exit()
+}
+
+impl Cli {
+    /// The operation, refusing options that do not apply to it (exits with status 2).
+    fn op(&mut self) -> Op {
+        let selection = !self.to.is_empty() || !self.except.is_empty();
+        let flags = self.volatile || self.compress;
+        match self.command.take() {
+            None => Op::Emit {
+                event: self.event.take().unwrap_or_default(),
+                args: std::mem::take(&mut self.args),
+            },
+            Some(Command::Emit { event, args }) => Op::Emit { event, args },
+            Some(Command::ServerSideEmit { event, args }) => {
+                if selection || flags {
+                    usage_error(
+                        "server-side-emit reaches every server of the namespace: \
+                         --to, --except, --volatile and --compress do not apply",
+                    );
+                }
+                Op::ServerSideEmit { event, args }
+            }
+            Some(cmd) => {
+                if flags || !self.binary.is_empty() {
+                    usage_error(
+                        "--volatile, --compress and --binary apply to events only, \
+                         not to join, leave or disconnect",
+                    );
+                }
+                match cmd {
+                    Command::Join { rooms } => Op::Join(rooms),
+                    Command::Leave { rooms } => Op::Leave(rooms),
+                    Command::Disconnect { close } => Op::Disconnect { close },
+                    Command::Emit { .. } | Command::ServerSideEmit { .. } => {
+                        unreachable!("handled above")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `err` and its causes on one line: `a: b: c`.
+fn one_line(err: &dyn std::error::Error) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = e.source();
+    }
+    line.replace(['\n', '\r'], " ")
+}
+
+/// Reads the `--binary` files, in order.
+fn read_binaries(paths: &[PathBuf]) -> Result<Vec<Value>, String> {
+    paths
+        .iter()
+        .map(|p| {
+            std::fs::read(p)
+                .map(|b| Value::Bin(b.into()))
+                .map_err(|e| format!("cannot read {}: {e}", p.display()))
+        })
+        .collect()
+}
+
+async fn run(cli: Cli, op: Op) -> Result<(), String> {
+    let Some(redis) = cli.redis.as_deref() else {
+        usage_error("--redis URL is required");
+    };
+    let timeout = Duration::from_millis(cli.timeout_ms.max(1));
+    let config = EmitterConfig::new()
+        .key(cli.key.clone())
+        .connection_timeout(timeout)
+        .response_timeout(timeout);
+    let urls: Vec<&str> = redis
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect();
+    let binaries = read_binaries(&cli.binary)?;
+    let err = |e: sio_redis_emitter::Error| one_line(&e);
+    let emitter = if cli.cluster || urls.len() > 1 {
+        Emitter::connect_cluster_with(&urls, config).await
+    } else {
+        Emitter::connect_with(urls.first().copied().unwrap_or(redis), config).await
+    }
+    .map_err(err)?
+    .of(&cli.nsp);
+    let operator = emitter.to(cli.to.clone()).except(cli.except.clone());
+    let operator = if cli.volatile {
+        operator.volatile()
+    } else {
+        operator
+    };
+    let operator = if cli.compress {
+        operator.compress(true)
+    } else {
+        operator
+    };
+    let args_of = |mut values: Vec<Value>| {
+        values.extend(binaries.iter().cloned());
+        Args::from_values(values)
+    };
+    match op {
+        Op::Emit { event, args } => operator.emit_args(&event, &args_of(args)).await,
+        Op::ServerSideEmit { event, args } => {
+            emitter.server_side_emit_args(&event, &args_of(args)).await
+        }
+        Op::Join(rooms) => operator.sockets_join(rooms).await,
+        Op::Leave(rooms) => operator.sockets_leave(rooms).await,
+        Op::Disconnect { close } => operator.disconnect_sockets(close).await,
+    }
+    .map_err(err)
+}
+
+fn main() -> ExitCode {
+    let mut cli = Cli::parse();
+    let op = cli.op();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sio-emit: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli, op)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("sio-emit: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Emit Socket.IO events from any Rust process — a worker, a cron job, a CLI — to the
+//! clients of a Socket.IO cluster, through Redis, without running a Socket.IO server.
+//! It follows `@socket.io/redis-emitter` 5.1 (Node.js) byte for byte (PROTOCOL.md §5.1;
+//! checked against the golden vectors recorded from the Node package), so the servers may
+//! be Node.js (`@socket.io/redis-adapter` 8.3 `createAdapter`) or Rust (socketioxide
+//! with `sio-redis`'s classic adapter), mixed.
+//!
+//! | Node (`@socket.io/redis-emitter` 5.1) | here | Redis |
+//! |---|---|---|
+//! | `new Emitter(redisClient, {key})` | [`Emitter::connect`], [`Emitter::connect_with`] + [`EmitterConfig::key`], [`Emitter::connect_cluster`], `Emitter::from_*` | |
+//! | `.of("/chat")` | [`Emitter::of`] | |
+//! | `.to(r)` / `.in(r)` / `.except(r)` / `.volatile` / `.compress(b)` | [`Emitter::to`], [`Emitter::in_`], [`Emitter::except`], [`Emitter::volatile`], [`Emitter::compress`] → [`BroadcastOperator`] | |
+//! | `.emit(ev, ...args)` | [`BroadcastOperator::emit`], [`Emitter::emit`] (`serde`), `emit_args` ([`Args`]) | `PUBLISH <key>#<nsp>#[<room>#]` msgpack |
+//! | `.socketsJoin(rooms)` / `.socketsLeave(rooms)` | [`BroadcastOperator::sockets_join`], [`BroadcastOperator::sockets_leave`] | `PUBLISH <key>-request#<nsp>#` JSON |
+//! | `.disconnectSockets(close)` | [`BroadcastOperator::disconnect_sockets`] | `PUBLISH <key>-request#<nsp>#` JSON |
+//! | `.serverSideEmit(ev, ...args)` | [`Emitter::server_side_emit`] | `PUBLISH <key>-request#<nsp>#` JSON |
+//!
+//! The broadcast goes to `<key>#<nsp>#<room>#` when exactly one room is targeted, else to
+//! `<key>#<nsp>#`; requests go to `<key>-request#<nsp>#`. Like the Node emitter, it
+//! publishes only: there are no acknowledgements and no answers, and it works with the
+//! classic (pub/sub) adapter only, not with the sharded or streams adapters.
+//!
+//! # Arguments
+//! `emit(event, &args)` takes any `serde::Serialize` value. **A tuple spreads into
+//! several arguments**, as in socketioxide: `&("hello", 1)` sends `[event, "hello", 1]`;
+//! anything else is one argument (`&vec![1, 2]` sends `[event, [1, 2]]`); [`NoArgs`]
+//! sends none. Binary — `bytes::Bytes`, `serde_bytes::ByteBuf`, or a `Vec<u8>` field
+//! with `#[serde(with = "serde_bytes")]` — is sent as msgpack `bin` and reaches the
+//! clients as binary attachments. [`Args`] holds ready-made arguments (wire
+//! [`Value`]s). Reserved event names are refused with [`Error::ReservedEvent`], as Node
+//! throws.
+//!
+//! # Example
+//! ```no_run
+//! use bytes::Bytes;
+//! use sio_redis_emitter::{Emitter, EmitterConfig, NoArgs};
+//!
+//! # async fn run() -> Result<(), sio_redis_emitter::Error> {
+//! let emitter =
+//!     Emitter::connect_with("redis://127.0.0.1:6380", EmitterConfig::new().key("socket.io"))
+//!         .await?;
+//! // ["greet", "hello", 1] to every client of "/"
+//! emitter.emit("greet", &("hello", 1)).await?;
+//! // to the room "lobby" of "/chat", leaving out the room "muted", volatile
+//! let chat = emitter.of("chat");
+//! chat.to("lobby").except("muted").volatile().emit("news", &"breaking").await?;
+//! // a binary argument
+//! chat.emit("file", &("report.bin", Bytes::from_static(b"\x00\x01\x02"))).await?;
+//! chat.emit("ping", &NoArgs).await?;
+//! // room membership and disconnection, on every server
+//! chat.to("lobby").sockets_join(["vip", "beta"]).await?;
+//! chat.to("beta").disconnect_sockets(false).await?;
+//! // an event for the servers themselves
+//! chat.server_side_emit("reload", &("config",)).await?;
+//!
+//! // Redis Cluster: any seed node will do
+//! let cluster = Emitter::connect_cluster(&["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]).await?;
+//! cluster.emit("greet", &"hello").await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The messages can be built without a connection, to inspect them or send them through
+//! a connection or pipeline of your own:
+//! ```
+//! use sio_redis_emitter::{Args, Selection};
+//!
+//! let msg = Selection::new("socket.io", "/")
+//!     .to("room1")
+//!     .volatile()
+//!     .emit_message("greet", &Args::from_serialize(&"from-emitter")?)?;
+//! assert_eq!(msg.channel, "socket.io#/#room1#");
+//! assert_eq!(&msg.payload[..9], b"\x93\xa7emitter"); // ["emitter", packet, opts]
+//! # Ok::<(), sio_redis_emitter::Error>(())
+//! ```
+//!
+//! # Connections
+//! [`Emitter::connect`] keeps one multiplexed connection (redis-rs `ConnectionManager`)
+//! that reconnects by itself, forever (100 ms doubling to 2 s, with jitter); each
+//! operation waits at most the response timeout (default 5 s) for Redis, reconnection
+//! included, then fails with [`Error::Timeout`]. [`Error::is_retryable`] tells which
+//! failures may pass. [`Emitter::connect_cluster`] uses redis-rs's async cluster
+//! connection. Existing connections can be used with `Emitter::from_*`.
+//!
+//! # Command line
+//! The `sio-emit` binary (feature `cli`, on by default) does all of the above from a
+//! shell: `sio-emit --redis redis://127.0.0.1:6380 --to lobby greet '"hello"' 1`; see
+//! `sio-emit --help`.
+
+mod args;
+mod config;
+mod conn;
+mod emitter;
+mod error;
+mod selection;
+
+pub use args::{Args, NoArgs};
+pub use config::{DEFAULT_CONNECTION_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT, EmitterConfig};
+pub use emitter::{BroadcastOperator, Emitter};
+pub use error::Error;
+pub use selection::{IntoRooms, Message, RESERVED_EVENTS, RESERVED_SERVER_SIDE_EVENTS, Selection};
+pub use sio_redis_wire::{BroadcastFlags, Value};

@@ -1,0 +1,377 @@
+//! What an operation addresses (prefix, namespace, rooms, except, flags) and the exact
+//! `PUBLISH` it makes, with no connection: PROTOCOL.md §5.1.
+
+use sio_redis_wire::channels::{ClassicChannels, DEFAULT_PREFIX};
+use sio_redis_wire::classic::{ClassicBroadcast, ClassicRequest, RequestBody};
+use sio_redis_wire::ids::EMITTER_UID;
+use sio_redis_wire::{BroadcastFlags, BroadcastOptions, Value};
+
+use crate::args::Args;
+use crate::error::Error;
+
+pub use sio_redis_wire::events::{RESERVED_EVENTS, RESERVED_SERVER_SIDE_EVENTS};
+
+/// One `PUBLISH`: the channel and the exact bytes, as the Node emitter would send them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The Redis channel: `<key>#<nsp>#`, `<key>#<nsp>#<room>#` or `<key>-request#<nsp>#`.
+    pub channel: String,
+    /// The payload: notepack.io msgpack for broadcasts, `JSON.stringify` JSON for
+    /// requests.
+    pub payload: Vec<u8>,
+}
+
+/// One room or several, for [`Selection::to`], [`Selection::except`] and the room lists
+/// of `sockets_join` / `sockets_leave` (Node accepts `room | room[]` there too).
+pub trait IntoRooms {
+    /// The rooms, in order.
+    fn into_rooms(self) -> Vec<String>;
+}
+
+impl IntoRooms for &str {
+    fn into_rooms(self) -> Vec<String> {
+        vec![self.to_owned()]
+    }
+}
+
+impl IntoRooms for String {
+    fn into_rooms(self) -> Vec<String> {
+        vec![self]
+    }
+}
+
+impl IntoRooms for &String {
+    fn into_rooms(self) -> Vec<String> {
+        vec![self.clone()]
+    }
+}
+
+impl<S: Into<String>> IntoRooms for Vec<S> {
+    fn into_rooms(self) -> Vec<String> {
+        self.into_iter().map(Into::into).collect()
+    }
+}
+
+impl<S: AsRef<str>> IntoRooms for &[S] {
+    fn into_rooms(self) -> Vec<String> {
+        self.iter().map(|s| s.as_ref().to_owned()).collect()
+    }
+}
+
+impl<S: Into<String>, const N: usize> IntoRooms for [S; N] {
+    fn into_rooms(self) -> Vec<String> {
+        self.into_iter().map(Into::into).collect()
+    }
+}
+
+/// A namespace name as `Emitter.of(name)` makes it: a leading `/` is added when missing.
+pub(crate) fn normalize_nsp(nsp: &str) -> String {
+    if nsp.starts_with('/') {
+        nsp.to_owned()
+    } else {
+        format!("/{nsp}")
+    }
+}
+
+/// Adds `rooms` to `set`, keeping the first occurrence (a JavaScript `Set`).
+fn add_unique(set: &mut Vec<String>, rooms: Vec<String>) {
+    for room in rooms {
+        if !set.contains(&room) {
+            set.push(room);
+        }
+    }
+}
+
+/// Which namespace, rooms, excluded rooms and flags an operation addresses, under which
+/// channel prefix; it makes the [`Message`] of each operation without any connection.
+/// This is the state of a Node `BroadcastOperator` (`@socket.io/redis-emitter` 5.1).
+///
+/// [`crate::Emitter`] and [`crate::BroadcastOperator`] publish what it makes; use it
+/// directly to send through your own connection or pipeline, or to inspect the bytes.
+///
+/// ```
+/// use sio_redis_emitter::{Args, Selection};
+///
+/// let msg = Selection::new("socket.io", "chat")
+///     .to("lobby")
+///     .volatile()
+///     .emit_message("greet", &Args::from_serialize(&("hi",))?)?;
+/// assert_eq!(msg.channel, "socket.io#/chat#lobby#");
+/// # Ok::<(), sio_redis_emitter::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Selection {
+    key: String,
+    nsp: String,
+    rooms: Vec<String>,
+    except: Vec<String>,
+    flags: BroadcastFlags,
+}
+
+impl Selection {
+    /// Every socket of namespace `nsp` (a leading `/` is added when missing, as
+    /// `Emitter.of` does) under channel prefix `key` (Node default `"socket.io"`,
+    /// [`DEFAULT_PREFIX`]).
+    pub fn new(key: impl Into<String>, nsp: &str) -> Self {
+        Self {
+            key: key.into(),
+            nsp: normalize_nsp(nsp),
+            ..Self::default()
+        }
+    }
+
+    /// The default prefix (`"socket.io"`) and the main namespace (`"/"`).
+    pub fn main() -> Self {
+        Self::new(DEFAULT_PREFIX, "/")
+    }
+
+    /// The same prefix, namespace `nsp` (leading `/` added when missing), with no rooms,
+    /// except or flags: Node's `emitter.of(nsp)`.
+    pub fn of(&self, nsp: &str) -> Self {
+        Self::new(self.key.clone(), nsp)
+    }
+
+    /// The channel prefix.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The namespace, with its leading `/`.
+    pub fn namespace(&self) -> &str {
+        &self.nsp
+    }
+
+    /// The targeted rooms, in order, without duplicates; empty means every socket of the
+    /// namespace.
+    pub fn rooms(&self) -> &[String] {
+        &self.rooms
+    }
+
+    /// The excluded rooms, in order, without duplicates.
+    pub fn excepted(&self) -> &[String] {
+        &self.except
+    }
+
+    /// The flags (`volatile`, `compress`).
+    pub fn flags(&self) -> &BroadcastFlags {
+        &self.flags
+    }
+
+    /// Also targets `rooms` (one or several; a socket in any of them is reached once).
+    /// Node: `.to(room | room[])`.
+    #[must_use]
+    pub fn to(mut self, rooms: impl IntoRooms) -> Self {
+        add_unique(&mut self.rooms, rooms.into_rooms());
+        self
+    }
+
+    /// The same as [`Selection::to`] (Node: `.in(room | room[])`).
+    #[must_use]
+    pub fn in_(self, rooms: impl IntoRooms) -> Self {
+        self.to(rooms)
+    }
+
+    /// Leaves out the sockets in `rooms` (a socket id works: every socket is in its own
+    /// room). Node: `.except(room | room[])`.
+    #[must_use]
+    pub fn except(mut self, rooms: impl IntoRooms) -> Self {
+        add_unique(&mut self.except, rooms.into_rooms());
+        self
+    }
+
+    /// `flags.volatile = true`: a receiving server may drop the packet for a client that
+    /// is not ready. Node: `.volatile`.
+    #[must_use]
+    pub fn volatile(mut self) -> Self {
+        self.flags.volatile = true;
+        self
+    }
+
+    /// `flags.compress = compress`: the per-message compression wish passed to each
+    /// client write. Node: `.compress(bool)`.
+    #[must_use]
+    pub fn compress(mut self, compress: bool) -> Self {
+        self.flags.compress = Some(compress);
+        self
+    }
+
+    fn channels(&self) -> ClassicChannels {
+        ClassicChannels::new(&self.key, &self.nsp)
+    }
+
+    fn request_opts(&self) -> BroadcastOptions {
+        BroadcastOptions {
+            flags: None,
+            ..BroadcastOptions::new(self.rooms.clone(), self.except.clone())
+        }
+    }
+
+    fn request(&self, uid: Option<String>, body: RequestBody) -> Message {
+        let request = ClassicRequest {
+            uid,
+            request_id: None,
+            body,
+        };
+        Message {
+            channel: self.channels().request,
+            payload: request.encode(),
+        }
+    }
+
+    /// The broadcast of `[event, ...args]` to the selected sockets: notepack.io msgpack
+    /// `["emitter", {type: 2, data, nsp}, {rooms, flags, except}]` on
+    /// `<key>#<nsp>#<room>#` when exactly one room is selected, else on `<key>#<nsp>#`
+    /// (Node: `.emit(ev, ...args)`).
+    ///
+    /// # Errors
+    /// [`Error::ReservedEvent`] for the names in [`RESERVED_EVENTS`].
+    pub fn emit_message(&self, event: &str, args: &Args) -> Result<Message, Error> {
+        if RESERVED_EVENTS.contains(&event) {
+            return Err(Error::ReservedEvent {
+                event: event.to_owned(),
+            });
+        }
+        let mut data = Vec::with_capacity(1 + args.len());
+        data.push(Value::Str(event.to_owned()));
+        data.extend(args.values().iter().cloned());
+        let msg = ClassicBroadcast::from_emitter(
+            &self.nsp,
+            data,
+            self.rooms.clone(),
+            self.except.clone(),
+            self.flags.clone(),
+        );
+        Ok(Message {
+            channel: msg.channel(&self.channels()),
+            payload: msg.encode(),
+        })
+    }
+
+    /// The request making the selected sockets join `rooms`: JSON
+    /// `{"type":2,"opts":{"rooms":[..],"except":[..]},"rooms":[..]}` (no uid) on
+    /// `<key>-request#<nsp>#` (Node: `.socketsJoin(rooms)`). Flags do not apply.
+    pub fn sockets_join_message(&self, rooms: impl IntoRooms) -> Message {
+        self.request(
+            None,
+            RequestBody::RemoteJoin {
+                opts: self.request_opts(),
+                rooms: rooms.into_rooms(),
+            },
+        )
+    }
+
+    /// The request making the selected sockets leave `rooms`: as
+    /// [`Selection::sockets_join_message`] with `"type":3` (Node: `.socketsLeave(rooms)`).
+    pub fn sockets_leave_message(&self, rooms: impl IntoRooms) -> Message {
+        self.request(
+            None,
+            RequestBody::RemoteLeave {
+                opts: self.request_opts(),
+                rooms: rooms.into_rooms(),
+            },
+        )
+    }
+
+    /// The request disconnecting the selected sockets: JSON
+    /// `{"type":4,"opts":{"rooms":[..],"except":[..]},"close":bool}` on
+    /// `<key>-request#<nsp>#`; with `close` the receiving server also closes each
+    /// socket's underlying connection (Node: `.disconnectSockets(close)`).
+    pub fn disconnect_sockets_message(&self, close: bool) -> Message {
+        self.request(
+            None,
+            RequestBody::RemoteDisconnect {
+                opts: self.request_opts(),
+                close,
+            },
+        )
+    }
+
+    /// The server-side emit of `[event, ...args]` to every Socket.IO server of the
+    /// namespace: JSON `{"uid":"emitter","type":6,"data":[event,...args]}` on
+    /// `<key>-request#<nsp>#` (Node: `emitter.serverSideEmit(ev, ...args)`, which has no
+    /// acknowledgement). Rooms, except and flags do not apply. Binary arguments are
+    /// written as Node's `JSON.stringify` writes a `Buffer`:
+    /// `{"type":"Buffer","data":[..]}`.
+    ///
+    /// # Errors
+    /// [`Error::ReservedEvent`] for the names in [`RESERVED_SERVER_SIDE_EVENTS`] (the
+    /// Node emitter does not check them; socket.io's `Namespace.serverSideEmit` does).
+    pub fn server_side_emit_message(&self, event: &str, args: &Args) -> Result<Message, Error> {
+        if RESERVED_SERVER_SIDE_EVENTS.contains(&event) {
+            return Err(Error::ReservedEvent {
+                event: event.to_owned(),
+            });
+        }
+        let mut data = Vec::with_capacity(1 + args.len());
+        data.push(Value::Str(event.to_owned()));
+        data.extend(args.values().iter().cloned());
+        Ok(self.request(
+            Some(EMITTER_UID.to_owned()),
+            RequestBody::ServerSideEmit {
+                data: Value::Array(data),
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rooms_are_a_set_in_insertion_order() {
+        let s = Selection::main()
+            .to("a")
+            .to(["b", "a"])
+            .in_(vec!["c".to_owned()])
+            .except("x")
+            .except(&["x", "y"][..]);
+        assert_eq!(s.rooms(), ["a", "b", "c"]);
+        assert_eq!(s.excepted(), ["x", "y"]);
+    }
+
+    #[test]
+    fn namespace_gets_a_leading_slash() {
+        assert_eq!(Selection::new("k", "chat").namespace(), "/chat");
+        assert_eq!(Selection::new("k", "/chat").namespace(), "/chat");
+        assert_eq!(Selection::main().of("").namespace(), "/");
+    }
+
+    #[test]
+    fn channel_by_room_count() {
+        let args = Args::new();
+        let base = Selection::new("p", "/n");
+        let ch = |s: Selection| s.emit_message("e", &args).expect("emits").channel;
+        assert_eq!(ch(base.clone()), "p#/n#");
+        assert_eq!(ch(base.clone().to("r")), "p#/n#r#");
+        assert_eq!(ch(base.clone().to(["r", "s"])), "p#/n#");
+        assert_eq!(ch(base.clone().except("r")), "p#/n#");
+        assert_eq!(base.sockets_join_message("r").channel, "p-request#/n#");
+    }
+
+    #[test]
+    fn reserved_names_are_refused() {
+        for ev in RESERVED_EVENTS {
+            let err = Selection::main()
+                .emit_message(ev, &Args::new())
+                .expect_err("reserved");
+            assert_eq!(
+                err.to_string(),
+                format!("\"{ev}\" is a reserved event name")
+            );
+            assert!(!err.is_retryable());
+        }
+        for ev in RESERVED_SERVER_SIDE_EVENTS {
+            assert!(
+                Selection::main()
+                    .server_side_emit_message(ev, &Args::new())
+                    .is_err()
+            );
+        }
+        assert!(
+            Selection::main()
+                .server_side_emit_message("disconnect", &Args::new())
+                .is_ok()
+        );
+    }
+}
