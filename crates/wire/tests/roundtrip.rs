@@ -270,3 +270,18 @@ proptest! {
         prop_assert!(matches!(r, Err(sio_redis_wire::DecodeError::TooLarge { .. })), "{:?}", r);
     }
 }
+
+/// Found by the `session` fuzz target: a session whose data holds an integer beyond
+/// ±(2^53 − 1) re-encodes it as float64 (as @msgpack/msgpack 2.8 does); the result then
+/// round-trips unchanged.
+#[test]
+fn session_with_an_unsafe_integer_reencodes_stably() {
+    let stored = "hKNzaWS0QkJCQkJCQkJCQkJCQkJCQkJCQkKjcGlktFBQUFBQUFBQUFBQUFBQUFBQUFBQpXJvb10zk7RCQkJCQkJCQkJCQkJCQkJCQkJCQqVyb29tM6tzYWxsZS3DqXTDqaRkYXRhhqR1c2VypWNhcm9spmF2YXRhcsQE3q2+76VzaW5jZdf/oaXWAGWlJXWobmlja25hbWXAqGNvdW50ZXJzlAD/zwAsidEAAAABy0AEAAAAAAAApXByZWZzgA==";
+    let limits = Limits::default();
+    let first = SessionRecord::decode(stored.as_bytes(), &limits).unwrap();
+    let once = first.encode();
+    let again = SessionRecord::decode(once.as_bytes(), &limits).unwrap();
+    assert_eq!(again.encode(), once);
+    let counters = again.data.get("counters").and_then(Value::as_array).unwrap();
+    assert_eq!(counters[2], Value::F64(12_536_429_716_439_041.0));
+}
