@@ -1,0 +1,311 @@
+//! `sioxide-redis-peer`: a peer node built on the published socketioxide-redis 0.4
+//! adapter (socketioxide 0.18), for comparison in `sio-bench`. It implements the subset
+//! of the peer-node contract (`shared/PEER-NODE.md`) the benchmarks use: the READY line,
+//! `info`, `join`, `leave`, `bench:emit` and `bench:stats`, on namespaces `/` and `/ns2`.
+//!
+//! socketioxide-redis is NOT wire-compatible with @socket.io/redis-adapter: never mix
+//! this node with `peer-node` or Node.js nodes in one cluster.
+//!
+//! Run with `cargo run --release -p sio-bench --bin sioxide-redis-peer` (environment:
+//! `ADAPTER` = `pubsub` | `none`, `PORT`, `NODE_ID`, `REDIS_URL`, `KEY`, `QUIET`).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value as Json, json};
+use socketioxide::SocketIo;
+use socketioxide::adapter::{Adapter, LocalAdapter};
+use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide_redis::drivers::redis::redis_client as redis;
+use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
+
+const NAMESPACES: [&str; 2] = ["/", "/ns2"];
+const RUNTIME: &str = "sioxide-redis";
+
+/// Process settings from the environment.
+#[derive(Debug, Clone)]
+struct Settings {
+    adapter: String,
+    port: u16,
+    node: String,
+    redis_url: String,
+    key: String,
+    quiet: bool,
+}
+
+impl Settings {
+    fn from_env() -> Result<Settings, String> {
+        let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
+        let port: u16 = var("PORT", "3000")
+            .parse()
+            .map_err(|_| "PORT must be a port number".to_owned())?;
+        if var("PARSER", "common") != "common" {
+            return Err("only PARSER=common is supported".into());
+        }
+        Ok(Settings {
+            adapter: var("ADAPTER", "pubsub"),
+            port,
+            node: std::env::var("NODE_ID").unwrap_or_else(|_| format!("node-{port}")),
+            redis_url: var("REDIS_URL", "redis://127.0.0.1:6379"),
+            key: var("KEY", "socket.io"),
+            quiet: var("QUIET", "0") == "1",
+        })
+    }
+}
+
+/// The redis driver of socketioxide-redis receives pub/sub messages as RESP3 pushes on a
+/// multiplexed connection: the URL must ask for RESP3.
+fn resp3_url(url: &str) -> String {
+    if url.contains("protocol=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&protocol=resp3")
+    } else {
+        format!("{url}?protocol=resp3")
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sioxide-redis-peer: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| if settings.quiet { "warn" } else { "info" }.into()),
+        )
+        .init();
+    let result = match settings.adapter.as_str() {
+        "pubsub" => serve_redis(settings).await,
+        "none" => {
+            let (layer, io) = SocketIo::builder().build_layer();
+            let s = Arc::new(settings);
+            for nsp in NAMESPACES {
+                let s = s.clone();
+                io.ns(nsp, move |socket: SocketRef<LocalAdapter>| {
+                    on_connect(s.clone(), socket)
+                });
+            }
+            listen(&s, layer, io).await
+        }
+        other => Err(format!(
+            "ADAPTER `{other}` is not supported here (pubsub, none)"
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sioxide-redis-peer: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve_redis(settings: Settings) -> Result<(), String> {
+    let client = redis::Client::open(resp3_url(&settings.redis_url))
+        .map_err(|e| format!("REDIS_URL: {e}"))?;
+    let config = RedisAdapterConfig::new()
+        .with_prefix(settings.key.clone())
+        .with_request_timeout(Duration::from_secs(5));
+    let ctr = RedisAdapterCtr::new_with_redis_config(&client, config)
+        .await
+        .map_err(|e| format!("cannot connect to Redis at REDIS_URL: {e}"))?;
+    let (layer, io) = SocketIo::builder()
+        .with_adapter::<RedisAdapter<_>>(ctr)
+        .build_layer();
+    let s = Arc::new(settings);
+    for nsp in NAMESPACES {
+        let s2 = s.clone();
+        // awaiting the namespace waits for its SUBSCRIBEs
+        io.ns(nsp, move |socket: SocketRef<RedisAdapter<_>>| {
+            on_connect(s2.clone(), socket)
+        })
+        .await
+        .map_err(|e| format!("namespace {nsp}: {e}"))?;
+    }
+    listen(&s, layer, io).await
+}
+
+async fn listen<A: Adapter>(
+    s: &Settings,
+    layer: socketioxide::layer::SocketIoLayer<A>,
+    io: SocketIo<A>,
+) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", s.port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", s.port))?;
+    let app = axum::Router::new().layer(layer);
+    println!(
+        "READY {}",
+        json!({
+            "node": s.node, "port": s.port, "adapter": s.adapter, "runtime": RUNTIME,
+            "pid": std::process::id(), "parser": "common",
+        })
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    io.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}
+
+/// A room or a list of rooms.
+fn room_list(v: Option<&Json>) -> Vec<String> {
+    match v {
+        Some(Json::String(s)) => vec![s.clone()],
+        Some(Json::Array(items)) => items
+            .iter()
+            .filter_map(|i| match i {
+                Json::String(s) => Some(s.clone()),
+                Json::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .collect(),
+        Some(Json::Number(n)) => vec![n.to_string()],
+        _ => Vec::new(),
+    }
+}
+
+fn rooms_of<A: Adapter>(s: &SocketRef<A>) -> Vec<String> {
+    s.rooms().into_iter().map(|r| r.to_string()).collect()
+}
+
+async fn on_connect<A: Adapter>(settings: Arc<Settings>, socket: SocketRef<A>) {
+    // As Node does: a socket is in the room named after its id.
+    socket.join(socket.id.to_string());
+    let s = settings.clone();
+    socket.on("info", move |sock: SocketRef<A>, ack: AckSender<A>| {
+        let s = s.clone();
+        async move {
+            let _ = ack.send(&json!({
+                "node": s.node, "sid": sock.id.to_string(), "nsp": sock.ns(), "adapter": s.adapter,
+                "runtime": RUNTIME, "pid": std::process::id(), "rooms": rooms_of(&sock),
+            }));
+        }
+    });
+    socket.on(
+        "join",
+        async |sock: SocketRef<A>, TryData(rooms): TryData<Json>, ack: AckSender<A>| {
+            sock.join(room_list(rooms.ok().as_ref()));
+            let _ = ack.send(&rooms_of(&sock));
+        },
+    );
+    socket.on(
+        "leave",
+        async |sock: SocketRef<A>, TryData(rooms): TryData<Json>, ack: AckSender<A>| {
+            sock.leave(room_list(rooms.ok().as_ref()));
+            let _ = ack.send(&rooms_of(&sock));
+        },
+    );
+    socket.on(
+        "bench:emit",
+        async |io: SocketIo<A>,
+               sock: SocketRef<A>,
+               TryData(p): TryData<Json>,
+               ack: AckSender<A>| {
+            let p = p.unwrap_or(Json::Null);
+            let reply = bench_emit(&io, sock.ns(), &p)
+                .await
+                .unwrap_or_else(|e| json!({ "error": e }));
+            let _ = ack.send(&reply);
+        },
+    );
+    let s = settings;
+    socket.on("bench:stats", move |io: SocketIo<A>, ack: AckSender<A>| {
+        let s = s.clone();
+        async move {
+            let (user, sys) = cpu_micros();
+            let clients: usize = NAMESPACES
+                .iter()
+                .filter_map(|n| io.of(n))
+                .map(|op| op.sockets().len())
+                .sum();
+            let _ = ack.send(&json!({
+                "node": s.node, "pid": std::process::id(), "cpuUserUs": user, "cpuSysUs": sys,
+                "rss": rss_bytes(), "clients": clients,
+            }));
+        }
+    });
+}
+
+/// `bench:emit`: `count` broadcasts of `{s, t, p}` at `rate` per second (0: at once).
+async fn bench_emit<A: Adapter>(io: &SocketIo<A>, nsp: &str, p: &Json) -> Result<Json, String> {
+    let nsp = p["nsp"].as_str().unwrap_or(nsp);
+    let count = p["count"].as_u64().unwrap_or(1);
+    let size = p["size"].as_u64().unwrap_or(0) as usize;
+    let rate = p["rate"].as_f64().unwrap_or(0.0);
+    let batch = p["batch"].as_u64().unwrap_or(1).max(1);
+    let event = p["event"].as_str().unwrap_or("bench").to_owned();
+    let rooms = room_list(p.get("rooms"));
+    let pad = "x".repeat(size);
+    let start = tokio::time::Instant::now();
+    let mut sent = 0u64;
+    while sent < count {
+        for _ in 0..batch.min(count - sent) {
+            let t = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs_f64() * 1000.0)
+                .unwrap_or(0.0);
+            let op = io.of(nsp).ok_or_else(|| format!("no namespace {nsp}"))?;
+            let op = if rooms.is_empty() {
+                op
+            } else {
+                op.to(rooms.clone())
+            };
+            op.emit(event.clone(), &json!({ "s": sent, "t": t, "p": pad }))
+                .await
+                .map_err(|e| e.to_string())?;
+            sent += 1;
+        }
+        if rate > 0.0 {
+            tokio::time::sleep_until(start + Duration::from_secs_f64(sent as f64 / rate)).await;
+        }
+    }
+    Ok(json!({ "sent": sent, "ms": start.elapsed().as_secs_f64() * 1000.0 }))
+}
+
+/// `(user µs, system µs)` of this process, from `/proc/self/stat` (USER_HZ = 100).
+fn cpu_micros() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (ticks(11) * 10_000, ticks(12) * 10_000)
+}
+
+/// Resident set size of this process, bytes.
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
