@@ -282,6 +282,10 @@ fn session_with_an_unsafe_integer_reencodes_stably() {
     let once = first.encode();
     let again = SessionRecord::decode(once.as_bytes(), &limits).unwrap();
     assert_eq!(again.encode(), once);
-    let counters = again.data.get("counters").and_then(Value::as_array).unwrap();
+    let counters = again
+        .data
+        .get("counters")
+        .and_then(Value::as_array)
+        .unwrap();
     assert_eq!(counters[2], Value::F64(12_536_429_716_439_041.0));
 }
