@@ -204,9 +204,19 @@ impl<E: SocketEmitter> CoreAdapter<E> for ClassicAdapter<E> {
             self.ensure_own_rooms(opts.rooms.iter().chain(&opts.except));
             self.local.broadcast(packet, opts)
         };
-        self.publish(&channel, msg.encode())
-            .await
-            .map_err(adapter_err)?;
+        // Queued, not awaited: Node does not wait for its PUBLISH either, and queued
+        // broadcasts go out in pipelines (one Redis round trip per batch).
+        let queued = self
+            .state
+            .inner
+            .transport
+            .publish_queued(channel, Bytes::from(msg.encode()));
+        queued.await.map_err(|e| adapter_err(e.into()))?;
+        self.state
+            .inner
+            .counters
+            .published
+            .fetch_add(1, Ordering::Relaxed);
         local.map_err(BroadcastError::from)
     }
 

@@ -20,6 +20,9 @@ use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::{ParserConfig, SocketIo, SocketIoBuilder};
 use socketioxide_core::adapter::{DefinedAdapter, Spawnable};
 
+/// Packets socketioxide may buffer per connection (its default is 128).
+const MAX_BUFFERED_PACKETS: usize = 65_536;
+
 /// The namespaces every peer node serves, identically.
 pub(crate) const NAMESPACES: [&str; 2] = ["/", "/ns2"];
 
@@ -130,6 +133,10 @@ async fn serve<A: Adapter + DefinedAdapter>(
     redis: Option<RedisAdapterState>,
     settings: Settings,
 ) -> Result<(), String> {
+    // socketioxide buffers 128 packets per connection by default and drops what does not
+    // fit (socket.io in Node buffers without bound): a burst from the cluster would be
+    // lost on a slow client. 65 536 packets keeps bursts, still bounded.
+    let builder = builder.max_buffer_size(MAX_BUFFERED_PACKETS);
     let builder = if settings.msgpack {
         builder.with_parser(ParserConfig::msgpack())
     } else {

@@ -75,6 +75,7 @@ mod backoff;
 mod config;
 mod error;
 mod event;
+mod publish_queue;
 mod publisher;
 mod registry;
 mod shared;

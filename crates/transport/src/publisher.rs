@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, PushInfo, PushKind, RedisResult};
+use redis::{
+    AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline, PushInfo, PushKind, RedisResult,
+};
 use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
 
@@ -120,25 +122,45 @@ impl Publisher {
         Ok(())
     }
 
+    /// The current connection, or the error that says why there is none.
+    pub(crate) fn current(&self) -> Result<(MultiplexedConnection, u64), TransportError> {
+        match &*self.lock() {
+            State::Up { conn, generation } => Ok((conn.clone(), *generation)),
+            State::Down => Err(TransportError::NotConnected {
+                role: Role::Publisher,
+            }),
+            State::GaveUp { attempts } => Err(TransportError::GaveUp {
+                role: Role::Publisher,
+                attempts: *attempts,
+            }),
+            State::Closed => Err(TransportError::Closed),
+        }
+    }
+
     /// Runs one command on the publisher connection, bounded by the response
     /// timeout.
     pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, TransportError> {
-        let (mut conn, generation) = match &*self.lock() {
-            State::Up { conn, generation } => (conn.clone(), *generation),
-            State::Down => {
-                return Err(TransportError::NotConnected {
-                    role: Role::Publisher,
-                });
-            }
-            State::GaveUp { attempts } => {
-                return Err(TransportError::GaveUp {
-                    role: Role::Publisher,
-                    attempts: *attempts,
-                });
-            }
-            State::Closed => return Err(TransportError::Closed),
-        };
-        match tokio::time::timeout(self.response_timeout, cmd.query_async::<T>(&mut conn)).await {
+        self.run(|mut conn| async move { cmd.query_async::<T>(&mut conn).await })
+            .await
+    }
+
+    /// Runs a pipeline (one round trip) on the publisher connection, bounded by
+    /// the response timeout.
+    pub(crate) async fn query_pipeline<T: FromRedisValue>(
+        &self,
+        pipe: &Pipeline,
+    ) -> Result<T, TransportError> {
+        self.run(|mut conn| async move { pipe.query_async::<T>(&mut conn).await })
+            .await
+    }
+
+    async fn run<T, F, Fut>(&self, request: F) -> Result<T, TransportError>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: std::future::Future<Output = RedisResult<T>>,
+    {
+        let (conn, generation) = self.current()?;
+        match tokio::time::timeout(self.response_timeout, request(conn)).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => {
                 if breaks_connection(&e) {

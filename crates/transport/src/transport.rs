@@ -12,6 +12,7 @@ use tracing::error;
 use crate::config::TransportConfig;
 use crate::error::TransportError;
 use crate::event::{ConnectionEvent, Counters, Role, TransportStats};
+use crate::publish_queue::{PublishWorker, QUEUE_CAPACITY, Queued};
 use crate::publisher::{Publisher, PublisherWorker};
 use crate::registry::Registry;
 use crate::shared::{Shared, millis};
@@ -64,6 +65,7 @@ struct Inner {
     shared: Arc<Shared>,
     publisher: Arc<Publisher>,
     commands: mpsc::Sender<Command>,
+    publish_queue: mpsc::Sender<Queued>,
     shutdown: watch::Sender<bool>,
     workers: tokio::sync::Mutex<Vec<JoinHandle<()>>>,
     closed: AtomicBool,
@@ -123,6 +125,13 @@ impl Transport {
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
+        let (publish_queue, publish_rx) = mpsc::channel(QUEUE_CAPACITY);
+        let publish_worker = PublishWorker {
+            rx: publish_rx,
+            publisher: publisher.clone(),
+            shared: shared.clone(),
+            shutdown: shutdown_rx.clone(),
+        };
         let publisher_worker = PublisherWorker {
             publisher: publisher.clone(),
             endpoint: pub_endpoint,
@@ -145,6 +154,7 @@ impl Transport {
             pending: Vec::new(),
         };
         let workers = vec![
+            tokio::spawn(publish_worker.run()),
             tokio::spawn(publisher_worker.run()),
             tokio::spawn(subscriber_worker.run(sub_conn)),
         ];
@@ -156,6 +166,7 @@ impl Transport {
                 shared,
                 publisher,
                 commands,
+                publish_queue,
                 shutdown,
                 workers: tokio::sync::Mutex::new(workers),
                 closed: AtomicBool::new(false),
@@ -165,9 +176,11 @@ impl Transport {
         })
     }
 
-    /// `PUBLISH channel payload` on the publisher connection; returns the
-    /// number of clients that received it (Redis's reply: subscribers of the
-    /// channel plus matching pattern subscriptions, on this node).
+    /// `PUBLISH channel payload`; returns the number of clients that received it
+    /// (Redis's reply: subscribers of the channel plus matching pattern
+    /// subscriptions, on this node). It goes through the same ordered queue as
+    /// [`Transport::publish_queued`], sent in a pipeline with whatever else is
+    /// queued.
     ///
     /// # Errors
     ///
@@ -185,23 +198,54 @@ impl Transport {
     ///
     /// Dropping the future may or may not leave the message published.
     pub async fn publish(&self, channel: &str, payload: Bytes) -> Result<u64, TransportError> {
-        if self.is_closed() {
-            Counters::incr(&self.inner.shared.counters.publish_errors);
-            return Err(TransportError::Closed);
-        }
-        let mut cmd = redis::cmd("PUBLISH");
-        cmd.arg(channel).arg(payload.as_ref());
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(channel.to_owned(), payload, Some(tx)).await?;
+        rx.await.unwrap_or(Err(TransportError::Closed))
+    }
+
+    /// Queues `PUBLISH channel payload` behind the messages already queued and
+    /// returns once it is queued (it waits only while the queue holds 4096
+    /// messages). A worker sends queued messages in pipelines, in order, one
+    /// round trip per batch. The outcome is not reported to the caller: a
+    /// failure is counted in [`TransportStats::publish_errors`] and logged
+    /// (at-most-once delivery, as Node's adapters, which do not await their
+    /// PUBLISHes).
+    ///
+    /// # Errors
+    ///
+    /// [`TransportError::NotConnected`] at once while the publisher is
+    /// reconnecting; [`TransportError::Closed`]; [`TransportError::GaveUp`].
+    pub async fn publish_queued(
+        &self,
+        channel: String,
+        payload: Bytes,
+    ) -> Result<(), TransportError> {
+        self.enqueue(channel, payload, None).await
+    }
+
+    async fn enqueue(
+        &self,
+        channel: String,
+        payload: Bytes,
+        reply: Option<oneshot::Sender<Result<u64, TransportError>>>,
+    ) -> Result<(), TransportError> {
         let counters = &self.inner.shared.counters;
-        match self.inner.publisher.query::<u64>(&cmd).await {
-            Ok(receivers) => {
-                Counters::incr(&counters.published);
-                Ok(receivers)
-            }
-            Err(e) => {
-                Counters::incr(&counters.publish_errors);
-                Err(e)
-            }
+        let ready = self
+            .check_open()
+            .and_then(|()| self.inner.publisher.current().map(|_| ()));
+        if let Err(e) = ready {
+            Counters::incr(&counters.publish_errors);
+            return Err(e);
         }
+        let queued = Queued {
+            channel,
+            payload,
+            reply,
+        };
+        self.inner.publish_queue.send(queued).await.map_err(|_| {
+            Counters::incr(&counters.publish_errors);
+            TransportError::Closed
+        })
     }
 
     /// `PUBSUB NUMSUB channel` on the publisher connection: how many clients
