@@ -9,6 +9,7 @@
 //! Run with `cargo run --release -p sio-bench --bin sioxide-redis-peer` (environment:
 //! `ADAPTER` = `pubsub` | `none`, `PORT`, `NODE_ID`, `REDIS_URL`, `KEY`, `QUIET`).
 
+use axum::serve::ListenerExt;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -140,7 +141,11 @@ async fn listen<A: Adapter>(
 ) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", s.port))
         .await
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", s.port))?;
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", s.port))?
+        // TCP_NODELAY, as our peer node and Node's http server: the same footing for all.
+        .tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
     let app = axum::Router::new().layer(layer);
     println!(
         "READY {}",

@@ -14,6 +14,8 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
+
 use sio_redis::{ClassicAdapter, ClassicConfig, RedisAdapterState};
 use socketioxide::adapter::{Adapter, LocalAdapter};
 use socketioxide::extract::{SocketRef, TryData};
@@ -171,7 +173,12 @@ async fn serve<A: Adapter + DefinedAdapter>(
     }
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", settings.port))
         .await
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{} (PORT): {e}", settings.port))?;
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{} (PORT): {e}", settings.port))?
+        // As Node's http server does: without TCP_NODELAY a burst of small WebSocket
+        // frames waits for the client's delayed ACK (up to 40 ms).
+        .tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
     let app = axum::Router::new().layer(layer);
     println!(
         "READY {}",

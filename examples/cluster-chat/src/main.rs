@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use serde_json::json;
 use sio_redis::{ClassicAdapter, ClassicConfig, RedisAdapterState};
 use socketioxide::SocketIo;
@@ -156,7 +157,11 @@ async fn start_node(url: &str, port: u16) -> Result<tokio::task::JoinHandle<()>,
         .layer(layer);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        // No Nagle delay on chat messages (Node's http server sets TCP_NODELAY too).
+        .tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "server stopped");
