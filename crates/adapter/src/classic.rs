@@ -201,7 +201,7 @@ impl<E: SocketEmitter> CoreAdapter<E> for ClassicAdapter<E> {
         let local = if single_remote {
             Ok(())
         } else {
-            self.ensure_own_rooms(opts.rooms.iter().chain(&opts.except));
+            self.ensure_own_rooms(&opts);
             self.local.broadcast(packet, opts)
         };
         // Queued, not awaited: Node does not wait for its PUBLISH either, and queued
@@ -263,7 +263,7 @@ impl<E: SocketEmitter> CoreAdapter<E> for ClassicAdapter<E> {
                 .broadcast_with_ack(packet, SioOpts::default(), Some(timeout))
                 .0
         } else {
-            self.ensure_own_rooms(opts.rooms.iter().chain(&opts.except));
+            self.ensure_own_rooms(&opts);
             self.local.broadcast_with_ack(packet, opts, Some(timeout)).0
         };
         Ok(AckStream::new(local, inbox, expected, timeout, Some(guard)))
@@ -301,7 +301,7 @@ impl<E: SocketEmitter> CoreAdapter<E> for ClassicAdapter<E> {
         if single_remote {
             return Ok(());
         }
-        self.ensure_own_rooms(opts.rooms.iter().chain(&opts.except));
+        self.ensure_own_rooms(&opts);
         self.local
             .disconnect_socket(opts)
             .map_err(BroadcastError::from)
@@ -443,21 +443,29 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
         )
     }
 
-    /// Puts every local socket named in `rooms` into its own-id room, which Node
-    /// servers address single sockets by (socketioxide does not join it by itself).
-    fn ensure_own_rooms<'a>(&self, rooms: impl Iterator<Item = &'a Room>) {
-        for room in rooms {
+    /// Puts every local socket named in the rooms or except list of `opts` into its
+    /// own-id room, which Node servers address single sockets by (socketioxide does not
+    /// join it by itself).
+    fn ensure_own_rooms(&self, opts: &SioOpts) {
+        for room in opts.rooms.iter().chain(&opts.except) {
             let Ok(sid) = Sid::from_str(room) else {
                 continue;
             };
             if self.local.socket_rooms(sid).contains(room) {
                 continue;
             }
-            let exists = !self.local.fetch_sockets(SioOpts::new(sid)).is_empty();
-            if exists {
+            if !self.local.fetch_sockets(SioOpts::new(sid)).is_empty() {
                 self.local.add_all(sid, room.to_string());
             }
         }
+    }
+
+    /// socketioxide options for wire options received from another server, after the
+    /// own-id rooms they name are ensured.
+    fn local_opts(&self, opts: &BroadcastOptions) -> SioOpts {
+        let sio = sio_opts(opts);
+        self.ensure_own_rooms(&sio);
+        sio
     }
 
     async fn room_request(&self, opts: SioOpts, rooms: Vec<Room>, join: bool) -> Result<(), Error> {
@@ -490,7 +498,7 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
         self.publish(&self.channels.request, request.encode())
             .await?;
         if !single_remote {
-            self.ensure_own_rooms(opts.rooms.iter().chain(&opts.except));
+            self.ensure_own_rooms(&opts);
             if join {
                 self.local.add_sockets(opts, rooms);
             } else {
@@ -521,8 +529,7 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
 
     /// The local sockets that match `opts`, described as Node describes them.
     fn describe_local(&self, opts: &BroadcastOptions) -> Vec<SocketDescription> {
-        let sio = sio_opts(opts);
-        self.ensure_own_rooms(sio.rooms.iter().chain(&sio.except));
+        let sio = self.local_opts(opts);
         let meta = lock(&self.state.inner.socket_meta);
         self.local
             .sockets(sio)
@@ -712,8 +719,7 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
             Ok(v) => v,
             Err(e) => return self.drop_message("payload", msg, &e),
         };
-        let opts = sio_opts(&b.opts);
-        self.ensure_own_rooms(opts.rooms.iter().chain(&opts.except));
+        let opts = self.local_opts(&b.opts);
         if let Err(e) = self
             .local
             .broadcast(SioPacket::event(self.nsp.clone(), value), opts)
@@ -740,18 +746,15 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
         let request_id = req.request_id.clone().unwrap_or_default();
         match req.body {
             RequestBody::RemoteJoin { opts, rooms } => {
-                let sio = sio_opts(&opts);
-                self.ensure_own_rooms(sio.rooms.iter().chain(&sio.except));
+                let sio = self.local_opts(&opts);
                 self.local.add_sockets(sio, rooms);
             }
             RequestBody::RemoteLeave { opts, rooms } => {
-                let sio = sio_opts(&opts);
-                self.ensure_own_rooms(sio.rooms.iter().chain(&sio.except));
+                let sio = self.local_opts(&opts);
                 self.local.del_sockets(sio, rooms);
             }
             RequestBody::RemoteDisconnect { opts, .. } => {
-                let sio = sio_opts(&opts);
-                self.ensure_own_rooms(sio.rooms.iter().chain(&sio.except));
+                let sio = self.local_opts(&opts);
                 let _ = self.local.disconnect_socket(sio);
             }
             RequestBody::LegacyRemoteJoin { sid, room } => {
@@ -872,8 +875,7 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
             .as_ref()
             .and_then(|f| f.timeout)
             .map(Duration::from_millis);
-        let sio = sio_opts(&opts);
-        self.ensure_own_rooms(sio.rooms.iter().chain(&sio.except));
+        let sio = self.local_opts(&opts);
         let (acks, count) =
             self.local
                 .broadcast_with_ack(SioPacket::event(self.nsp.clone(), value), sio, timeout);
@@ -1013,8 +1015,7 @@ impl<E: SocketEmitter> NamespaceOps for ClassicAdapter<E> {
             };
             self.publish(&self.channels.request, request.encode())
                 .await?;
-            let sio = sio_opts(&opts);
-            self.ensure_own_rooms(sio.rooms.iter().chain(&sio.except));
+            let sio = self.local_opts(&opts);
             let _ = self.local.disconnect_socket(sio);
             Ok(())
         })
