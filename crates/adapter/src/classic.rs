@@ -700,6 +700,10 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
                 &"not a broadcast channel of this namespace",
             );
         }
+        // Our own broadcasts come back through the pattern: drop them before decoding.
+        if ClassicBroadcast::peek_uid(&msg.payload) == Some(self.uid.as_str()) {
+            return;
+        }
         let limits = &self.state.inner.config.limits;
         let b = match ClassicBroadcast::decode(&msg.payload, limits) {
             Ok(b) => b,

@@ -53,6 +53,24 @@ impl ClassicBroadcast {
         codec::encode(self, Encoding::Msgpack, Flavor::Notepack)
     }
 
+    /// The sender's uid of an encoded broadcast, read from its first bytes without
+    /// decoding the rest (`None` when the bytes do not start like `[uid: string, …]`).
+    /// Lets a node drop its own broadcasts, which its pattern subscription also
+    /// receives, at no decoding cost.
+    pub fn peek_uid(input: &[u8]) -> Option<&str> {
+        let (&marker, rest) = input.split_first()?;
+        if marker != 0x93 {
+            return None;
+        }
+        let (&str_marker, rest) = rest.split_first()?;
+        let (len, rest) = match str_marker {
+            0xa0..=0xbf => (usize::from(str_marker & 0x1f), rest),
+            0xd9 => (usize::from(*rest.first()?), rest.get(1..)?),
+            _ => return None,
+        };
+        std::str::from_utf8(rest.get(..len)?).ok()
+    }
+
     /// Decodes a broadcast received on a broadcast channel.
     ///
     /// # Errors
@@ -99,5 +117,35 @@ impl WriteTo for ClassicBroadcast {
         self.packet.write(s);
         self.opts.write(s);
         s.end_array();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peek_uid_reads_the_sender_only() {
+        let msg = ClassicBroadcast {
+            uid: "MPVgyK".into(),
+            packet: Packet::event(vec!["e".into()], Some("/".into())),
+            opts: BroadcastOptions::new(vec![], vec![]),
+        };
+        assert_eq!(ClassicBroadcast::peek_uid(&msg.encode()), Some("MPVgyK"));
+        let emitter =
+            ClassicBroadcast::from_emitter("/", vec![], vec![], vec![], Default::default());
+        assert_eq!(
+            ClassicBroadcast::peek_uid(&emitter.encode()),
+            Some("emitter")
+        );
+        for bad in [
+            &b""[..],
+            &[0x93],
+            &[0x93, 0xa6, b'x'],
+            &[0x92, 0xa1, b'x'],
+            b"{}",
+        ] {
+            assert_eq!(ClassicBroadcast::peek_uid(bad), None);
+        }
     }
 }
