@@ -15,6 +15,14 @@ use socketioxide::operators::BroadcastOperators;
 
 use crate::{NAMESPACES, Node, stats};
 
+/// One `bench:emit` broadcast: `{s: sequence, t: epoch ms, p: padding}`.
+#[derive(serde::Serialize)]
+struct BenchPayload<'a> {
+    s: u64,
+    t: f64,
+    p: &'a str,
+}
+
 /// What a socket shows in fetchSockets answers: `{node, name}`.
 #[derive(Debug, Clone)]
 struct PeerData(Json);
@@ -423,6 +431,7 @@ impl<A: Adapter> Node<A> {
         let batch = p["batch"].as_u64().unwrap_or(1).max(1);
         let event = p["event"].as_str().unwrap_or("bench").to_owned();
         let pad = "x".repeat(size);
+        let rooms = room_list(p.get("rooms"));
         let start = tokio::time::Instant::now();
         let mut sent = 0u64;
         while sent < count {
@@ -431,10 +440,18 @@ impl<A: Adapter> Node<A> {
                     .duration_since(UNIX_EPOCH)
                     .map(|d| d.as_secs_f64() * 1000.0)
                     .unwrap_or(0.0);
-                let op = narrow(self.op(nsp)?, p);
-                op.emit(event.clone(), &json!({ "s": sent, "t": t, "p": pad }))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let op = self.op(nsp)?;
+                let op = if rooms.is_empty() {
+                    op
+                } else {
+                    op.to(rooms.clone())
+                };
+                let payload = BenchPayload {
+                    s: sent,
+                    t,
+                    p: &pad,
+                };
+                op.emit(&event, &payload).await.map_err(|e| e.to_string())?;
                 sent += 1;
             }
             if rate > 0.0 {
