@@ -22,6 +22,7 @@
 
 const { describe, test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
+const { each, bytesFor, verifyDisconnectWithClose } = require("./lib/checks");
 const { startCluster, waitFor } = require("./lib/cluster");
 
 const list = (s) => s.split(",").map((x) => x.trim()).filter(Boolean);
@@ -68,10 +69,6 @@ const payload = (tag) => [tag, {
   arr: [1, null, true, "x"],
   nested: { deep: { empty: [], obj: {} } },
 }];
-
-function bytesFor(seq) {
-  return Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 7 + seq) & 255));
-}
 
 let seqCounter = 0;
 
@@ -180,12 +177,6 @@ function makeCtx(env, nsp, origin) {
     },
   };
   return ctx;
-}
-
-/** Expects `fn(client)` to hold for the listed clients of `target` (names a, b, c). */
-async function each(ctx, target, names, fn) {
-  const cs = ctx.clientsOf(target);
-  for (const n of names) await fn(cs[n]);
 }
 
 /** One room broadcast proving who is in `room`: expected members get it once, others never. */
@@ -633,26 +624,7 @@ const CHECKS = [
       return { extra };
     },
     async verify(ctx, { extra }, target) {
-      const { d, e, d2 } = extra[target.id];
-      await waitFor(() => d.disconnects.length > 0, WAIT, `${d.name} to be disconnected`);
-      if (target.runtime === "rust") {
-        // Known limitation (README): socketioxide 0.18 gives an adapter no way to close a
-        // socket's Engine.IO connection, so a Rust node disconnects the socket from the
-        // namespace only; the connection and its other namespaces stay.
-        assert.deepStrictEqual(d.disconnects, ["io server disconnect"]);
-        assert.ok((await e.call("info")).sid === e.id && e.connected(), `${e.name} still connected`);
-        return;
-      }
-      // close: true closes the whole connection, so its other namespace goes too
-      await waitFor(() => d2.disconnects.length > 0, WAIT, `${d2.name} (same connection) to be disconnected`);
-      for (const c of [d, d2]) {
-        // Node sends a DISCONNECT packet per namespace, then closes: "io server disconnect"
-        assert.ok(["io server disconnect", "transport close"].includes(c.disconnects[0]),
-          `${c.name} disconnect reason ${c.disconnects[0]}`);
-      }
-      await waitFor(() => !d.manager.engine || d.manager.engine.readyState === "closed", WAIT,
-        `the Engine.IO connection of ${d.name} to be closed`);
-      assert.ok((await e.call("info")).sid === e.id && e.connected(), `${e.name} still connected`);
+      await verifyDisconnectWithClose(extra[target.id], target, WAIT);
     },
   },
   {

@@ -23,6 +23,7 @@ const { execFile } = require("node:child_process");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
+const { each, bytesFor, verifyDisconnectWithClose } = require("./lib/checks");
 const { startCluster, waitFor, E2E_DIR } = require("./lib/cluster");
 
 const SIO_EMIT = process.env.SIO_EMIT ||
@@ -81,10 +82,6 @@ const payloadObject = {
 /** The JSON_ARGs of the standard payload, and the arguments the clients must get. */
 const payloadArgv = (tag) => [JSON.stringify(tag), JSON.stringify(payloadObject)];
 const payload = (tag) => [tag, payloadObject];
-
-function bytesFor(seq, n = 300) {
-  return Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + seq) & 255));
-}
 
 let seqCounter = 0;
 
@@ -176,12 +173,6 @@ function makeCtx(env, nsp = "/") {
     },
   };
   return ctx;
-}
-
-/** Runs `fn(client)` for the named clients (a, b, c) of `target`. */
-async function each(ctx, target, names, fn) {
-  const cs = ctx.clientsOf(target);
-  for (const n of names) await fn(cs[n]);
 }
 
 /** Waits until each named client of every node is (or is not) in `room`. */
@@ -516,26 +507,7 @@ const CHECKS = [
       return { extra };
     },
     async verify(ctx, { extra }, target) {
-      const { d, e, d2 } = extra[target.id];
-      await waitFor(() => d.disconnects.length > 0, WAIT, `${d.name} to be disconnected`);
-      if (target.runtime === "rust") {
-        // Known limitation (README, classic-interop.test.js): socketioxide 0.18 gives an
-        // adapter no way to close a socket's Engine.IO connection, so a Rust node
-        // disconnects the socket from the namespace only; the connection and its other
-        // namespaces stay.
-        assert.deepStrictEqual(d.disconnects, ["io server disconnect"]);
-        assert.ok((await e.call("info")).sid === e.id && e.connected(), `${e.name} still connected`);
-        return;
-      }
-      // close: the whole connection goes, so its other namespace goes too
-      await waitFor(() => d2.disconnects.length > 0, WAIT, `${d2.name} (same connection) to be disconnected`);
-      for (const c of [d, d2]) {
-        assert.ok(["io server disconnect", "transport close"].includes(c.disconnects[0]),
-          `${c.name} disconnect reason ${c.disconnects[0]}`);
-      }
-      await waitFor(() => !d.manager.engine || d.manager.engine.readyState === "closed", WAIT,
-        `the Engine.IO connection of ${d.name} to be closed`);
-      assert.ok((await e.call("info")).sid === e.id && e.connected(), `${e.name} still connected`);
+      await verifyDisconnectWithClose(extra[target.id], target, WAIT);
     },
   },
 ];
