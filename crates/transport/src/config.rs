@@ -245,7 +245,8 @@ impl TransportConfig {
         })
     }
 
-    fn tls_certificates(&self) -> Option<TlsCertificates> {
+    /// The root CA and client certificate given, if any.
+    pub(crate) fn tls_certificates(&self) -> Option<TlsCertificates> {
         if self.tls_root_ca_pem.is_none() && self.tls_client_auth.is_none() {
             return None;
         }

@@ -77,9 +77,12 @@ mod error;
 mod event;
 mod publish_queue;
 mod publisher;
+mod pubsub_conn;
 mod registry;
+mod resp;
 mod shared;
 mod subscriber;
+mod tls;
 mod transport;
 
 pub use backoff::Backoff;

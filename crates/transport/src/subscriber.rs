@@ -12,10 +12,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use futures_util::StreamExt as _;
-use redis::aio::{PubSubSink, PubSubStream};
-use redis::{Msg, RedisError, RedisResult};
+use redis::{Cmd, RedisError, RedisResult, TlsCertificates};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, trace, warn};
 
@@ -24,8 +21,9 @@ use crate::config::Endpoint;
 use crate::error::{TransportError, breaks_connection};
 use crate::event::{ConnectionEvent, Counters, Role};
 use crate::publisher::Publisher;
+use crate::pubsub_conn::{Incoming, PubSubConnection};
 use crate::registry::{Delta, Registry};
-use crate::shared::{Shared, connect_timeout_error, millis, shutdown_signal};
+use crate::shared::{Shared, millis, shutdown_signal};
 use crate::transport::{Message, MessageHandler, SubscriptionId};
 
 /// Channels (or patterns) per `SUBSCRIBE` command when re-subscribing.
@@ -73,22 +71,43 @@ impl std::fmt::Debug for Command {
     }
 }
 
-/// The two halves of one pub/sub connection.
-pub(crate) type Connection = (PubSubSink, PubSubStream);
-
 /// Opens a pub/sub connection (no retry), bounded by `timeout`.
-pub(crate) async fn open(endpoint: &Endpoint, timeout: Duration) -> RedisResult<Connection> {
-    let attempt = async {
-        let client = endpoint.client().await?;
-        // redis-rs puts no timeout on this one.
-        let pubsub = client.get_async_pubsub().await?;
-        let (mut sink, stream) = pubsub.split();
-        sink.ping::<redis::Value>().await?;
-        Ok((sink, stream))
-    };
-    tokio::time::timeout(timeout, attempt)
-        .await
-        .unwrap_or_else(|_| Err(connect_timeout_error(timeout)))
+pub(crate) async fn open(
+    endpoint: &Endpoint,
+    tls: Option<&TlsCertificates>,
+    timeout: Duration,
+) -> RedisResult<PubSubConnection> {
+    PubSubConnection::open(endpoint, tls, timeout).await
+}
+
+/// `SUBSCRIBE`-like commands: the command, and the name of the
+/// confirmation Redis sends once per channel or pattern.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Subscribe,
+    PSubscribe,
+    Unsubscribe,
+    PUnsubscribe,
+}
+
+impl Op {
+    fn command(self) -> &'static str {
+        match self {
+            Op::Subscribe => "SUBSCRIBE",
+            Op::PSubscribe => "PSUBSCRIBE",
+            Op::Unsubscribe => "UNSUBSCRIBE",
+            Op::PUnsubscribe => "PUNSUBSCRIBE",
+        }
+    }
+
+    fn confirmation(self) -> &'static [u8] {
+        match self {
+            Op::Subscribe => b"subscribe",
+            Op::PSubscribe => b"psubscribe",
+            Op::Unsubscribe => b"unsubscribe",
+            Op::PUnsubscribe => b"punsubscribe",
+        }
+    }
 }
 
 /// Why a `SUBSCRIBE`-like round trip failed.
@@ -107,6 +126,8 @@ enum Exit {
 
 pub(crate) struct SubscriberWorker {
     pub(crate) endpoint: Endpoint,
+    /// Root CA / client certificate for `rediss://` endpoints.
+    pub(crate) tls: Option<TlsCertificates>,
     pub(crate) shared: Arc<Shared>,
     /// Poked when the subscriber loses its connection.
     pub(crate) publisher: Arc<Publisher>,
@@ -134,14 +155,13 @@ impl std::fmt::Debug for SubscriberWorker {
 impl SubscriberWorker {
     /// Runs until shutdown (or until the back-off gives up), starting with
     /// the connection made by `Transport::connect`.
-    pub(crate) async fn run(mut self, initial: Connection) {
+    pub(crate) async fn run(mut self, initial: PubSubConnection) {
         let mut conn = initial;
         self.shared.set_subscriber_up(true);
         loop {
-            let (mut sink, mut stream) = conn;
-            let exit = self.serve(&mut sink, &mut stream).await;
+            let exit = self.serve(&mut conn).await;
             self.shared.set_subscriber_up(false);
-            drop((sink, stream));
+            drop(conn);
             let reason = match exit {
                 Exit::Shutdown => return,
                 Exit::Lost(reason) => reason,
@@ -163,7 +183,7 @@ impl SubscriberWorker {
     }
 
     /// The connected phase: messages, commands, health checks.
-    async fn serve(&mut self, sink: &mut PubSubSink, stream: &mut PubSubStream) -> Exit {
+    async fn serve(&mut self, conn: &mut PubSubConnection) -> Exit {
         let period = self.health_check.unwrap_or(Duration::from_secs(3600));
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -174,17 +194,18 @@ impl SubscriberWorker {
                 command = self.commands.recv() => match command {
                     None => return Exit::Shutdown,
                     Some(command) => {
-                        if let Err(reason) = self.handle_online(command, sink).await {
+                        if let Err(reason) = self.handle_online(command, conn).await {
                             return Exit::Lost(reason);
                         }
                     }
                 },
-                msg = stream.next() => match msg {
-                    Some(msg) => self.dispatch(&msg),
-                    None => return Exit::Lost("connection closed".to_owned()),
+                incoming = conn.next() => match incoming {
+                    Ok(Incoming::Message(msg)) => self.dispatch(msg),
+                    Ok(Incoming::Reply(reply)) => trace!(name = ?reply.name(), "unexpected reply ignored"),
+                    Err(e) => return Exit::Lost(e.to_string()),
                 },
                 _ = ticker.tick(), if self.health_check.is_some() => {
-                    match self.round_trip(sink.ping::<redis::Value>()).await {
+                    match self.round_trip(conn, &redis::cmd("PING"), b"pong", 1).await {
                         Ok(_) => trace!("subscriber health check ok"),
                         Err(RoundTripError::Lost(reason)) => {
                             return Exit::Lost(format!("health check failed: {reason}"));
@@ -199,24 +220,15 @@ impl SubscriberWorker {
     }
 
     /// Calls the handlers of one message, in registration order.
-    fn dispatch(&self, msg: &Msg) {
+    fn dispatch(&self, message: Message) {
         Counters::incr(&self.shared.counters.received);
-        let channel = lossy(msg.get_channel::<Vec<u8>>());
-        let pattern = msg
-            .from_pattern()
-            .then(|| lossy(msg.get_pattern::<Vec<u8>>()));
-        let handlers = match &pattern {
+        let handlers = match &message.pattern {
             Some(p) => self.registry.pattern_handlers(p),
-            None => self.registry.channel_handlers(&channel),
+            None => self.registry.channel_handlers(&message.channel),
         };
         let Some(handlers) = handlers else {
-            trace!(%channel, ?pattern, "message with no handler (unsubscribed meanwhile)");
+            trace!(channel = %message.channel, pattern = ?message.pattern, "message with no handler (unsubscribed meanwhile)");
             return;
-        };
-        let message = Message {
-            channel,
-            pattern,
-            payload: Bytes::copy_from_slice(msg.get_payload_bytes()),
         };
         for handler in handlers.iter() {
             let m = message.clone();
@@ -230,7 +242,7 @@ impl SubscriberWorker {
     async fn handle_online(
         &mut self,
         command: Command,
-        sink: &mut PubSubSink,
+        conn: &mut PubSubConnection,
     ) -> Result<(), String> {
         match command {
             Command::Subscribe {
@@ -243,16 +255,16 @@ impl SubscriberWorker {
                 // Registered first, so a message arriving right after the
                 // confirmation already finds its handler.
                 let delta = self.registry.insert(id, channels, patterns, handler);
-                match self.subscribe_all(sink, &delta).await {
+                match self.subscribe_all(conn, &delta).await {
                     Ok(()) => {
                         if ack.send(Ok(())).is_err() {
                             debug!(?id, "subscriber stopped waiting; removing its subscription");
-                            return self.remove(id, Some(sink)).await;
+                            return self.remove(id, Some(conn)).await;
                         }
                         Ok(())
                     }
                     Err(RoundTripError::Command(e)) => {
-                        let result = self.remove(id, Some(sink)).await;
+                        let result = self.remove(id, Some(conn)).await;
                         let _ = ack.send(Err(TransportError::Redis(e)));
                         result
                     }
@@ -264,7 +276,7 @@ impl SubscriberWorker {
                 }
             }
             Command::Unsubscribe { id, ack } => {
-                let result = self.remove(id, Some(sink)).await;
+                let result = self.remove(id, Some(conn)).await;
                 let _ = ack.send(());
                 result
             }
@@ -298,29 +310,18 @@ impl SubscriberWorker {
     async fn remove(
         &mut self,
         id: SubscriptionId,
-        sink: Option<&mut PubSubSink>,
+        conn: Option<&mut PubSubConnection>,
     ) -> Result<(), String> {
         let Some(orphans) = self.registry.remove(id) else {
             return Ok(());
         };
-        let Some(sink) = sink else {
+        let Some(conn) = conn else {
             return Ok(());
         };
-        for chunk in orphans.channels.chunks(SUBSCRIBE_CHUNK) {
-            self.unsubscribe_round_trip(sink.unsubscribe(chunk)).await?;
-        }
-        for chunk in orphans.patterns.chunks(SUBSCRIBE_CHUNK) {
-            self.unsubscribe_round_trip(sink.punsubscribe(chunk))
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn unsubscribe_round_trip(
-        &self,
-        fut: impl Future<Output = RedisResult<()>>,
-    ) -> Result<(), String> {
-        match self.round_trip(fut).await {
+        match self
+            .in_chunks(conn, &orphans, Op::Unsubscribe, Op::PUnsubscribe)
+            .await
+        {
             Ok(()) => Ok(()),
             Err(RoundTripError::Lost(reason)) => Err(reason),
             Err(RoundTripError::Command(e)) => {
@@ -334,31 +335,80 @@ impl SubscriberWorker {
     /// each confirmed by Redis.
     async fn subscribe_all(
         &self,
-        sink: &mut PubSubSink,
+        conn: &mut PubSubConnection,
         delta: &Delta,
     ) -> Result<(), RoundTripError> {
-        for chunk in delta.channels.chunks(SUBSCRIBE_CHUNK) {
-            self.round_trip(sink.subscribe(chunk)).await?;
-        }
-        for chunk in delta.patterns.chunks(SUBSCRIBE_CHUNK) {
-            self.round_trip(sink.psubscribe(chunk)).await?;
+        self.in_chunks(conn, delta, Op::Subscribe, Op::PSubscribe)
+            .await
+    }
+
+    /// `for_channels` on the channels, then `for_patterns` on the patterns,
+    /// [`SUBSCRIBE_CHUNK`] per command, each confirmed.
+    async fn in_chunks(
+        &self,
+        conn: &mut PubSubConnection,
+        delta: &Delta,
+        for_channels: Op,
+        for_patterns: Op,
+    ) -> Result<(), RoundTripError> {
+        for (op, names) in [
+            (for_channels, &delta.channels),
+            (for_patterns, &delta.patterns),
+        ] {
+            for chunk in names.chunks(SUBSCRIBE_CHUNK) {
+                let mut cmd = redis::cmd(op.command());
+                cmd.arg(chunk);
+                self.round_trip(conn, &cmd, op.confirmation(), chunk.len())
+                    .await?;
+            }
         }
         Ok(())
     }
 
-    async fn round_trip<T>(
+    /// Sends `cmd` and waits (at most the response timeout) for `count`
+    /// replies named `name` (one confirmation per channel; `pong` for
+    /// `PING`), dispatching the messages that arrive meanwhile. An error
+    /// reply ends it as [`RoundTripError::Command`].
+    async fn round_trip(
         &self,
-        fut: impl Future<Output = RedisResult<T>>,
-    ) -> Result<T, RoundTripError> {
-        match tokio::time::timeout(self.response_timeout, fut).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) if breaks_connection(&e) => Err(RoundTripError::Lost(e.to_string())),
-            Ok(Err(e)) => Err(RoundTripError::Command(e)),
-            Err(_) => Err(RoundTripError::Lost(format!(
-                "no reply within {} ms",
-                millis(self.response_timeout)
-            ))),
-        }
+        conn: &mut PubSubConnection,
+        cmd: &Cmd,
+        name: &[u8],
+        count: usize,
+    ) -> Result<(), RoundTripError> {
+        let lost = |e: RedisError| RoundTripError::Lost(e.to_string());
+        let work = async {
+            conn.send(cmd).await.map_err(lost)?;
+            let mut left = count;
+            while left > 0 {
+                match conn.next().await.map_err(lost)? {
+                    Incoming::Message(msg) => self.dispatch(msg),
+                    Incoming::Reply(reply) => {
+                        if let Some(e) = reply.error() {
+                            return Err(if breaks_connection(&e) {
+                                RoundTripError::Lost(e.to_string())
+                            } else {
+                                RoundTripError::Command(e)
+                            });
+                        }
+                        if reply.name().is_some_and(|n| n.eq_ignore_ascii_case(name)) {
+                            left -= 1;
+                        } else {
+                            trace!(name = ?reply.name(), "unexpected reply ignored");
+                        }
+                    }
+                }
+            }
+            Ok(())
+        };
+        tokio::time::timeout(self.response_timeout, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(RoundTripError::Lost(format!(
+                    "no reply within {} ms",
+                    millis(self.response_timeout)
+                )))
+            })
     }
 
     /// Forgets subscriptions registered while disconnected whose caller
@@ -377,17 +427,17 @@ impl SubscriberWorker {
     /// Reconnects with back-off, re-subscribes every registered channel and
     /// pattern, answers the pending subscriptions. `None` on shutdown or when
     /// giving up. Commands are served (offline) while waiting.
-    async fn reconnect(&mut self, since: Instant) -> Option<Connection> {
+    async fn reconnect(&mut self, since: Instant) -> Option<PubSubConnection> {
         let mut failures: u32 = 0;
         loop {
             self.purge_abandoned();
-            let error = match open(&self.endpoint, self.connect_timeout).await {
-                Ok((mut sink, stream)) => {
+            let error = match open(&self.endpoint, self.tls.as_ref(), self.connect_timeout).await {
+                Ok(mut conn) => {
                     let all = self.registry.all();
-                    match self.subscribe_all(&mut sink, &all).await {
+                    match self.subscribe_all(&mut conn, &all).await {
                         Ok(()) => {
-                            self.resubscribed(&all, since, &mut sink).await;
-                            return Some((sink, stream));
+                            self.resubscribed(&all, since, &mut conn).await;
+                            return Some(conn);
                         }
                         Err(RoundTripError::Lost(reason)) => reason,
                         Err(RoundTripError::Command(e)) => format!("re-subscribing failed: {e}"),
@@ -429,7 +479,7 @@ impl SubscriberWorker {
     }
 
     /// Bookkeeping once every subscription is back.
-    async fn resubscribed(&mut self, all: &Delta, since: Instant, sink: &mut PubSubSink) {
+    async fn resubscribed(&mut self, all: &Delta, since: Instant, conn: &mut PubSubConnection) {
         let outage_ms = millis(since.elapsed());
         Counters::incr(&self.shared.counters.reconnects);
         Counters::incr(&self.shared.counters.resubscriptions);
@@ -452,16 +502,8 @@ impl SubscriberWorker {
         for (id, ack) in std::mem::take(&mut self.pending) {
             if ack.send(Ok(())).is_err() {
                 // A loss here shows up as the end of the stream right after.
-                let _ = self.remove(id, Some(sink)).await;
+                let _ = self.remove(id, Some(conn)).await;
             }
         }
-    }
-}
-
-fn lossy(bytes: RedisResult<Vec<u8>>) -> String {
-    match bytes {
-        Ok(b) => String::from_utf8(b)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-        Err(_) => String::new(),
     }
 }

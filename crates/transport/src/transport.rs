@@ -119,7 +119,8 @@ impl Transport {
             .connect_initial(&pub_endpoint)
             .await
             .map_err(connect_error(Role::Publisher))?;
-        let sub_conn = subscriber::open(&sub_endpoint, config.connect_timeout())
+        let tls = config.tls_certificates();
+        let sub_conn = subscriber::open(&sub_endpoint, tls.as_ref(), config.connect_timeout())
             .await
             .map_err(connect_error(Role::Subscriber))?;
 
@@ -142,6 +143,7 @@ impl Transport {
         };
         let subscriber_worker = SubscriberWorker {
             endpoint: sub_endpoint,
+            tls,
             shared: shared.clone(),
             publisher: publisher.clone(),
             commands: commands_rx,

@@ -1,0 +1,333 @@
+//! RESP2/RESP3 framing for the subscriber connection: finds where one reply
+//! ends (any type, any nesting, without building it) and picks the fields of
+//! pub/sub messages (`message`, `pmessage`, `smessage`) out of a frame
+//! without copying. Everything else is handed to redis-rs's parser
+//! ([`redis::parse_redis_value`]), which is rare on this connection.
+//!
+//! Follows the RESP3 specification (redis.io/docs/latest/develop/reference/protocol-spec):
+//! line types `+ - : _ # , (`, length-prefixed `$ ! =`, aggregates `* > ~ %`
+//! and attributes `|` (which precede the value they describe).
+
+use std::ops::Range;
+
+/// A frame that is not RESP, or one larger than Redis could send.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed RESP reply from Redis: {0}")]
+pub(crate) struct ProtocolError(&'static str);
+
+/// Largest bulk string accepted, bytes: Redis's own `proto-max-bulk-len`
+/// ceiling (512 MiB).
+const MAX_BULK: usize = 512 * 1024 * 1024;
+
+/// Largest element count of one aggregate accepted.
+const MAX_ELEMENTS: u64 = 1 << 32;
+
+/// The length in bytes of the complete frame at the start of `buf`;
+/// `Ok(None)` when more bytes are needed.
+///
+/// # Errors
+/// [`ProtocolError`] when the bytes are not RESP (unknown type byte, bad
+/// number, missing CRLF after a bulk string, oversized length).
+pub(crate) fn frame_len(buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
+    let mut pos = 0;
+    // Values still to read; aggregates add their children.
+    let mut pending: u64 = 1;
+    while pending > 0 {
+        pending -= 1;
+        let Some(&kind) = buf.get(pos) else {
+            return Ok(None);
+        };
+        let Some((line, next)) = line(buf, pos + 1) else {
+            return Ok(None);
+        };
+        pos = next;
+        match kind {
+            b':' => {
+                number(line)?;
+            }
+            b'+' | b'-' | b'_' | b'#' | b',' | b'(' => {}
+            b'$' | b'!' | b'=' => {
+                let n = number(line)?;
+                if n < 0 {
+                    // `$-1`: RESP2 null bulk string.
+                    if kind != b'$' || n != -1 {
+                        return Err(ProtocolError("negative length"));
+                    }
+                    continue;
+                }
+                let n = usize::try_from(n).map_err(|_| ProtocolError("length"))?;
+                if n > MAX_BULK {
+                    return Err(ProtocolError("bulk string over 512 MiB"));
+                }
+                let end = pos + n;
+                if buf.len() < end + 2 {
+                    return Ok(None);
+                }
+                if &buf[end..end + 2] != b"\r\n" {
+                    return Err(ProtocolError("bulk string not followed by CRLF"));
+                }
+                pos = end + 2;
+            }
+            b'*' | b'>' | b'~' | b'%' | b'|' => {
+                let n = number(line)?;
+                if n < 0 {
+                    // `*-1`: RESP2 null array.
+                    if kind != b'*' || n != -1 {
+                        return Err(ProtocolError("negative length"));
+                    }
+                    continue;
+                }
+                let n = n.unsigned_abs();
+                if n > MAX_ELEMENTS {
+                    return Err(ProtocolError("aggregate too large"));
+                }
+                pending += match kind {
+                    b'%' => 2 * n,
+                    // The attribute's pairs, then the value it describes.
+                    b'|' => 2 * n + 1,
+                    _ => n,
+                };
+            }
+            _ => return Err(ProtocolError("unknown type byte")),
+        }
+    }
+    Ok(Some(pos))
+}
+
+/// The line starting at `from` (without its CRLF) and where the next one
+/// starts; `None` when the CRLF has not arrived yet.
+fn line(buf: &[u8], from: usize) -> Option<(&[u8], usize)> {
+    let rest = buf.get(from..)?;
+    let nl = memchr::memchr(b'\n', rest)?;
+    // Without its CR the line is not RESP; the number parser refuses it.
+    let body = &rest[..nl];
+    Some((body.strip_suffix(b"\r").unwrap_or(body), from + nl + 1))
+}
+
+fn number(line: &[u8]) -> Result<i64, ProtocolError> {
+    std::str::from_utf8(line)
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .ok_or(ProtocolError("bad number"))
+}
+
+/// Which pub/sub message a frame is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MessageKind {
+    /// `message`: a `SUBSCRIBE`d channel.
+    Message,
+    /// `pmessage`: a `PSUBSCRIBE`d pattern.
+    PMessage,
+    /// `smessage`: an `SSUBSCRIBE`d shard channel.
+    SMessage,
+}
+
+/// Where the fields of one pub/sub message are inside its frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MessageFrame {
+    pub(crate) kind: MessageKind,
+    pub(crate) pattern: Option<Range<usize>>,
+    pub(crate) channel: Range<usize>,
+    pub(crate) payload: Range<usize>,
+}
+
+/// The bulk string whose header starts at `pos`, and where the next value
+/// starts.
+fn bulk_at(frame: &[u8], pos: usize) -> Option<(Range<usize>, usize)> {
+    if frame.get(pos) != Some(&b'$') {
+        return None;
+    }
+    let (len, start) = line(frame, pos + 1)?;
+    let len = usize::try_from(number(len).ok()?).ok()?;
+    let end = start.checked_add(len)?;
+    (end + 2 <= frame.len()).then_some((start..end, end + 2))
+}
+
+/// The fields of `frame` (one complete frame, as measured by [`frame_len`])
+/// if it is a pub/sub message: an array (RESP2) or push (RESP3) of bulk
+/// strings `message channel payload`, `pmessage pattern channel payload` or
+/// `smessage channel payload`. `None` for any other reply.
+pub(crate) fn message(frame: &[u8]) -> Option<MessageFrame> {
+    let (&kind, _) = frame.split_first()?;
+    if kind != b'*' && kind != b'>' {
+        return None;
+    }
+    let (count, mut pos) = line(frame, 1)?;
+    let count = match count {
+        b"3" => 3,
+        b"4" => 4,
+        _ => return None,
+    };
+    let mut fields: [Range<usize>; 4] = [0..0, 0..0, 0..0, 0..0];
+    for field in fields.iter_mut().take(count) {
+        (*field, pos) = bulk_at(frame, pos)?;
+    }
+    let [name, a, b, c] = fields;
+    let kind = match (&frame[name], count) {
+        (b"message", 3) => MessageKind::Message,
+        (b"smessage", 3) => MessageKind::SMessage,
+        (b"pmessage", 4) => MessageKind::PMessage,
+        _ => return None,
+    };
+    Some(match kind {
+        MessageKind::PMessage => MessageFrame {
+            kind,
+            pattern: Some(a),
+            channel: b,
+            payload: c,
+        },
+        _ => MessageFrame {
+            kind,
+            pattern: None,
+            channel: a,
+            payload: b,
+        },
+    })
+}
+
+/// What a reply is called: the text of a simple string (`+PONG` → `PONG`,
+/// `+OK`), or the first bulk string of an array or push (`subscribe`,
+/// `pong` — what Redis answers to `PING` in RESP2 subscribed mode).
+pub(crate) fn reply_name(frame: &[u8]) -> Option<&[u8]> {
+    let (&kind, _) = frame.split_first()?;
+    let (first, pos) = line(frame, 1)?;
+    match kind {
+        b'+' => Some(first),
+        b'*' | b'>' => bulk_at(frame, pos).map(|(name, _)| &frame[name]),
+        _ => None,
+    }
+}
+
+/// Whether the reply is an error (`-` simple error, `!` blob error).
+pub(crate) fn is_error(frame: &[u8]) -> bool {
+    matches!(frame.first(), Some(b'-' | b'!'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_prefixes_incomplete(frame: &[u8]) {
+        for cut in 0..frame.len() {
+            assert_eq!(frame_len(&frame[..cut]), Ok(None), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn lengths_of_every_type() {
+        let frames: &[&[u8]] = &[
+            b"+OK\r\n",
+            b"-NOPERM no\r\n",
+            b":42\r\n",
+            b"_\r\n",
+            b"#t\r\n",
+            b",1.5\r\n",
+            b"(12345678901234567890\r\n",
+            b"$5\r\nhe\r\no\r\n",
+            b"$0\r\n\r\n",
+            b"$-1\r\n",
+            b"*-1\r\n",
+            b"!3\r\nerr\r\n",
+            b"=7\r\ntxt:abc\r\n",
+            b"*0\r\n",
+            b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n",
+            b">4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$1\r\nc\r\n$2\r\n\x00\xff\r\n",
+            b"%2\r\n+a\r\n:1\r\n+b\r\n*2\r\n:1\r\n:2\r\n",
+            b"~2\r\n+a\r\n+b\r\n",
+            b"|1\r\n+key\r\n+val\r\n:7\r\n",
+            b"*2\r\n*2\r\n:1\r\n*1\r\n$-1\r\n_\r\n",
+        ];
+        for f in frames {
+            assert_eq!(
+                frame_len(f),
+                Ok(Some(f.len())),
+                "{:?}",
+                String::from_utf8_lossy(f)
+            );
+            all_prefixes_incomplete(f);
+            let mut two = f.to_vec();
+            two.extend_from_slice(b"+OK\r\n");
+            assert_eq!(frame_len(&two), Ok(Some(f.len())));
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_resp() {
+        for bad in [
+            &b"?x\r\n"[..],
+            b"$abc\r\n",
+            b"$3\r\nabcd\r\n",
+            b"*-2\r\n",
+            b"$-2\r\n",
+            b">-1\r\n",
+            b"$9999999999999\r\n",
+            b"*1\r\n:1\rx\r\n",
+        ] {
+            assert!(
+                frame_len(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn picks_message_fields() {
+        let f = b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$3\r\nabc\r\n";
+        let m = message(f).unwrap();
+        assert_eq!(m.kind, MessageKind::Message);
+        assert_eq!(
+            (&f[m.channel], &f[m.payload], m.pattern),
+            (&b"ch"[..], &b"abc"[..], None)
+        );
+
+        let f = b">4\r\n$8\r\npmessage\r\n$3\r\np#*\r\n$3\r\np#x\r\n$0\r\n\r\n";
+        let m = message(f).unwrap();
+        assert_eq!(m.kind, MessageKind::PMessage);
+        assert_eq!(&f[m.pattern.clone().unwrap()], b"p#*");
+        assert_eq!((&f[m.channel], &f[m.payload]), (&b"p#x"[..], &b""[..]));
+
+        let f = b">3\r\n$8\r\nsmessage\r\n$1\r\ns\r\n$1\r\n\r\r\n";
+        let m = message(f).unwrap();
+        assert_eq!(m.kind, MessageKind::SMessage);
+        assert_eq!(&f[m.payload], b"\r");
+
+        for other in [
+            &b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n"[..],
+            b"*2\r\n$4\r\npong\r\n$0\r\n\r\n",
+            b"+PONG\r\n",
+            b"*3\r\n$7\r\nMESSAGE\r\n$1\r\na\r\n$1\r\nb\r\n",
+            b"*4\r\n$7\r\nmessage\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n",
+        ] {
+            assert_eq!(message(other), None, "{:?}", String::from_utf8_lossy(other));
+        }
+    }
+
+    #[test]
+    fn names_replies() {
+        assert_eq!(reply_name(b"+PONG\r\n"), Some(&b"PONG"[..]));
+        assert_eq!(
+            reply_name(b"*2\r\n$4\r\npong\r\n$0\r\n\r\n"),
+            Some(&b"pong"[..])
+        );
+        assert_eq!(
+            reply_name(b">3\r\n$10\r\npsubscribe\r\n$1\r\n*\r\n:1\r\n"),
+            Some(&b"psubscribe"[..])
+        );
+        assert_eq!(reply_name(b":1\r\n"), None);
+        assert_eq!(reply_name(b"*1\r\n:1\r\n"), None);
+        assert!(is_error(b"-NOPERM x\r\n") && is_error(b"!1\r\nx\r\n"));
+        assert!(!is_error(b"+OK\r\n"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(bytes: Vec<u8>) {
+            if let Ok(Some(n)) = frame_len(&bytes) {
+                proptest::prop_assert!(n <= bytes.len());
+                let _ = message(&bytes[..n]);
+                let _ = reply_name(&bytes[..n]);
+            }
+        }
+    }
+}
