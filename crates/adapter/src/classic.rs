@@ -23,7 +23,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use sio_redis_transport::{Message, MessageHandler, SubscriptionId};
 use sio_redis_wire::channels::ClassicChannels;
-use sio_redis_wire::classic::{ClassicBroadcast, ClassicRequest, ClassicResponse, RequestBody};
+use sio_redis_wire::classic::{
+    ClassicBroadcast, ClassicBroadcastRef, ClassicRequest, ClassicResponse, RequestBody,
+};
 use sio_redis_wire::{
     BroadcastFlags, BroadcastOptions, Packet, PacketType, SocketDescription, Value, ids,
 };
@@ -67,6 +69,8 @@ pub struct ClassicAdapter<E> {
     own_response: String,
     pending: Pending,
     subscription: Mutex<Option<SubscriptionId>>,
+    /// Whether the namespace's parser is the common (JSON text) one; found on first use.
+    json_parser: std::sync::OnceLock<bool>,
 }
 
 impl<E> std::fmt::Debug for ClassicAdapter<E> {
@@ -127,6 +131,7 @@ impl<E: SocketEmitter> CoreAdapter<E> for ClassicAdapter<E> {
             channels,
             pending: Pending::default(),
             subscription: Mutex::new(None),
+            json_parser: std::sync::OnceLock::new(),
         }
     }
 
@@ -705,21 +710,22 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
             return;
         }
         let limits = &self.state.inner.config.limits;
-        let b = match ClassicBroadcast::decode(&msg.payload, limits) {
+        // Decoded up to the event data, which goes from msgpack straight to what
+        // the namespace's parser needs.
+        let b = match ClassicBroadcastRef::decode(&msg.payload, limits) {
             Ok(b) => b,
             Err(e) => return self.decode_failed(msg, &e),
         };
         if b.uid == self.uid {
             return;
         }
-        if b.packet.nsp.as_deref().unwrap_or("/") != self.nsp {
-            return self.drop_message(
-                "foreign_namespace",
-                msg,
-                &format!("packet for {:?}", b.packet.nsp),
-            );
+        if b.nsp.unwrap_or("/") != self.nsp {
+            return self.drop_message("foreign_namespace", msg, &format!("packet for {:?}", b.nsp));
         }
-        let value = match convert::event_to_sio(self.local.parser(), &b.packet.data) {
+        let json = *self
+            .json_parser
+            .get_or_init(|| convert::is_json_parser(self.local.parser()));
+        let value = match convert::event_bytes_to_sio(self.local.parser(), json, b.data, limits) {
             Ok(v) => v,
             Err(e) => return self.drop_message("payload", msg, &e),
         };

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, SerializeTuple};
 use sio_redis_wire::{Limits, Value, json, msgpack};
-use socketioxide_core::Value as SioValue;
 use socketioxide_core::parser::{Parse, ParserError};
+use socketioxide_core::{Str, Value as SioValue};
 
 use crate::error::Error;
 
@@ -74,6 +74,32 @@ pub(crate) fn event_to_sio(parser: impl Parse, data: &Value) -> Result<SioValue,
     parser
         .encode_value(&Args(args), event)
         .map_err(Error::Parser)
+}
+
+/// Whether `parser` is socketioxide's common parser (event data as JSON text) rather
+/// than the msgpack one.
+pub(crate) fn is_json_parser(parser: impl Parse) -> bool {
+    matches!(parser.encode_value(&(), None), Ok(SioValue::Str(..)))
+}
+
+/// `[event, ...args]`, msgpack-encoded as in a broadcast, for the namespace's parser.
+/// With the common parser (`json`) and no binary, the JSON text is written straight
+/// from the msgpack bytes (what the parser would write, numbers as JavaScript writes
+/// them); otherwise through a [`Value`] and the parser.
+///
+/// # Errors
+/// [`Error::Decode`] for malformed msgpack, [`Error::Parser`] when the parser refuses
+/// the data.
+pub(crate) fn event_bytes_to_sio(
+    parser: impl Parse,
+    json: bool,
+    data: &[u8],
+    limits: &Limits,
+) -> Result<SioValue, Error> {
+    if json && let Some(text) = msgpack::to_json(data, limits)? {
+        return Ok(SioValue::Str(Str::from(text), None));
+    }
+    event_to_sio(parser, &msgpack::decode(data, limits)?)
 }
 
 /// Serialises an acknowledgement (`[...args]`) with the namespace's parser.

@@ -359,6 +359,15 @@ impl Default for Writer {
 }
 
 impl Writer {
+    /// A writer whose buffer starts with room for `bytes`.
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
+        Self {
+            buf: Vec::with_capacity(bytes),
+            first: Vec::with_capacity(8),
+            after_key: false,
+        }
+    }
+
     pub(crate) fn into_bytes(self) -> Vec<u8> {
         self.buf
     }

@@ -42,19 +42,111 @@ pub fn encode(value: &Value, flavor: Flavor) -> Vec<u8> {
 /// [`DecodeError::TooLarge`] / [`DecodeError::TooDeep`] past `limits`; `Truncated`,
 /// `InvalidMarker`, `InvalidUtf8`, `NonStringKey` or `TrailingBytes` for malformed input.
 pub fn decode(input: &[u8], limits: &Limits) -> Result<Value, DecodeError> {
-    limits.check_len(input.len())?;
-    let mut r = Reader {
-        buf: input,
-        pos: 0,
-        max_depth: limits.max_depth,
-    };
+    let mut r = Reader::new(input, limits)?;
     let v = r.value(0)?;
-    if r.pos != input.len() {
-        return Err(DecodeError::TrailingBytes {
-            count: input.len() - r.pos,
-        });
-    }
+    r.finish()?;
     Ok(v)
+}
+
+/// The JSON text `JSON.stringify` gives for the msgpack value that fills `input`,
+/// written straight from the msgpack bytes (no [`Value`] built); `None` when the
+/// value holds binary or an extension, which Socket.IO does not send as JSON
+/// (binary goes out as attachments). Numbers are written as JavaScript writes them.
+///
+/// # Errors
+/// As [`decode`].
+pub fn to_json(input: &[u8], limits: &Limits) -> Result<Option<String>, DecodeError> {
+    let mut r = Reader::new(input, limits)?;
+    let mut json = Plain {
+        inner: crate::json::Writer::with_capacity(input.len() + input.len() / 4 + 16),
+        binary: false,
+    };
+    r.drive(&mut json, 0)?;
+    r.finish()?;
+    if json.binary {
+        return Ok(None);
+    }
+    let bytes = json.inner.into_bytes();
+    // The JSON writer writes only what it is given as `&str` plus ASCII.
+    Ok(Some(
+        String::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8 { offset: 0 })?,
+    ))
+}
+
+/// Whether the msgpack value in `bytes` is an array.
+pub(crate) fn is_array(bytes: &[u8]) -> bool {
+    matches!(bytes.first(), Some(0x90..=0x9f | 0xdc | 0xdd))
+}
+
+/// A [`Sink`] that writes nothing (for checking and skipping a value).
+struct Discard;
+
+impl Sink for Discard {
+    fn nil(&mut self) {}
+    fn bool(&mut self, _: bool) {}
+    fn int(&mut self, _: i64) {}
+    fn uint(&mut self, _: u64) {}
+    fn f32(&mut self, _: f32) {}
+    fn f64(&mut self, _: f64) {}
+    fn str(&mut self, _: &str) {}
+    fn bin(&mut self, _: &[u8]) {}
+    fn ext(&mut self, _: i8, _: &[u8]) {}
+    fn begin_array(&mut self, _: usize) {}
+    fn end_array(&mut self) {}
+    fn begin_map(&mut self, _: usize) {}
+    fn key(&mut self, _: &str) {}
+    fn end_map(&mut self) {}
+}
+
+/// The JSON writer, noting binary and extensions instead of writing them.
+struct Plain {
+    inner: crate::json::Writer,
+    binary: bool,
+}
+
+impl Sink for Plain {
+    fn nil(&mut self) {
+        self.inner.nil();
+    }
+    fn bool(&mut self, b: bool) {
+        self.inner.bool(b);
+    }
+    fn int(&mut self, n: i64) {
+        self.inner.int(n);
+    }
+    fn uint(&mut self, n: u64) {
+        self.inner.uint(n);
+    }
+    fn f32(&mut self, f: f32) {
+        self.inner.f32(f);
+    }
+    fn f64(&mut self, f: f64) {
+        self.inner.f64(f);
+    }
+    fn str(&mut self, s: &str) {
+        self.inner.str(s);
+    }
+    fn bin(&mut self, _: &[u8]) {
+        self.binary = true;
+    }
+    fn ext(&mut self, _: i8, _: &[u8]) {
+        self.binary = true;
+    }
+    fn begin_array(&mut self, len: usize) {
+        self.inner.begin_array(len);
+    }
+    fn end_array(&mut self) {
+        self.inner.end_array();
+    }
+    fn begin_map(&mut self, len: usize) {
+        self.inner.begin_map(len);
+    }
+    fn key(&mut self, k: &str) {
+        self.inner.key(k);
+    }
+    fn end_map(&mut self) {
+        self.inner.end_map();
+    }
 }
 
 /// The msgpack [`Sink`].
@@ -186,13 +278,172 @@ impl Sink for Writer {
     fn end_map(&mut self) {}
 }
 
-struct Reader<'a> {
+/// Reads msgpack values one after the other from a buffer.
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
     max_depth: usize,
 }
 
 impl<'a> Reader<'a> {
+    /// A reader over `input`, refused when it is over `limits`.
+    pub(crate) fn new(input: &'a [u8], limits: &Limits) -> Result<Self, DecodeError> {
+        limits.check_len(input.len())?;
+        Ok(Reader {
+            buf: input,
+            pos: 0,
+            max_depth: limits.max_depth,
+        })
+    }
+
+    /// `Err(TrailingBytes)` unless everything was read.
+    pub(crate) fn finish(&self) -> Result<(), DecodeError> {
+        if self.pos != self.buf.len() {
+            return Err(DecodeError::TrailingBytes {
+                count: self.buf.len() - self.pos,
+            });
+        }
+        Ok(())
+    }
+
+    /// Where the cursor is, bytes from the start.
+    pub(crate) fn offset(&self) -> usize {
+        self.pos
+    }
+
+    /// Steps over a `nil` at the cursor; `false` (nothing read) for any other value.
+    pub(crate) fn skip_nil(&mut self) -> bool {
+        let nil = self.buf.get(self.pos) == Some(&0xc0);
+        self.pos += usize::from(nil);
+        nil
+    }
+
+    /// The next value, as a tree.
+    pub(crate) fn next_value(&mut self) -> Result<Value, DecodeError> {
+        self.value(0)
+    }
+
+    /// The element count of the array at the cursor; `None` (nothing read) when
+    /// the next value is not an array.
+    pub(crate) fn array_header(&mut self) -> Result<Option<usize>, DecodeError> {
+        let Some(&marker) = self.buf.get(self.pos) else {
+            return Err(DecodeError::Truncated { offset: self.pos });
+        };
+        let len = match marker {
+            0x90..=0x9f => {
+                self.pos += 1;
+                usize::from(marker & 0x0f)
+            }
+            0xdc | 0xdd => {
+                self.pos += 1;
+                if marker == 0xdc {
+                    self.len16()?
+                } else {
+                    self.len32()?
+                }
+            }
+            _ => return Ok(None),
+        };
+        self.check_count(len, 1)?;
+        Ok(Some(len))
+    }
+
+    /// The member count of the map at the cursor; `None` (nothing read) when the
+    /// next value is not a map.
+    pub(crate) fn map_header(&mut self) -> Result<Option<usize>, DecodeError> {
+        let Some(&marker) = self.buf.get(self.pos) else {
+            return Err(DecodeError::Truncated { offset: self.pos });
+        };
+        let len = match marker {
+            0x80..=0x8f => {
+                self.pos += 1;
+                usize::from(marker & 0x0f)
+            }
+            0xde | 0xdf => {
+                self.pos += 1;
+                if marker == 0xde {
+                    self.len16()?
+                } else {
+                    self.len32()?
+                }
+            }
+            _ => return Ok(None),
+        };
+        self.check_count(len, 2)?;
+        Ok(Some(len))
+    }
+
+    /// The string at the cursor, borrowed; `None` (nothing read) when the next
+    /// value is not a string.
+    pub(crate) fn borrowed_str(&mut self) -> Result<Option<&'a str>, DecodeError> {
+        let at = self.pos;
+        let Some(&marker) = self.buf.get(at) else {
+            return Err(DecodeError::Truncated { offset: at });
+        };
+        let len = match marker {
+            0xa0..=0xbf => {
+                self.pos += 1;
+                usize::from(marker & 0x1f)
+            }
+            0xd9..=0xdb => {
+                self.pos += 1;
+                match marker {
+                    0xd9 => self.len8()?,
+                    0xda => self.len16()?,
+                    _ => self.len32()?,
+                }
+            }
+            _ => return Ok(None),
+        };
+        let raw = self.take(len)?;
+        std::str::from_utf8(raw)
+            .map(Some)
+            .map_err(|_| DecodeError::InvalidUtf8 { offset: at })
+    }
+
+    /// The bytes of the next value, checked (structure, UTF-8, depth) but not
+    /// decoded.
+    pub(crate) fn raw_value(&mut self) -> Result<&'a [u8], DecodeError> {
+        let start = self.pos;
+        self.drive(&mut Discard, 0)?;
+        Ok(&self.buf[start..self.pos])
+    }
+
+    /// Reads the next value into `s`, without building it.
+    fn drive<S: Sink>(&mut self, s: &mut S, depth: usize) -> Result<(), DecodeError> {
+        if let Some(len) = self.array_header()? {
+            self.container_depth(depth)?;
+            s.begin_array(len);
+            for _ in 0..len {
+                self.drive(s, depth + 1)?;
+            }
+            s.end_array();
+            return Ok(());
+        }
+        if let Some(len) = self.map_header()? {
+            self.container_depth(depth)?;
+            s.begin_map(len);
+            for _ in 0..len {
+                let at = self.pos;
+                let name = self.borrowed_str()?;
+                s.key(name.ok_or(DecodeError::NonStringKey { offset: at })?);
+                self.drive(s, depth + 1)?;
+            }
+            s.end_map();
+            return Ok(());
+        }
+        if let Some(text) = self.borrowed_str()? {
+            s.str(text);
+            return Ok(());
+        }
+        // Scalars, binary and extensions: rare in event data, decoded as a value.
+        match self.value(depth)? {
+            Value::Bin(b) => s.bin(&b),
+            Value::Ext(kind, payload) => s.ext(kind, &payload),
+            v => s.value(&v),
+        }
+        Ok(())
+    }
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let end = self.pos.checked_add(n).filter(|&end| end <= self.buf.len());
         let end = end.ok_or(DecodeError::Truncated {

@@ -3,7 +3,9 @@
 
 use serde_json::Value as Json;
 use sio_redis_wire::channels::ClassicChannels;
-use sio_redis_wire::classic::{ClassicBroadcast, ClassicRequest, ClassicResponse};
+use sio_redis_wire::classic::{
+    ClassicBroadcast, ClassicBroadcastRef, ClassicRequest, ClassicResponse,
+};
 use sio_redis_wire::{ClusterMessage, Encoding, Limits, SessionRecord, json, msgpack};
 
 const VECTORS: &str = include_str!("golden/vectors.json");
@@ -49,6 +51,38 @@ fn cases() -> Vec<Json> {
 }
 
 /// Checks one vector; returns a description of the mismatch, if any.
+/// The borrowing decoder reads what the tree decoder reads, and its JSON text of the
+/// data is what `JSON.stringify` gives (the data has no binary) or `None` (it has).
+fn broadcast_ref_agrees(m: &ClassicBroadcast, payload: &[u8]) -> Result<(), String> {
+    let limits = Limits::default();
+    let r = ClassicBroadcastRef::decode(payload, &limits).map_err(|e| format!("ref: {e}"))?;
+    let data = r
+        .data_value(&limits)
+        .map_err(|e| format!("ref data: {e}"))?;
+    // Compared as Debug text: NaN is not equal to itself.
+    if format!("{:?}", (r.uid, r.kind, r.nsp, &r.opts, &data))
+        != format!(
+            "{:?}",
+            (
+                &m.uid,
+                m.packet.kind,
+                &m.packet.nsp,
+                &m.opts,
+                &m.packet.data
+            )
+        )
+    {
+        return Err(format!("ClassicBroadcastRef disagrees: {r:?}"));
+    }
+    let text = msgpack::to_json(r.data, &limits).map_err(|e| format!("to_json: {e}"))?;
+    let binary = format!("{data:?}").contains("Bin(") || format!("{data:?}").contains("Ext(");
+    match text {
+        None if binary => Ok(()),
+        Some(t) if !binary && t.as_bytes() == json::encode(&data) => Ok(()),
+        other => Err(format!("to_json gave {other:?} for {data:?}")),
+    }
+}
+
 fn check(case: &Json) -> Result<(), String> {
     let limits = Limits::default();
     let kind = case["kind"].as_str().unwrap_or_default();
@@ -97,6 +131,7 @@ fn check(case: &Json) -> Result<(), String> {
     match kind {
         "classic-broadcast" => {
             let m = ClassicBroadcast::decode(&payload, &limits).map_err(err)?;
+            broadcast_ref_agrees(&m, &payload)?;
             same("classic broadcast", m.encode(), &|b| {
                 ClassicBroadcast::decode(b, &limits)
                     .ok()

@@ -2,7 +2,9 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use sio_redis_wire::classic::{ClassicBroadcast, ClassicRequest, ClassicResponse, RequestBody};
+use sio_redis_wire::classic::{
+    ClassicBroadcast, ClassicBroadcastRef, ClassicRequest, ClassicResponse, RequestBody,
+};
 use sio_redis_wire::{
     BroadcastFlags, BroadcastOptions, ClusterBody, ClusterMessage, Limits, Packet, SessionRecord,
     SocketDescription, Value, json, msgpack,
@@ -193,7 +195,11 @@ proptest! {
     #[test]
     fn classic_broadcast_round_trip(uid in "[A-Za-z0-9_-]{6}", d in event_data(), o in opts()) {
         let m = ClassicBroadcast { uid, packet: Packet::event(d, Some("/".into())), opts: o };
-        prop_assert_eq!(ClassicBroadcast::decode(&m.encode(), &Limits::default()).unwrap(), m);
+        let bytes = m.encode();
+        prop_assert_eq!(ClassicBroadcast::decode(&bytes, &Limits::default()).unwrap(), m.clone());
+        let r = ClassicBroadcastRef::decode(&bytes, &Limits::default()).unwrap();
+        prop_assert_eq!((r.uid, r.nsp, &r.opts), (m.uid.as_str(), Some("/"), &m.opts));
+        prop_assert_eq!(r.data_value(&Limits::default()).unwrap(), m.packet.data);
     }
 
     #[test]
@@ -249,6 +255,10 @@ proptest! {
         let limits = Limits { max_bytes: 150, max_depth: 8 };
         let _ = sio_redis_wire::decode_any(&bytes, &limits);
         let _ = ClassicBroadcast::decode(&bytes, &limits);
+        if let Ok(r) = ClassicBroadcastRef::decode(&bytes, &limits) {
+            let _ = sio_redis_wire::msgpack::to_json(r.data, &limits);
+        }
+        let _ = sio_redis_wire::msgpack::to_json(&bytes, &limits);
         let _ = ClassicRequest::decode(&bytes, &limits);
         let _ = ClassicResponse::decode(&bytes, &limits);
         let _ = ClusterMessage::decode(&bytes, &limits);

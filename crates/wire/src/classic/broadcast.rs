@@ -5,6 +5,7 @@ use crate::ids::EMITTER_UID;
 use crate::msgpack::{self, Flavor};
 use crate::packet::{BroadcastFlags, BroadcastOptions, OptionsLayout, Packet};
 use crate::sink::Sink;
+use crate::types::PacketType;
 use crate::value::Value;
 
 /// A broadcast on the classic adapter's broadcast channels: the msgpack array
@@ -107,6 +108,109 @@ impl ClassicBroadcast {
             packet: Packet::from_value(packet)?,
             opts: BroadcastOptions::from_value(opts)?,
         })
+    }
+}
+
+/// A classic broadcast decoded up to its packet data, which is left as msgpack (a
+/// slice of the message): a receiving node turns it into what its clients need
+/// (JSON text with [`msgpack::to_json`], or a [`Value`] with
+/// [`ClassicBroadcastRef::data_value`]) without an intermediate tree.
+///
+/// Accepts exactly what [`ClassicBroadcast::decode`] accepts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassicBroadcastRef<'a> {
+    /// The sending server's uid (`"emitter"` for emitters).
+    pub uid: &'a str,
+    /// The packet type.
+    pub kind: PacketType,
+    /// The packet's namespace, when present.
+    pub nsp: Option<&'a str>,
+    /// `[event, ...args]`, msgpack-encoded (always an array).
+    pub data: &'a [u8],
+    /// The broadcast options.
+    pub opts: BroadcastOptions,
+}
+
+impl<'a> ClassicBroadcastRef<'a> {
+    /// Decodes `[uid, {type, data, nsp?}, opts]` (packet members in any order,
+    /// unknown members ignored, `nsp: null` as absent).
+    ///
+    /// # Errors
+    /// As [`ClassicBroadcast::decode`]: malformed msgpack, past `limits`, or a
+    /// missing or mistyped member.
+    pub fn decode(input: &'a [u8], limits: &Limits) -> Result<Self, DecodeError> {
+        const WHAT: &str = "classic broadcast";
+        let wrong = |message, field, expected| DecodeError::WrongType {
+            message,
+            field,
+            expected,
+        };
+        let mut r = msgpack::Reader::new(input, limits)?;
+        if r.array_header()? != Some(3) {
+            return Err(wrong(WHAT, "(message)", "an array of 3 elements"));
+        }
+        let uid = r.borrowed_str()?.ok_or(wrong(WHAT, "uid", "a string"))?;
+        let members = r
+            .map_header()?
+            .ok_or(wrong("packet", "(message)", "a map"))?;
+        let (mut kind, mut data, mut nsp) = (None, None, None);
+        for _ in 0..members {
+            let at = r.offset();
+            let name = r
+                .borrowed_str()?
+                .ok_or(DecodeError::NonStringKey { offset: at })?;
+            if r.skip_nil() {
+                // `null` members are absent, as for the Node adapters.
+                continue;
+            }
+            match name {
+                "data" => {
+                    let raw = r.raw_value()?;
+                    if !msgpack::is_array(raw) {
+                        return Err(wrong("packet", "data", "an array"));
+                    }
+                    data = Some(raw);
+                }
+                "nsp" => {
+                    nsp = Some(
+                        r.borrowed_str()?
+                            .ok_or(wrong("packet", "nsp", "a string"))?,
+                    );
+                }
+                "type" => {
+                    let v = r.next_value()?;
+                    let code = v.as_i64().ok_or(wrong("packet", "type", "an integer"))?;
+                    kind = Some(PacketType::try_from(code)?);
+                }
+                _ => {
+                    r.raw_value()?;
+                }
+            }
+        }
+        let missing = |field| DecodeError::MissingField {
+            message: "packet",
+            field,
+        };
+        let kind = kind.ok_or(missing("type"))?;
+        let data = data.ok_or(missing("data"))?;
+        let opts = BroadcastOptions::from_value(r.next_value()?)?;
+        r.finish()?;
+        Ok(Self {
+            uid,
+            kind,
+            nsp,
+            data,
+            opts,
+        })
+    }
+
+    /// The packet data as a [`Value`] (`Value::Array`).
+    ///
+    /// # Errors
+    /// None in practice (the bytes were checked by [`ClassicBroadcastRef::decode`]);
+    /// [`DecodeError`] past `limits`.
+    pub fn data_value(&self, limits: &Limits) -> Result<Value, DecodeError> {
+        msgpack::decode(self.data, limits)
     }
 }
 

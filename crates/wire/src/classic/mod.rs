@@ -5,6 +5,6 @@ mod broadcast;
 mod request;
 mod response;
 
-pub use broadcast::ClassicBroadcast;
+pub use broadcast::{ClassicBroadcast, ClassicBroadcastRef};
 pub use request::{ClassicRequest, RequestBody};
 pub use response::ClassicResponse;
