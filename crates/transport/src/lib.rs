@@ -73,11 +73,12 @@
 
 mod backoff;
 mod config;
+mod connection;
 mod error;
 mod event;
+mod mux;
 mod publish_queue;
 mod publisher;
-mod pubsub_conn;
 mod registry;
 mod resp;
 mod shared;

@@ -66,13 +66,12 @@ impl PublishWorker {
     }
 
     async fn send(&self, batch: &mut Vec<Queued>) {
-        let mut pipe = redis::pipe();
-        for q in batch.iter() {
-            pipe.cmd("PUBLISH").arg(&q.channel).arg(q.payload.as_ref());
-        }
         let counters = &self.shared.counters;
         let n = batch.len() as u64;
-        match self.publisher.query_pipeline::<Vec<u64>>(&pipe).await {
+        let items = batch
+            .iter()
+            .map(|q| (q.channel.as_str(), q.payload.as_ref()));
+        match self.publisher.publish(items).await {
             Ok(receivers) => {
                 counters
                     .published

@@ -1,5 +1,6 @@
-//! The publisher: one multiplexed connection shared by every handle, and a
-//! worker task that notices when it breaks and reconnects it with back-off.
+//! The publisher: one multiplexed connection ([`MuxConnection`]) shared by
+//! every handle, and a worker task that notices when it breaks and reconnects
+//! it with back-off.
 //!
 //! redis-rs's `ConnectionManager` is not used: it gives up after 6 retries by
 //! default, a command issued while it reconnects waits for the reconnection
@@ -7,25 +8,24 @@
 //! the manager, and it reports no connection events.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
-use redis::{
-    AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline, PushInfo, PushKind, RedisResult,
-};
+use redis::{Cmd, FromRedisValue, RedisResult, TlsCertificates};
 use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
 use crate::config::Endpoint;
+use crate::connection::RespConnection;
 use crate::error::{TransportError, breaks_connection};
 use crate::event::{ConnectionEvent, Counters, Role};
-use crate::shared::{Shared, connect_timeout_error, millis, shutdown_signal};
+use crate::mux::MuxConnection;
+use crate::shared::{Shared, millis, shutdown_signal};
 
 enum State {
     Up {
-        conn: MultiplexedConnection,
+        conn: MuxConnection,
         generation: u64,
     },
     Down,
@@ -48,6 +48,8 @@ pub(crate) struct Publisher {
     last_error: Mutex<String>,
     response_timeout: Duration,
     connect_timeout: Duration,
+    /// Root CA / client certificate for `rediss://` endpoints.
+    tls: Option<TlsCertificates>,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -63,7 +65,11 @@ impl std::fmt::Debug for Publisher {
 }
 
 impl Publisher {
-    pub(crate) fn new(response_timeout: Duration, connect_timeout: Duration) -> Publisher {
+    pub(crate) fn new(
+        response_timeout: Duration,
+        connect_timeout: Duration,
+        tls: Option<TlsCertificates>,
+    ) -> Publisher {
         Publisher {
             state: Mutex::new(State::Down),
             wake: Notify::new(),
@@ -72,6 +78,7 @@ impl Publisher {
             last_error: Mutex::new(String::new()),
             response_timeout,
             connect_timeout,
+            tls,
         }
     }
 
@@ -84,32 +91,18 @@ impl Publisher {
         self: &Arc<Self>,
         endpoint: &Endpoint,
         generation: u64,
-    ) -> RedisResult<MultiplexedConnection> {
+    ) -> RedisResult<MuxConnection> {
+        let conn = RespConnection::open(endpoint, self.tls.as_ref(), self.connect_timeout).await?;
+        // The connection tells at once when it ends (RESP2 and RESP3 alike).
         let weak = Arc::downgrade(self);
-        let attempt = async {
-            let client = endpoint.client().await?;
-            let mut config = AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(self.connect_timeout))
-                // Bounded by our own timeout per command instead.
-                .set_response_timeout(None);
-            if client
-                .get_connection_info()
-                .redis_settings()
-                .protocol()
-                .supports_resp3()
-            {
-                // RESP3 connections tell us at once when they drop.
-                config = config.set_push_sender(disconnect_reporter(weak, generation));
-            }
-            let mut conn = client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await?;
-            redis::cmd("PING").query_async::<()>(&mut conn).await?;
-            Ok(conn)
-        };
-        tokio::time::timeout(self.connect_timeout, attempt)
-            .await
-            .unwrap_or_else(|_| Err(connect_timeout_error(self.connect_timeout)))
+        Ok(MuxConnection::start(
+            conn,
+            Arc::new(move |reason: String| {
+                if let Some(p) = weak.upgrade() {
+                    p.report(generation, &p.broken, reason);
+                }
+            }),
+        ))
     }
 
     /// The first connection, made by `Transport::connect`.
@@ -123,7 +116,7 @@ impl Publisher {
     }
 
     /// The current connection, or the error that says why there is none.
-    pub(crate) fn current(&self) -> Result<(MultiplexedConnection, u64), TransportError> {
+    pub(crate) fn current(&self) -> Result<(MuxConnection, u64), TransportError> {
         match &*self.lock() {
             State::Up { conn, generation } => Ok((conn.clone(), *generation)),
             State::Down => Err(TransportError::NotConnected {
@@ -140,23 +133,23 @@ impl Publisher {
     /// Runs one command on the publisher connection, bounded by the response
     /// timeout.
     pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, TransportError> {
-        self.run(|mut conn| async move { cmd.query_async::<T>(&mut conn).await })
+        self.run(|conn| async move { conn.query::<T>(cmd).await })
             .await
     }
 
-    /// Runs a pipeline (one round trip) on the publisher connection, bounded by
-    /// the response timeout.
-    pub(crate) async fn query_pipeline<T: FromRedisValue>(
+    /// `PUBLISH` of every `(channel, payload)`, pipelined (one write, one round
+    /// trip), bounded by the response timeout; the receiver count of each.
+    pub(crate) async fn publish<'a>(
         &self,
-        pipe: &Pipeline,
-    ) -> Result<T, TransportError> {
-        self.run(|mut conn| async move { pipe.query_async::<T>(&mut conn).await })
+        items: impl ExactSizeIterator<Item = (&'a str, &'a [u8])> + Clone,
+    ) -> Result<Vec<u64>, TransportError> {
+        self.run(|conn| async move { conn.publish(items).await })
             .await
     }
 
     async fn run<T, F, Fut>(&self, request: F) -> Result<T, TransportError>
     where
-        F: FnOnce(MultiplexedConnection) -> Fut,
+        F: FnOnce(MuxConnection) -> Fut,
         Fut: std::future::Future<Output = RedisResult<T>>,
     {
         let (conn, generation) = self.current()?;
@@ -204,15 +197,12 @@ impl Publisher {
 
     /// `PING` on the current connection.
     async fn ping(&self) -> Result<(), String> {
-        let mut conn = match &*self.lock() {
+        let conn = match &*self.lock() {
             State::Up { conn, .. } => conn.clone(),
             _ => return Err("not connected".into()),
         };
-        match tokio::time::timeout(
-            self.response_timeout,
-            redis::cmd("PING").query_async::<()>(&mut conn),
-        )
-        .await
+        match tokio::time::timeout(self.response_timeout, conn.query::<()>(&redis::cmd("PING")))
+            .await
         {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(format!("health check failed: {e}")),
@@ -246,23 +236,6 @@ impl Publisher {
     /// Drops the connection; later commands fail with `Closed`.
     pub(crate) fn close(&self) {
         *self.lock() = State::Closed;
-    }
-}
-
-/// A push sender that only reports `Disconnection` pushes (RESP3) to the
-/// publisher, for the given connection generation. Holds a `Weak` so the
-/// connection stored in the publisher does not keep it alive.
-fn disconnect_reporter(
-    publisher: Weak<Publisher>,
-    generation: u64,
-) -> impl Fn(PushInfo) -> Result<(), ()> + Send + Sync + 'static {
-    move |info: PushInfo| {
-        if info.kind == PushKind::Disconnection
-            && let Some(p) = publisher.upgrade()
-        {
-            p.report(generation, &p.broken, "connection closed".to_owned());
-        }
-        Ok(())
     }
 }
 
@@ -331,7 +304,7 @@ impl PublisherWorker {
 
     /// Reconnects with back-off; `None` on shutdown or when giving up (the
     /// state is set accordingly).
-    async fn reconnect(&mut self, generation: u64) -> Option<MultiplexedConnection> {
+    async fn reconnect(&mut self, generation: u64) -> Option<MuxConnection> {
         let mut failures: u32 = 0;
         loop {
             let error = match self.publisher.open(&self.endpoint, generation).await {

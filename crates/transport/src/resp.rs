@@ -198,6 +198,29 @@ pub(crate) fn reply_name(frame: &[u8]) -> Option<&[u8]> {
     }
 }
 
+/// The value of an integer reply (`:42\r\n`); `None` for any other frame.
+pub(crate) fn integer(frame: &[u8]) -> Option<i64> {
+    let (&kind, _) = frame.split_first()?;
+    let (digits, _) = line(frame, 1)?;
+    (kind == b':').then(|| number(digits).ok()).flatten()
+}
+
+/// Appends one command as a RESP array of bulk strings (what `Cmd` packs,
+/// without building a `Cmd`).
+pub(crate) fn write_command(out: &mut Vec<u8>, args: &[&[u8]]) {
+    let mut n = itoa::Buffer::new();
+    out.push(b'*');
+    out.extend_from_slice(n.format(args.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for arg in args {
+        out.push(b'$');
+        out.extend_from_slice(n.format(arg.len()).as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
 /// Whether the reply is an error (`-` simple error, `!` blob error).
 pub(crate) fn is_error(frame: &[u8]) -> bool {
     matches!(frame.first(), Some(b'-' | b'!'))
@@ -301,6 +324,21 @@ mod tests {
         ] {
             assert_eq!(message(other), None, "{:?}", String::from_utf8_lossy(other));
         }
+    }
+
+    #[test]
+    fn writes_commands_as_redis_rs_packs_them() {
+        let mut out = Vec::new();
+        write_command(&mut out, &[b"PUBLISH", b"ch", b"\x00\r\n"]);
+        let packed = redis::cmd("PUBLISH")
+            .arg("ch")
+            .arg(&b"\x00\r\n"[..])
+            .get_packed_command();
+        assert_eq!(out, packed);
+        assert_eq!(integer(b":42\r\n"), Some(42));
+        assert_eq!(integer(b":-1\r\n"), Some(-1));
+        assert_eq!(integer(b"+42\r\n"), None);
+        assert_eq!(integer(b"-ERR x\r\n"), None);
     }
 
     #[test]

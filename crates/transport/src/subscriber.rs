@@ -18,10 +18,10 @@ use tracing::{debug, error, info, trace, warn};
 
 use crate::backoff::Backoff;
 use crate::config::Endpoint;
+use crate::connection::{Incoming, RespConnection};
 use crate::error::{TransportError, breaks_connection};
 use crate::event::{ConnectionEvent, Counters, Role};
 use crate::publisher::Publisher;
-use crate::pubsub_conn::{Incoming, PubSubConnection};
 use crate::registry::{Delta, Registry};
 use crate::shared::{Shared, millis, shutdown_signal};
 use crate::transport::{Message, MessageHandler, SubscriptionId};
@@ -76,8 +76,8 @@ pub(crate) async fn open(
     endpoint: &Endpoint,
     tls: Option<&TlsCertificates>,
     timeout: Duration,
-) -> RedisResult<PubSubConnection> {
-    PubSubConnection::open(endpoint, tls, timeout).await
+) -> RedisResult<RespConnection> {
+    RespConnection::open(endpoint, tls, timeout).await
 }
 
 /// `SUBSCRIBE`-like commands: the command, and the name of the
@@ -155,7 +155,7 @@ impl std::fmt::Debug for SubscriberWorker {
 impl SubscriberWorker {
     /// Runs until shutdown (or until the back-off gives up), starting with
     /// the connection made by `Transport::connect`.
-    pub(crate) async fn run(mut self, initial: PubSubConnection) {
+    pub(crate) async fn run(mut self, initial: RespConnection) {
         let mut conn = initial;
         self.shared.set_subscriber_up(true);
         loop {
@@ -183,7 +183,7 @@ impl SubscriberWorker {
     }
 
     /// The connected phase: messages, commands, health checks.
-    async fn serve(&mut self, conn: &mut PubSubConnection) -> Exit {
+    async fn serve(&mut self, conn: &mut RespConnection) -> Exit {
         let period = self.health_check.unwrap_or(Duration::from_secs(3600));
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -242,7 +242,7 @@ impl SubscriberWorker {
     async fn handle_online(
         &mut self,
         command: Command,
-        conn: &mut PubSubConnection,
+        conn: &mut RespConnection,
     ) -> Result<(), String> {
         match command {
             Command::Subscribe {
@@ -310,7 +310,7 @@ impl SubscriberWorker {
     async fn remove(
         &mut self,
         id: SubscriptionId,
-        conn: Option<&mut PubSubConnection>,
+        conn: Option<&mut RespConnection>,
     ) -> Result<(), String> {
         let Some(orphans) = self.registry.remove(id) else {
             return Ok(());
@@ -335,7 +335,7 @@ impl SubscriberWorker {
     /// each confirmed by Redis.
     async fn subscribe_all(
         &self,
-        conn: &mut PubSubConnection,
+        conn: &mut RespConnection,
         delta: &Delta,
     ) -> Result<(), RoundTripError> {
         self.in_chunks(conn, delta, Op::Subscribe, Op::PSubscribe)
@@ -346,7 +346,7 @@ impl SubscriberWorker {
     /// [`SUBSCRIBE_CHUNK`] per command, each confirmed.
     async fn in_chunks(
         &self,
-        conn: &mut PubSubConnection,
+        conn: &mut RespConnection,
         delta: &Delta,
         for_channels: Op,
         for_patterns: Op,
@@ -371,7 +371,7 @@ impl SubscriberWorker {
     /// reply ends it as [`RoundTripError::Command`].
     async fn round_trip(
         &self,
-        conn: &mut PubSubConnection,
+        conn: &mut RespConnection,
         cmd: &Cmd,
         name: &[u8],
         count: usize,
@@ -427,7 +427,7 @@ impl SubscriberWorker {
     /// Reconnects with back-off, re-subscribes every registered channel and
     /// pattern, answers the pending subscriptions. `None` on shutdown or when
     /// giving up. Commands are served (offline) while waiting.
-    async fn reconnect(&mut self, since: Instant) -> Option<PubSubConnection> {
+    async fn reconnect(&mut self, since: Instant) -> Option<RespConnection> {
         let mut failures: u32 = 0;
         loop {
             self.purge_abandoned();
@@ -479,7 +479,7 @@ impl SubscriberWorker {
     }
 
     /// Bookkeeping once every subscription is back.
-    async fn resubscribed(&mut self, all: &Delta, since: Instant, conn: &mut PubSubConnection) {
+    async fn resubscribed(&mut self, all: &Delta, since: Instant, conn: &mut RespConnection) {
         let outage_ms = millis(since.elapsed());
         Counters::incr(&self.shared.counters.reconnects);
         Counters::incr(&self.shared.counters.resubscriptions);

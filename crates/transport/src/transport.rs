@@ -111,15 +111,16 @@ impl Transport {
             .map_err(connect_error(Role::Subscriber))?;
 
         let shared = Arc::new(Shared::new(config.event_capacity_value()));
+        let tls = config.tls_certificates();
         let publisher = Arc::new(Publisher::new(
             config.response_timeout(),
             config.connect_timeout(),
+            tls.clone(),
         ));
         publisher
             .connect_initial(&pub_endpoint)
             .await
             .map_err(connect_error(Role::Publisher))?;
-        let tls = config.tls_certificates();
         let sub_conn = subscriber::open(&sub_endpoint, tls.as_ref(), config.connect_timeout())
             .await
             .map_err(connect_error(Role::Subscriber))?;

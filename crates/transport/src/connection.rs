@@ -1,20 +1,23 @@
-//! The subscriber's own connection: TCP, TLS (rustls) or Unix socket, the
-//! `HELLO`/`AUTH`/`SELECT` handshake, and a read loop that frames replies
-//! itself ([`crate::resp`]) so that a pub/sub message costs no parsing
-//! beyond finding its three or four fields, and its payload is a slice of
-//! the read buffer (no copy).
+//! Our own Redis connection, used by the subscriber and (through
+//! [`crate::mux`]) the publisher: TCP, TLS (rustls) or Unix socket, the
+//! `HELLO`/`AUTH`/`SELECT` handshake, and a reader that frames replies itself
+//! ([`crate::resp`]) so that a pub/sub message costs no parsing beyond finding
+//! its three or four fields, and its payload is a slice of the read buffer (no
+//! copy).
 //!
-//! Why not redis-rs's `aio::PubSub`: its combinator-based parser built a
-//! `redis::Value` tree and copied every payload; on the broadcast path that
-//! was about a third of a node's CPU (sio-bench `pipe`, perf). Commands are
-//! still encoded by redis-rs, and replies other than messages (confirmations,
-//! `PONG`) are only named, and errors are parsed by redis-rs.
+//! Why not redis-rs's connections: their combinator-based parser built a
+//! `redis::Value` tree for every reply and copied every payload; on the
+//! broadcast path that was about a third of a node's CPU (sio-bench `pipe`,
+//! perf). Commands are still encoded by redis-rs (`Cmd`), and replies other
+//! than messages are parsed by redis-rs when their content matters.
 
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use redis::{ConnectionAddr, RedisError, RedisResult, TlsCertificates};
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::io::{
+    AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadHalf, WriteHalf,
+};
 use tokio::net::TcpStream;
 
 use crate::config::Endpoint;
@@ -25,8 +28,14 @@ use crate::transport::Message;
 /// Bytes asked of the socket per read when the buffer runs low.
 const READ_CHUNK: usize = 64 * 1024;
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+/// Any stream a connection runs on.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// The reading half of a connection.
+pub(crate) type Reader = FrameReader<ReadHalf<Box<dyn Io>>>;
+/// The writing half of a connection.
+pub(crate) type Writer = WriteHalf<Box<dyn Io>>;
 
 /// What arrived on the connection.
 #[derive(Debug)]
@@ -63,25 +72,66 @@ impl Reply {
     }
 }
 
-/// One subscriber connection, handshake done.
-pub(crate) struct PubSubConnection {
-    io: Box<dyn Io>,
+/// One connection, handshake done.
+pub(crate) struct RespConnection {
+    reader: Reader,
+    writer: Writer,
+}
+
+impl std::fmt::Debug for RespConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RespConnection")
+            .field("buffered", &self.reader.buf.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads whole RESP frames from a stream.
+pub(crate) struct FrameReader<R> {
+    io: R,
     buf: BytesMut,
 }
 
-impl std::fmt::Debug for PubSubConnection {
+impl<R> std::fmt::Debug for FrameReader<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PubSubConnection")
+        f.debug_struct("FrameReader")
             .field("buffered", &self.buf.len())
             .finish_non_exhaustive()
     }
 }
 
-fn io_error(kind: std::io::ErrorKind, what: &str) -> RedisError {
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// The next whole frame, as received. Cancel-safe: bytes read stay buffered
+    /// until a whole frame is there.
+    ///
+    /// # Errors
+    /// I/O errors, the end of the connection, and bytes that are not RESP (all
+    /// as I/O errors: the connection is unusable).
+    pub(crate) async fn next_frame(&mut self) -> RedisResult<Bytes> {
+        loop {
+            let len = resp::frame_len(&self.buf)
+                .map_err(|e| io_error(std::io::ErrorKind::InvalidData, &e.to_string()))?;
+            if let Some(len) = len {
+                return Ok(self.buf.split_to(len).freeze());
+            }
+            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+                self.buf.reserve(READ_CHUNK);
+            }
+            if self.io.read_buf(&mut self.buf).await? == 0 {
+                return Err(io_error(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed by Redis",
+                ));
+            }
+        }
+    }
+}
+
+pub(crate) fn io_error(kind: std::io::ErrorKind, what: &str) -> RedisError {
     RedisError::from(std::io::Error::new(kind, what.to_owned()))
 }
 
-impl PubSubConnection {
+impl RespConnection {
     /// Connects to the endpoint's server (asking the Sentinels which one,
     /// for Sentinel endpoints), authenticates, selects the protocol and
     /// checks the connection with `PING`; all bounded by `timeout`.
@@ -93,7 +143,7 @@ impl PubSubConnection {
         endpoint: &Endpoint,
         tls: Option<&TlsCertificates>,
         timeout: Duration,
-    ) -> RedisResult<PubSubConnection> {
+    ) -> RedisResult<RespConnection> {
         let attempt = async {
             let client = endpoint.client().await?;
             let info = client.get_connection_info();
@@ -133,9 +183,13 @@ impl PubSubConnection {
                     )));
                 }
             };
-            let mut conn = PubSubConnection {
-                io,
-                buf: BytesMut::with_capacity(READ_CHUNK),
+            let (read, writer) = tokio::io::split(io);
+            let mut conn = RespConnection {
+                reader: FrameReader {
+                    io: read,
+                    buf: BytesMut::with_capacity(READ_CHUNK),
+                },
+                writer,
             };
             conn.handshake(info.redis_settings()).await?;
             Ok(conn)
@@ -188,42 +242,30 @@ impl PubSubConnection {
     /// # Errors
     /// I/O errors: the connection is unusable.
     pub(crate) async fn send(&mut self, cmd: &redis::Cmd) -> RedisResult<()> {
-        self.io.write_all(&cmd.get_packed_command()).await?;
-        self.io.flush().await?;
+        self.writer.write_all(&cmd.get_packed_command()).await?;
+        self.writer.flush().await?;
         Ok(())
     }
 
-    /// The next message or reply. Cancel-safe: bytes read stay buffered
-    /// until a whole frame is there.
+    /// The next message or reply. Cancel-safe, as [`FrameReader::next_frame`].
     ///
     /// # Errors
-    /// I/O errors, the end of the connection, and bytes that are not RESP
-    /// (all as I/O errors: the connection is unusable).
+    /// As [`FrameReader::next_frame`].
     pub(crate) async fn next(&mut self) -> RedisResult<Incoming> {
-        loop {
-            let len = resp::frame_len(&self.buf)
-                .map_err(|e| io_error(std::io::ErrorKind::InvalidData, &e.to_string()))?;
-            if let Some(len) = len {
-                let frame = self.buf.split_to(len).freeze();
-                return Ok(match resp::message(&frame) {
-                    Some(m) => Incoming::Message(Message {
-                        channel: lossy(&frame[m.channel]),
-                        pattern: m.pattern.map(|p| lossy(&frame[p])),
-                        payload: frame.slice(m.payload),
-                    }),
-                    None => Incoming::Reply(Reply(frame)),
-                });
-            }
-            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
-                self.buf.reserve(READ_CHUNK);
-            }
-            if self.io.read_buf(&mut self.buf).await? == 0 {
-                return Err(io_error(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "connection closed by Redis",
-                ));
-            }
-        }
+        let frame = self.reader.next_frame().await?;
+        Ok(match resp::message(&frame) {
+            Some(m) => Incoming::Message(Message {
+                channel: lossy(&frame[m.channel]),
+                pattern: m.pattern.map(|p| lossy(&frame[p])),
+                payload: frame.slice(m.payload),
+            }),
+            None => Incoming::Reply(Reply(frame)),
+        })
+    }
+
+    /// The two halves, for a reader task and a writer task.
+    pub(crate) fn into_split(self) -> (Reader, Writer) {
+        (self.reader, self.writer)
     }
 }
 
