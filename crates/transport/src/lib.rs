@@ -1,10 +1,18 @@
-//! Redis I/O for the sio-redis Socket.IO adapters, on redis-rs 1.x: the
-//! classic Redis pub/sub of `@socket.io/redis-adapter` (`PUBLISH`,
-//! `SUBSCRIBE`, `PSUBSCRIBE`, `PUBSUB NUMSUB`) with reconnection that does
-//! not lose subscriptions.
+//! Redis I/O for the sio-redis Socket.IO adapters: the classic Redis pub/sub
+//! of `@socket.io/redis-adapter` (`PUBLISH`, `SUBSCRIBE`, `PSUBSCRIBE`,
+//! `PUBSUB NUMSUB`) with reconnection that does not lose subscriptions.
+//!
+//! Both connections are this crate's own (TCP, TLS with rustls, or Unix
+//! socket; the `HELLO`/`AUTH`/`SELECT` handshake; its own RESP2/RESP3
+//! framing, so that a message's payload is a slice of the read buffer and a
+//! `PUBLISH` reply is read without building a value). redis-rs 1.x is used
+//! for what is not on the message path: URL parsing, Sentinel, command
+//! encoding (`Cmd`) and parsing of other replies (`FromRedisValue`).
 //!
 //! * A **publisher**: one multiplexed connection (concurrent commands are
-//!   pipelined), reconnected by a worker task with exponential back-off and
+//!   pipelined: a writer task coalesces what is queued into one write, a
+//!   reader task hands replies back in order), reconnected by a worker task
+//!   with exponential back-off and
 //!   jitter ([`Backoff`]) that never gives up by default. Every command is
 //!   bounded by a response timeout (default 2000 ms); while the connection
 //!   is down, commands fail at once with [`TransportError::NotConnected`].
@@ -26,16 +34,17 @@
 //! back-off delay (≤ 2.4 s with the defaults, typically well under 1 s)
 //! after a restart.
 //!
-//! No channel on the message path is unbounded in this crate, and no task
-//! is left running: [`Transport::close`] stops and awaits both workers. (The
-//! redis-rs `aio::PubSub` connection buffers received messages in an
-//! unbounded queue of its own between its reader and our worker; handlers
-//! must therefore be quick.)
+//! No channel on the message path is unbounded in this crate (the publish
+//! queue holds 4096 messages; the subscriber worker reads its socket itself,
+//! so a slow handler slows reading and Redis buffers, up to its
+//! `client-output-buffer-limit pubsub`), and no task is left running:
+//! [`Transport::close`] stops and awaits both workers. Handlers are called
+//! inline and must be quick.
 //!
 //! # Cargo features
 //!
 //! * `tls-insecure` (off): lets `rediss://…/#insecure` URLs skip
-//!   certificate verification (redis-rs `tls-rustls-insecure`). For tests and
+//!   certificate verification. For tests and
 //!   development only; prefer [`TransportConfig::tls_root_ca_pem`].
 //!
 //! TLS uses rustls with its `ring` provider (no cmake needed); if no
