@@ -72,16 +72,17 @@ impl Reply {
     }
 }
 
-/// One connection, handshake done.
+/// One connection, handshake done. Not split: the subscriber reads and
+/// writes from one task; [`RespConnection::into_split`] splits it for the
+/// publisher's reader and writer tasks.
 pub(crate) struct RespConnection {
-    reader: Reader,
-    writer: Writer,
+    conn: FrameReader<Box<dyn Io>>,
 }
 
 impl std::fmt::Debug for RespConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RespConnection")
-            .field("buffered", &self.reader.buf.len())
+            .field("buffered", &self.conn.buf.len())
             .finish_non_exhaustive()
     }
 }
@@ -109,21 +110,32 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// as I/O errors: the connection is unusable).
     pub(crate) async fn next_frame(&mut self) -> RedisResult<Bytes> {
         loop {
-            let len = resp::frame_len(&self.buf)
-                .map_err(|e| io_error(std::io::ErrorKind::InvalidData, &e.to_string()))?;
-            if let Some(len) = len {
-                return Ok(self.buf.split_to(len).freeze());
+            if let Some(frame) = self.buffered_frame()? {
+                return Ok(frame);
             }
-            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
-                self.buf.reserve(READ_CHUNK);
-            }
-            if self.io.read_buf(&mut self.buf).await? == 0 {
-                return Err(io_error(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "connection closed by Redis",
-                ));
-            }
+            self.fill().await?;
         }
+    }
+
+    /// The whole frame at the start of the buffer, if there is one.
+    fn buffered_frame(&mut self) -> RedisResult<Option<Bytes>> {
+        let len = resp::frame_len(&self.buf)
+            .map_err(|e| io_error(std::io::ErrorKind::InvalidData, &e.to_string()))?;
+        Ok(len.map(|len| self.buf.split_to(len).freeze()))
+    }
+
+    /// Reads more bytes (cancel-safe).
+    async fn fill(&mut self) -> RedisResult<()> {
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+            self.buf.reserve(READ_CHUNK);
+        }
+        if self.io.read_buf(&mut self.buf).await? == 0 {
+            return Err(io_error(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed by Redis",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -183,13 +195,11 @@ impl RespConnection {
                     )));
                 }
             };
-            let (read, writer) = tokio::io::split(io);
             let mut conn = RespConnection {
-                reader: FrameReader {
-                    io: read,
+                conn: FrameReader {
+                    io,
                     buf: BytesMut::with_capacity(READ_CHUNK),
                 },
-                writer,
             };
             conn.handshake(info.redis_settings()).await?;
             Ok(conn)
@@ -242,8 +252,8 @@ impl RespConnection {
     /// # Errors
     /// I/O errors: the connection is unusable.
     pub(crate) async fn send(&mut self, cmd: &redis::Cmd) -> RedisResult<()> {
-        self.writer.write_all(&cmd.get_packed_command()).await?;
-        self.writer.flush().await?;
+        self.conn.io.write_all(&cmd.get_packed_command()).await?;
+        self.conn.io.flush().await?;
         Ok(())
     }
 
@@ -252,20 +262,32 @@ impl RespConnection {
     /// # Errors
     /// As [`FrameReader::next_frame`].
     pub(crate) async fn next(&mut self) -> RedisResult<Incoming> {
-        let frame = self.reader.next_frame().await?;
-        Ok(match resp::message(&frame) {
-            Some(m) => Incoming::Message(Message {
-                channel: lossy(&frame[m.channel]),
-                pattern: m.pattern.map(|p| lossy(&frame[p])),
-                payload: frame.slice(m.payload),
-            }),
-            None => Incoming::Reply(Reply(frame)),
-        })
+        let conn = &mut self.conn;
+        loop {
+            // Messages are measured and picked apart in one pass.
+            if let Some(m) = resp::message(&conn.buf) {
+                let frame = conn.buf.split_to(m.len).freeze();
+                return Ok(Incoming::Message(Message {
+                    channel: lossy(&frame[m.channel]),
+                    pattern: m.pattern.map(|p| lossy(&frame[p])),
+                    payload: frame.slice(m.payload),
+                }));
+            }
+            if let Some(frame) = conn.buffered_frame()? {
+                return Ok(Incoming::Reply(Reply(frame)));
+            }
+            conn.fill().await?;
+        }
     }
 
     /// The two halves, for a reader task and a writer task.
     pub(crate) fn into_split(self) -> (Reader, Writer) {
-        (self.reader, self.writer)
+        let (read, writer) = tokio::io::split(self.conn.io);
+        let reader = FrameReader {
+            io: read,
+            buf: self.conn.buf,
+        };
+        (reader, writer)
     }
 }
 
