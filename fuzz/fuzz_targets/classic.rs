@@ -1,13 +1,30 @@
 //! Classic adapter decoders (broadcast, request, response): never panic; what they
-//! accept re-encodes to bytes that decode to the same message.
+//! accept re-encodes to bytes that decode to the same message. The borrowing
+//! broadcast decoder accepts exactly what the tree decoder accepts and reads the same
+//! message; `msgpack::to_json` of its data is the JSON encoding of the data's value.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use sio_redis_wire::Limits;
-use sio_redis_wire::classic::{ClassicBroadcast, ClassicRequest, ClassicResponse};
+use sio_redis_wire::classic::{
+    ClassicBroadcast, ClassicBroadcastRef, ClassicRequest, ClassicResponse,
+};
+use sio_redis_wire::{Limits, json, msgpack};
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits::default();
-    if let Ok(m) = ClassicBroadcast::decode(data, &limits) {
+    let tree = ClassicBroadcast::decode(data, &limits);
+    let borrowed = ClassicBroadcastRef::decode(data, &limits);
+    assert_eq!(tree.is_ok(), borrowed.is_ok(), "{tree:?} vs {borrowed:?}");
+    if let (Ok(m), Ok(r)) = (&tree, &borrowed) {
+        let value = r.data_value(&limits).expect("checked data decodes");
+        assert_eq!(
+            format!("{:?}", (r.uid, r.kind, r.nsp, &r.opts, &value)),
+            format!("{:?}", (&m.uid, m.packet.kind, &m.packet.nsp, &m.opts, &m.packet.data)),
+        );
+        if let Some(text) = msgpack::to_json(r.data, &limits).expect("checked data transcodes") {
+            assert_eq!(text.as_bytes(), json::encode(&value), "to_json differs from encode");
+        }
+    }
+    if let Ok(m) = tree {
         let _ = ClassicBroadcast::decode(&m.encode(), &limits).expect("re-encoded broadcast decodes");
     }
     if let Ok(m) = ClassicRequest::decode(data, &limits) {

@@ -29,7 +29,7 @@ pub(crate) fn from_sio(v: &SioValue) -> Result<Value, Error> {
     match v {
         SioValue::Bytes(b) => Ok(msgpack::decode(b, &limits)?),
         SioValue::Str(text, bins) => {
-            let mut v = json::decode(text.as_bytes(), &limits)?;
+            let mut v = json::decode_str(text, &limits)?;
             if let Some(bins) = bins {
                 fill_placeholders(&mut v, &bins.iter().cloned().collect::<Vec<_>>());
             }

@@ -30,9 +30,23 @@ pub fn encode(value: &Value) -> Vec<u8> {
 /// [`DecodeError::Json`] (with the byte offset) for anything that is not JSON;
 /// [`DecodeError::TrailingBytes`] for anything but white space after the value.
 pub fn decode(input: &[u8], limits: &Limits) -> Result<Value, DecodeError> {
+    parse(input, None, limits)
+}
+
+/// [`decode`] for text already known to be UTF-8 (e.g. what a Socket.IO parser
+/// wrote): strings are not validated again.
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_str(input: &str, limits: &Limits) -> Result<Value, DecodeError> {
+    parse(input.as_bytes(), Some(input), limits)
+}
+
+fn parse(input: &[u8], text: Option<&str>, limits: &Limits) -> Result<Value, DecodeError> {
     limits.check_len(input.len())?;
     let mut p = Parser {
         s: input,
+        text,
         pos: 0,
         max_depth: limits.max_depth,
     };
@@ -61,6 +75,8 @@ fn special(s: &[u8]) -> Option<usize> {
 /// A recursive-descent JSON parser (RFC 8259) building [`Value`]s.
 struct Parser<'a> {
     s: &'a [u8],
+    /// `s` as text, when it is known to be UTF-8.
+    text: Option<&'a str>,
     pos: usize,
     max_depth: usize,
 }
@@ -197,7 +213,13 @@ impl Parser<'_> {
             let end = self.pos + run;
             match self.s[end] {
                 b'"' => {
-                    let bytes = if out.is_empty() && self.pos == start {
+                    let plain = out.is_empty() && self.pos == start;
+                    // Quotes are ASCII, so `start..end` lies on character boundaries.
+                    if let (true, Some(text)) = (plain, self.text.and_then(|t| t.get(start..end))) {
+                        self.pos = end + 1;
+                        return Ok(text.to_owned());
+                    }
+                    let bytes = if plain {
                         self.s[start..end].to_vec()
                     } else {
                         out.extend_from_slice(&self.s[self.pos..end]);

@@ -159,7 +159,8 @@ pub(crate) struct Writer {
 impl Writer {
     pub(crate) fn new(flavor: Flavor) -> Self {
         Self {
-            buf: Vec::with_capacity(128),
+            // Room for a typical broadcast (envelope and a small payload).
+            buf: Vec::with_capacity(256),
             flavor,
         }
     }

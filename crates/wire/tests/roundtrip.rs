@@ -187,7 +187,9 @@ proptest! {
     #[test]
     fn json_round_trip(v in json_value()) {
         let bytes = json::encode(&v);
-        prop_assert_eq!(json::decode(&bytes, &Limits::default()).unwrap(), v);
+        prop_assert_eq!(json::decode(&bytes, &Limits::default()).unwrap(), v.clone());
+        let text = std::str::from_utf8(&bytes).unwrap();
+        prop_assert_eq!(json::decode_str(text, &Limits::default()).unwrap(), v);
         // What we write is JSON any parser accepts.
         prop_assert!(serde_json::from_slice::<serde_json::Value>(&bytes).is_ok());
     }
