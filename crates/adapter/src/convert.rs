@@ -16,16 +16,20 @@ use socketioxide_core::{Str, Value as SioValue};
 
 use crate::error::Error;
 
+/// Limits for data this process serialised itself (no size limit; nesting as deep as
+/// serde allows).
+const OWN_DATA: Limits = Limits {
+    max_bytes: usize::MAX,
+    max_depth: 512,
+};
+
 /// Reads a socketioxide payload (`[event, ...args]` or `[...args]`) into a [`Value`].
 ///
 /// # Errors
 /// [`Error::Decode`] when the payload is not valid JSON / msgpack (it comes from our own
 /// parser, so this means a bug or corrupted memory, not bad network input).
 pub(crate) fn from_sio(v: &SioValue) -> Result<Value, Error> {
-    let limits = Limits {
-        max_bytes: usize::MAX,
-        max_depth: 512,
-    };
+    let limits = OWN_DATA;
     match v {
         SioValue::Bytes(b) => Ok(msgpack::decode(b, &limits)?),
         SioValue::Str(text, bins) => {
@@ -123,13 +127,7 @@ pub(crate) fn first_ack_arg(v: &SioValue) -> Result<Option<Value>, Error> {
 /// [`Error::Serialize`] when `T` cannot be serialised.
 pub fn to_value<T: Serialize + ?Sized>(data: &T) -> Result<Value, Error> {
     let bytes = rmp_serde::to_vec_named(data).map_err(|e| Error::Serialize(e.to_string()))?;
-    Ok(msgpack::decode(
-        &bytes,
-        &Limits {
-            max_bytes: usize::MAX,
-            max_depth: 512,
-        },
-    )?)
+    Ok(msgpack::decode(&bytes, &OWN_DATA)?)
 }
 
 /// Deserialises a [`Value`] into any `T`.
