@@ -87,8 +87,9 @@ struct PipeArgs {
     /// Sender and receiver implementations: `A,B` of rust, node, sioxide-redis.
     #[arg(long, default_value = "rust,rust")]
     nodes: String,
-    /// Broadcasts.
-    #[arg(long, default_value_t = 20_000)]
+    /// Broadcasts (enough that the CPU figures, read in 10 ms ticks, are within a
+    /// few percent).
+    #[arg(long, default_value_t = 100_000)]
     count: u64,
     /// Payload padding, bytes.
     #[arg(long, default_value_t = 100)]
@@ -160,7 +161,7 @@ struct LatencyArgs {
 #[derive(Debug, Args)]
 struct RawArgs {
     /// Messages.
-    #[arg(long, default_value_t = 200_000)]
+    #[arg(long, default_value_t = 1_000_000)]
     count: u64,
     /// Payload bytes (at least 16).
     #[arg(long, default_value_t = 100)]
@@ -295,7 +296,7 @@ async fn execute(cmd: Command, env: &Env) -> Result<Vec<Section>, String> {
             let opts = AllOpts {
                 pipe: PipeOpts {
                     nodes: [impls[0], impls[0]],
-                    count: a.pipe_count.unwrap_or(if q { 5_000 } else { 20_000 }),
+                    count: a.pipe_count.unwrap_or(if q { 5_000 } else { 100_000 }),
                     size: a.size,
                     batch: 1,
                     warmup: None,
@@ -322,7 +323,7 @@ async fn execute(cmd: Command, env: &Env) -> Result<Vec<Section>, String> {
                     timeout_s: 30,
                 },
                 raw: RawOpts {
-                    count: a.raw_count.unwrap_or(if q { 50_000 } else { 200_000 }),
+                    count: a.raw_count.unwrap_or(if q { 50_000 } else { 1_000_000 }),
                     size: a.size.max(16) as usize,
                     pipeline: 32,
                     inflight: 8,

@@ -725,7 +725,7 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
         let json = *self
             .json_parser
             .get_or_init(|| convert::is_json_parser(self.local.parser()));
-        let value = match convert::event_bytes_to_sio(self.local.parser(), json, b.data, limits) {
+        let value = match convert::broadcast_data_to_sio(self.local.parser(), json, &b, limits) {
             Ok(v) => v,
             Err(e) => return self.drop_message("payload", msg, &e),
         };

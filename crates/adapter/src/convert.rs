@@ -10,6 +10,7 @@
 use bytes::Bytes;
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, SerializeTuple};
+use sio_redis_wire::classic::ClassicBroadcastRef;
 use sio_redis_wire::{Limits, Value, json, msgpack};
 use socketioxide_core::parser::{Parse, ParserError};
 use socketioxide_core::{Str, Value as SioValue};
@@ -86,24 +87,23 @@ pub(crate) fn is_json_parser(parser: impl Parse) -> bool {
     matches!(parser.encode_value(&(), None), Ok(SioValue::Str(..)))
 }
 
-/// `[event, ...args]`, msgpack-encoded as in a broadcast, for the namespace's parser.
-/// With the common parser (`json`) and no binary, the JSON text is written straight
-/// from the msgpack bytes (what the parser would write, numbers as JavaScript writes
-/// them); otherwise through a [`Value`] and the parser.
+/// The event data of a received classic broadcast for the namespace's parser. With
+/// the common parser (`json`) and no binary, the JSON text is written straight from the
+/// msgpack bytes (what the parser would write, numbers as JavaScript writes them);
+/// otherwise through a [`Value`] and the parser.
 ///
 /// # Errors
-/// [`Error::Decode`] for malformed msgpack, [`Error::Parser`] when the parser refuses
-/// the data.
-pub(crate) fn event_bytes_to_sio(
+/// [`Error::Decode`] for malformed data, [`Error::Parser`] when the parser refuses it.
+pub(crate) fn broadcast_data_to_sio(
     parser: impl Parse,
     json: bool,
-    data: &[u8],
+    b: &ClassicBroadcastRef<'_>,
     limits: &Limits,
 ) -> Result<SioValue, Error> {
-    if json && let Some(text) = msgpack::to_json(data, limits)? {
+    if json && let Some(text) = b.data_json(limits)? {
         return Ok(SioValue::Str(Str::from(text), None));
     }
-    event_to_sio(parser, &msgpack::decode(data, limits)?)
+    event_to_sio(parser, &b.data_value(limits)?)
 }
 
 /// Serialises an acknowledgement (`[...args]`) with the namespace's parser.

@@ -78,26 +78,6 @@ pub(crate) fn is_array(bytes: &[u8]) -> bool {
     matches!(bytes.first(), Some(0x90..=0x9f | 0xdc | 0xdd))
 }
 
-/// A [`Sink`] that writes nothing (for checking and skipping a value).
-struct Discard;
-
-impl Sink for Discard {
-    fn nil(&mut self) {}
-    fn bool(&mut self, _: bool) {}
-    fn int(&mut self, _: i64) {}
-    fn uint(&mut self, _: u64) {}
-    fn f32(&mut self, _: f32) {}
-    fn f64(&mut self, _: f64) {}
-    fn str(&mut self, _: &str) {}
-    fn bin(&mut self, _: &[u8]) {}
-    fn ext(&mut self, _: i8, _: &[u8]) {}
-    fn begin_array(&mut self, _: usize) {}
-    fn end_array(&mut self) {}
-    fn begin_map(&mut self, _: usize) {}
-    fn key(&mut self, _: &str) {}
-    fn end_map(&mut self) {}
-}
-
 /// The JSON writer, noting binary and extensions instead of writing them.
 struct Plain {
     inner: crate::json::Writer,
@@ -402,12 +382,52 @@ impl<'a> Reader<'a> {
             .map_err(|_| DecodeError::InvalidUtf8 { offset: at })
     }
 
-    /// The bytes of the next value, checked (structure, UTF-8, depth) but not
-    /// decoded.
-    pub(crate) fn raw_value(&mut self) -> Result<&'a [u8], DecodeError> {
+    /// The bytes of the next value, stepped over by their lengths (structure and
+    /// depth checked; strings and map keys are checked when the bytes are read).
+    /// `depth`: how deep the value sits in the message (for the depth limit).
+    pub(crate) fn raw_value(&mut self, depth: usize) -> Result<&'a [u8], DecodeError> {
         let start = self.pos;
-        self.drive(&mut Discard, 0)?;
+        self.skip(depth)?;
         Ok(&self.buf[start..self.pos])
+    }
+
+    fn skip(&mut self, depth: usize) -> Result<(), DecodeError> {
+        let at = self.pos;
+        let marker = self.byte()?;
+        let (items, bytes) = match marker {
+            0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 | 0xe0..=0xff => (0, 0),
+            0x80..=0x8f => (2 * usize::from(marker & 0x0f), 0),
+            0x90..=0x9f => (usize::from(marker & 0x0f), 0),
+            0xa0..=0xbf => (0, usize::from(marker & 0x1f)),
+            0xc4 | 0xd9 => (0, self.len8()?),
+            0xc5 | 0xda => (0, self.len16()?),
+            0xc6 | 0xdb => (0, self.len32()?),
+            0xc7 => (0, self.len8()? + 1),
+            0xc8 => (0, self.len16()? + 1),
+            0xc9 => (0, self.len32()? + 1),
+            0xcc | 0xd0 => (0, 1),
+            0xcd | 0xd1 | 0xd4 => (0, 2),
+            0xd5 => (0, 3),
+            0xca | 0xce | 0xd2 => (0, 4),
+            0xd6 => (0, 5),
+            0xcb | 0xcf | 0xd3 => (0, 8),
+            0xd7 => (0, 9),
+            0xd8 => (0, 17),
+            0xdc => (self.len16()?, 0),
+            0xdd => (self.len32()?, 0),
+            0xde => (2 * self.len16()?, 0),
+            0xdf => (2 * self.len32()?, 0),
+            0xc1 => return Err(DecodeError::InvalidMarker { marker, offset: at }),
+        };
+        self.take(bytes)?;
+        if items > 0 || matches!(marker, 0x80..=0x9f | 0xdc..=0xdf) {
+            self.container_depth(depth)?;
+            self.check_count(items, 1)?;
+            for _ in 0..items {
+                self.skip(depth + 1)?;
+            }
+        }
+        Ok(())
     }
 
     /// Reads the next value into `s`, without building it.

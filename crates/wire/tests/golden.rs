@@ -74,7 +74,9 @@ fn broadcast_ref_agrees(m: &ClassicBroadcast, payload: &[u8]) -> Result<(), Stri
     {
         return Err(format!("ClassicBroadcastRef disagrees: {r:?}"));
     }
-    let text = msgpack::to_json(r.data, &limits).map_err(|e| format!("to_json: {e}"))?;
+    let text = r
+        .data_json(&limits)
+        .map_err(|e| format!("data_json: {e}"))?;
     let binary = format!("{data:?}").contains("Bin(") || format!("{data:?}").contains("Ext(");
     match text {
         None if binary => Ok(()),

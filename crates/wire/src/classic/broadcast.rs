@@ -111,12 +111,19 @@ impl ClassicBroadcast {
     }
 }
 
+/// How deep the packet data sits in a classic broadcast (`[uid, {data}, opts]`).
+const DATA_DEPTH: usize = 2;
+
 /// A classic broadcast decoded up to its packet data, which is left as msgpack (a
 /// slice of the message): a receiving node turns it into what its clients need
-/// (JSON text with [`msgpack::to_json`], or a [`Value`] with
+/// (JSON text with [`ClassicBroadcastRef::data_json`], or a [`Value`] with
 /// [`ClassicBroadcastRef::data_value`]) without an intermediate tree.
 ///
-/// Accepts exactly what [`ClassicBroadcast::decode`] accepts.
+/// Accepts what [`ClassicBroadcast::decode`] accepts; inside `data` only its
+/// structure is checked here (its strings and map keys are checked when it is
+/// read: [`ClassicBroadcastRef::data_json`] and
+/// [`ClassicBroadcastRef::data_value`] fail where `ClassicBroadcast::decode`
+/// would have).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClassicBroadcastRef<'a> {
     /// The sending server's uid (`"emitter"` for emitters).
@@ -165,7 +172,7 @@ impl<'a> ClassicBroadcastRef<'a> {
             }
             match name {
                 "data" => {
-                    let raw = r.raw_value()?;
+                    let raw = r.raw_value(DATA_DEPTH)?;
                     if !msgpack::is_array(raw) {
                         return Err(wrong("packet", "data", "an array"));
                     }
@@ -183,7 +190,7 @@ impl<'a> ClassicBroadcastRef<'a> {
                     kind = Some(PacketType::try_from(code)?);
                 }
                 _ => {
-                    r.raw_value()?;
+                    r.raw_value(DATA_DEPTH)?;
                 }
             }
         }
@@ -210,7 +217,25 @@ impl<'a> ClassicBroadcastRef<'a> {
     /// None in practice (the bytes were checked by [`ClassicBroadcastRef::decode`]);
     /// [`DecodeError`] past `limits`.
     pub fn data_value(&self, limits: &Limits) -> Result<Value, DecodeError> {
-        msgpack::decode(self.data, limits)
+        msgpack::decode(self.data, &Self::data_limits(limits))
+    }
+
+    /// The packet data as the JSON text `JSON.stringify` gives, written straight
+    /// from the msgpack bytes ([`msgpack::to_json`]); `None` when it holds binary.
+    ///
+    /// # Errors
+    /// [`DecodeError`] for what [`ClassicBroadcast::decode`] would have refused
+    /// inside the data (invalid UTF-8, a non-string key, nesting past `limits`).
+    pub fn data_json(&self, limits: &Limits) -> Result<Option<String>, DecodeError> {
+        msgpack::to_json(self.data, &Self::data_limits(limits))
+    }
+
+    /// `limits` for the data alone: it sits [`DATA_DEPTH`] levels deep.
+    fn data_limits(limits: &Limits) -> Limits {
+        Limits {
+            max_bytes: limits.max_bytes,
+            max_depth: limits.max_depth.saturating_sub(DATA_DEPTH),
+        }
     }
 }
 
