@@ -21,8 +21,15 @@ for c in cases:
         raw = b"\0".join(x.encode() for pair in c["fields"] for x in pair)
         open(f"corpus/stream_entry/{c['name'].replace('/', '_')}", "wb").write(raw)
 PY
+failed=0
 for t in "${targets[@]}"; do
   echo "== $t: ${secs}s"
-  cargo +nightly fuzz run "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=4096 2>&1 | grep -E "^(#[0-9]+\s+DONE|Done|==[0-9]+== ERROR|SUMMARY|thread .* panicked)|stat::" || true
-  echo "== $t: exit ${PIPESTATUS[0]}"
+  set +e
+  cargo +nightly fuzz run "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=4096 2>&1 \
+    | grep -E "^(#[0-9]+\s+DONE|Done|==[0-9]+== ERROR|SUMMARY|thread .* panicked|error)|stat::"
+  status=${PIPESTATUS[0]}
+  set -e
+  echo "== $t: exit $status"
+  [ "$status" -eq 0 ] || failed=1
 done
+exit "$failed"

@@ -307,50 +307,37 @@ impl<'a> Reader<'a> {
     /// The element count of the array at the cursor; `None` (nothing read) when
     /// the next value is not an array.
     pub(crate) fn array_header(&mut self) -> Result<Option<usize>, DecodeError> {
-        let Some(&marker) = self.buf.get(self.pos) else {
-            return Err(DecodeError::Truncated { offset: self.pos });
-        };
-        let len = match marker {
-            0x90..=0x9f => {
-                self.pos += 1;
-                usize::from(marker & 0x0f)
-            }
-            0xdc | 0xdd => {
-                self.pos += 1;
-                if marker == 0xdc {
-                    self.len16()?
-                } else {
-                    self.len32()?
-                }
-            }
-            _ => return Ok(None),
-        };
-        self.check_count(len, 1)?;
-        Ok(Some(len))
+        self.container_header(false)
     }
 
     /// The member count of the map at the cursor; `None` (nothing read) when the
     /// next value is not a map.
     pub(crate) fn map_header(&mut self) -> Result<Option<usize>, DecodeError> {
+        self.container_header(true)
+    }
+
+    fn container_header(&mut self, map: bool) -> Result<Option<usize>, DecodeError> {
+        let (fix, m16, m32, bytes_per_item) = if map {
+            (0x80, 0xde, 0xdf, 2)
+        } else {
+            (0x90, 0xdc, 0xdd, 1)
+        };
         let Some(&marker) = self.buf.get(self.pos) else {
             return Err(DecodeError::Truncated { offset: self.pos });
         };
-        let len = match marker {
-            0x80..=0x8f => {
-                self.pos += 1;
-                usize::from(marker & 0x0f)
-            }
-            0xde | 0xdf => {
-                self.pos += 1;
-                if marker == 0xde {
-                    self.len16()?
-                } else {
-                    self.len32()?
-                }
-            }
-            _ => return Ok(None),
+        let len = if marker & 0xf0 == fix {
+            self.pos += 1;
+            usize::from(marker & 0x0f)
+        } else if marker == m16 {
+            self.pos += 1;
+            self.len16()?
+        } else if marker == m32 {
+            self.pos += 1;
+            self.len32()?
+        } else {
+            return Ok(None);
         };
-        self.check_count(len, 2)?;
+        self.check_count(len, bytes_per_item)?;
         Ok(Some(len))
     }
 
