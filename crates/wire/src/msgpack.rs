@@ -299,9 +299,14 @@ impl<'a> Reader<'a> {
         nil
     }
 
-    /// The next value, as a tree.
-    pub(crate) fn next_value(&mut self) -> Result<Value, DecodeError> {
-        self.value(0)
+    /// `Err(TooDeep)` for a container `depth` levels deep past the limit.
+    pub(crate) fn check_depth(&self, depth: usize) -> Result<(), DecodeError> {
+        self.container_depth(depth)
+    }
+
+    /// The next value, as a tree, sitting `depth` levels deep in the message.
+    pub(crate) fn next_value_at(&mut self, depth: usize) -> Result<Value, DecodeError> {
+        self.value(depth)
     }
 
     /// The element count of the array at the cursor; `None` (nothing read) when

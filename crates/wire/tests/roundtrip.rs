@@ -305,3 +305,25 @@ fn session_with_an_unsafe_integer_reencodes_stably() {
         .unwrap();
     assert_eq!(counters[2], Value::F64(12_536_429_716_439_041.0));
 }
+
+/// Found by the `classic` fuzz target: a packet member other than type/data/nsp whose
+/// value holds a map key that is not UTF-8. The tree decoder refuses the message, so
+/// the borrowing decoder must too (it once stepped over such members unread).
+#[test]
+fn borrowed_broadcast_refuses_a_bad_unknown_packet_member() {
+    // [uid, {type: 2, data: [7 values], "/": {rooms: [], except: [], "fla\x8fg": 115}}, {}]
+    let hex = concat!(
+        "93a6614b4762313983a47479706502a46461746197aa7374727563747572657382a47573657284a26964",
+        "2aa46e616d65a3626f62a5726f6c657392a561646d696ea3646576a770726f66696c6584a36167651ea8",
+        "7665726966696564c3a573636f7265cb4023000000000000a761646472657373c0a46c70747994908091",
+        "9081a1618083a16101a163a178a1649301c003c3c2c0a36e7370a12f83a5726f6f6d7390a66578636570",
+        "7490a5666c618f677380",
+    );
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let limits = Limits::default();
+    assert!(ClassicBroadcast::decode(&bytes, &limits).is_err());
+    assert!(ClassicBroadcastRef::decode(&bytes, &limits).is_err());
+}

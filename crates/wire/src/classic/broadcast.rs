@@ -156,10 +156,12 @@ impl<'a> ClassicBroadcastRef<'a> {
         if r.array_header()? != Some(3) {
             return Err(wrong(WHAT, "(message)", "an array of 3 elements"));
         }
+        r.check_depth(0)?;
         let uid = r.borrowed_str()?.ok_or(wrong(WHAT, "uid", "a string"))?;
         let members = r
             .map_header()?
             .ok_or(wrong("packet", "(message)", "a map"))?;
+        r.check_depth(1)?;
         let (mut kind, mut data, mut nsp) = (None, None, None);
         for _ in 0..members {
             let at = r.offset();
@@ -185,12 +187,14 @@ impl<'a> ClassicBroadcastRef<'a> {
                     );
                 }
                 "type" => {
-                    let v = r.next_value()?;
+                    let v = r.next_value_at(DATA_DEPTH)?;
                     let code = v.as_i64().ok_or(wrong("packet", "type", "an integer"))?;
                     kind = Some(PacketType::try_from(code)?);
                 }
                 _ => {
-                    r.raw_value(DATA_DEPTH)?;
+                    // Read in full (Node sends no other member): refused where the
+                    // tree decoder refuses it.
+                    r.next_value_at(DATA_DEPTH)?;
                 }
             }
         }
@@ -200,7 +204,7 @@ impl<'a> ClassicBroadcastRef<'a> {
         };
         let kind = kind.ok_or(missing("type"))?;
         let data = data.ok_or(missing("data"))?;
-        let opts = BroadcastOptions::from_value(r.next_value()?)?;
+        let opts = BroadcastOptions::from_value(r.next_value_at(1)?)?;
         r.finish()?;
         Ok(Self {
             uid,
