@@ -327,3 +327,27 @@ fn borrowed_broadcast_refuses_a_bad_unknown_packet_member() {
     assert!(ClassicBroadcast::decode(&bytes, &limits).is_err());
     assert!(ClassicBroadcastRef::decode(&bytes, &limits).is_err());
 }
+
+/// Found by the `classic` fuzz target: a packet that repeats `data`. The first one
+/// counts, for both decoders.
+#[test]
+fn borrowed_broadcast_takes_the_first_of_repeated_members() {
+    // [uid "u", {type: 2, data: ["a"], data: ["b"], nsp: "/"}, {}]
+    let bytes = [
+        &[0x93, 0xa1, b'u', 0x84, 0xa4][..],
+        b"type",
+        &[0x02, 0xa4],
+        b"data",
+        &[0x91, 0xa1, b'a', 0xa4],
+        b"data",
+        &[0x91, 0xa1, b'b', 0xa3],
+        b"nsp",
+        &[0xa1, b'/', 0x80],
+    ]
+    .concat();
+    let limits = Limits::default();
+    let tree = ClassicBroadcast::decode(&bytes, &limits).unwrap();
+    let r = ClassicBroadcastRef::decode(&bytes, &limits).unwrap();
+    assert_eq!(r.data_value(&limits).unwrap(), tree.packet.data);
+    assert_eq!(r.data_json(&limits).unwrap().as_deref(), Some(r#"["a"]"#));
+}

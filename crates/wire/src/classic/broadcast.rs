@@ -163,11 +163,21 @@ impl<'a> ClassicBroadcastRef<'a> {
             .ok_or(wrong("packet", "(message)", "a map"))?;
         r.check_depth(1)?;
         let (mut kind, mut data, mut nsp) = (None, None, None);
+        // Of repeated members the first counts, as for the tree decoder.
+        let mut seen = [false; 3];
         for _ in 0..members {
             let at = r.offset();
             let name = r
                 .borrowed_str()?
                 .ok_or(DecodeError::NonStringKey { offset: at })?;
+            let slot = ["type", "data", "nsp"].iter().position(|n| *n == name);
+            let first = slot.is_some_and(|i| !std::mem::replace(&mut seen[i], true));
+            if !first {
+                // Read in full (Node sends no such member): refused where the
+                // tree decoder refuses it.
+                r.next_value_at(DATA_DEPTH)?;
+                continue;
+            }
             if r.skip_nil() {
                 // `null` members are absent, as for the Node adapters.
                 continue;
@@ -191,11 +201,7 @@ impl<'a> ClassicBroadcastRef<'a> {
                     let code = v.as_i64().ok_or(wrong("packet", "type", "an integer"))?;
                     kind = Some(PacketType::try_from(code)?);
                 }
-                _ => {
-                    // Read in full (Node sends no other member): refused where the
-                    // tree decoder refuses it.
-                    r.next_value_at(DATA_DEPTH)?;
-                }
+                _ => {}
             }
         }
         let missing = |field| DecodeError::MissingField {
