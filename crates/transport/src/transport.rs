@@ -35,7 +35,9 @@ pub struct Message {
     /// For `PSUBSCRIBE` subscriptions, the pattern that matched; `None` for
     /// `SUBSCRIBE` ones.
     pub pattern: Option<String>,
-    /// The payload, byte for byte as published.
+    /// The payload, byte for byte as published: a slice of the subscriber's read
+    /// buffer (no copy), so holding it keeps that buffer (64 KiB or more) alive;
+    /// copy it (`Bytes::copy_from_slice`) to keep it for long.
     pub payload: Bytes,
 }
 
