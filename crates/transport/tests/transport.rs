@@ -185,9 +185,28 @@ async fn round_trip(resp3: bool) {
     t.publish("chat", Bytes::new()).await.unwrap();
     assert!(inbox1.recv().await.payload.is_empty());
 
+    // Large payloads, arriving over many reads, between small ones: 8 MiB, and a
+    // burst of messages that straddle read boundaries.
+    let big: Bytes = (0..8 << 20).map(|i: u32| (i % 251) as u8).collect();
+    t.publish("chat", big.clone()).await.unwrap();
+    assert_eq!(inbox1.recv().await.payload, big);
+    for i in 0..2000u32 {
+        t.publish_queued(
+            "chat".into(),
+            Bytes::from(vec![(i % 256) as u8; (i as usize * 37) % 5000]),
+        )
+        .await
+        .unwrap();
+    }
+    for i in 0..2000u32 {
+        let m = inbox1.recv().await;
+        assert_eq!(m.payload.len(), (i as usize * 37) % 5000, "message {i}");
+        assert!(m.payload.iter().all(|&b| b == (i % 256) as u8));
+    }
+
     let stats = t.stats();
-    assert_eq!(stats.published, 3);
-    assert_eq!(stats.received, 4);
+    assert_eq!(stats.published, 2004);
+    assert_eq!(stats.received, 2005);
     assert_eq!(stats.publish_errors, 0);
     inbox1.assert_empty();
     inbox2.assert_empty();
