@@ -34,12 +34,16 @@
 //! back-off delay (≤ 2.4 s with the defaults, typically well under 1 s)
 //! after a restart.
 //!
-//! No channel on the message path is unbounded in this crate (the publish
-//! queue holds 4096 messages; the subscriber worker reads its socket itself,
-//! so a slow handler slows reading and Redis buffers, up to its
-//! `client-output-buffer-limit pubsub`), and no task is left running:
-//! [`Transport::close`] stops and awaits both workers. Handlers are called
-//! inline and must be quick.
+//! Nothing on the message path grows without bound in this crate: the publish
+//! queue holds 4096 messages (the publisher connection's own command channel is
+//! fed only by that queue and by awaited commands, one per caller); the
+//! subscriber worker reads its socket itself, so a slow handler slows reading
+//! and Redis buffers, up to its `client-output-buffer-limit pubsub`, after
+//! which Redis drops the connection (it is re-established and re-subscribed;
+//! what was published meanwhile is lost). No task is left running:
+//! [`Transport::close`] stops and awaits both workers, and the publisher
+//! connection's reader and writer tasks end as it is dropped. Handlers are
+//! called inline and must be quick.
 //!
 //! # Cargo features
 //!
