@@ -392,6 +392,41 @@ async fn acl_denied_channel_is_an_error_and_not_registered() {
     t.close().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_denied_publish_is_an_error_and_the_connection_stays() {
+    require_redis!();
+    let server = RedisServer::builder()
+        .config("user bob on >pw ~* &allowed:* +@all")
+        .config("user default off")
+        .credentials("bob", "pw")
+        .start()
+        .unwrap();
+    for resp3 in [false, true] {
+        let t = connect(format!("redis://bob:pw@127.0.0.1:{}", server.port()), resp3).await;
+        let (h, mut inbox) = inbox();
+        t.subscribe(strings(&["allowed:1"]), vec![], h)
+            .await
+            .unwrap();
+        let err = t
+            .publish("forbidden", Bytes::from_static(b"x"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TransportError::Redis(_)), "{err:?}");
+        assert!(!err.is_retryable(), "{err:?}");
+        // A refused command leaves the connection as it was: no reconnect, and
+        // the next PUBLISH goes through.
+        assert_eq!(
+            t.publish("allowed:1", Bytes::from_static(b"ok"))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(inbox.recv().await.payload, "ok");
+        assert_eq!(t.stats().reconnects, 0);
+        t.close().await;
+    }
+}
+
 #[tokio::test]
 async fn bad_url_fails_in_build_naming_the_setting() {
     for url in [
