@@ -11,27 +11,15 @@ pub(crate) fn now_ms() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
-/// User + system CPU time of process `pid` so far, in µs (from `/proc/<pid>/stat`,
-/// 10 ms resolution: USER_HZ is 100 on Linux). `None` if the process is gone.
+/// User + system CPU time of process `pid` so far, in µs (10 ms resolution). `None`
+/// if the process is gone.
 pub(crate) fn proc_cpu_us(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (in parentheses, may hold spaces).
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line: 12 and 13 after ')'.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) * 10_000)
+    sio_redis_testkit::proc::cpu_micros(Some(pid)).map(|(user, sys)| user + sys)
 }
 
-/// Resident set size of process `pid` in bytes (`VmRSS` of `/proc/<pid>/status`).
+/// Resident set size of process `pid` in bytes.
 pub(crate) fn proc_rss(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
+    sio_redis_testkit::proc::rss_bytes(Some(pid))
 }
 
 /// The 1-minute load average, to put noisy figures in context.

@@ -241,7 +241,7 @@ async fn on_connect<A: Adapter>(settings: Arc<Settings>, socket: SocketRef<A>) {
     socket.on("bench:stats", move |io: SocketIo<A>, ack: AckSender<A>| {
         let s = s.clone();
         async move {
-            let (user, sys) = cpu_micros();
+            let (user, sys) = sio_redis_testkit::proc::cpu_micros(None).unwrap_or_default();
             let clients: usize = NAMESPACES
                 .iter()
                 .filter_map(|n| io.of(n))
@@ -249,7 +249,7 @@ async fn on_connect<A: Adapter>(settings: Arc<Settings>, socket: SocketRef<A>) {
                 .sum();
             let _ = ack.send(&json!({
                 "node": s.node, "pid": std::process::id(), "cpuUserUs": user, "cpuSysUs": sys,
-                "rss": rss_bytes(), "clients": clients,
+                "rss": sio_redis_testkit::proc::rss_bytes(None).unwrap_or(0), "clients": clients,
             }));
         }
     });
@@ -289,28 +289,4 @@ async fn bench_emit<A: Adapter>(io: &SocketIo<A>, nsp: &str, p: &Json) -> Result
         }
     }
     Ok(json!({ "sent": sent, "ms": start.elapsed().as_secs_f64() * 1000.0 }))
-}
-
-/// `(user µs, system µs)` of this process, from `/proc/self/stat` (USER_HZ = 100).
-fn cpu_micros() -> (u64, u64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (ticks(11) * 10_000, ticks(12) * 10_000)
-}
-
-/// Resident set size of this process, bytes.
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
 }

@@ -345,16 +345,7 @@ const NAMES: [&str; 18] = [
     "emitter/server-side-emit/of-chat",
 ];
 
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|b| format!("{b:02x}")).collect()
-}
+use sio_redis_testkit::hex::{decode as unhex, encode as hex};
 
 /// The emitter vectors: (name, channel, payload).
 fn emitter_vectors() -> Vec<(String, String, Vec<u8>)> {

@@ -13,7 +13,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::operators::BroadcastOperators;
 
-use crate::{NAMESPACES, Node, stats};
+use crate::{NAMESPACES, Node};
 
 /// One `bench:emit` broadcast: `{s: sequence, t: epoch ms, p: padding}`.
 #[derive(serde::Serialize)]
@@ -196,7 +196,7 @@ fn attach<A: Adapter>(node: Arc<Node<A>>, socket: SocketRef<A>) {
         n.bench_emit(s.ns(), &p).await
     });
     on_request(&node, &socket, "bench:stats", |n, _, _| async move {
-        let (user, sys) = stats::cpu_micros();
+        let (user, sys) = sio_redis_testkit::proc::cpu_micros(None).unwrap_or_default();
         let clients: usize = NAMESPACES
             .iter()
             .filter_map(|nsp| n.io.of(nsp))
@@ -204,7 +204,7 @@ fn attach<A: Adapter>(node: Arc<Node<A>>, socket: SocketRef<A>) {
             .sum();
         Ok(json!({
             "node": n.settings.node, "pid": std::process::id(), "cpuUserUs": user, "cpuSysUs": sys,
-            "rss": stats::rss_bytes(), "clients": clients,
+            "rss": sio_redis_testkit::proc::rss_bytes(None).unwrap_or(0), "clients": clients,
         }))
     });
 

@@ -7,7 +7,6 @@
 //! `PUBLISH_ON_SPECIFIC_RESPONSE_CHANNEL`, `QUIET`).
 
 mod handlers;
-mod stats;
 
 use std::collections::HashMap;
 use std::process::ExitCode;

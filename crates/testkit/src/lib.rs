@@ -9,6 +9,8 @@
 //! * [`RespConnection`] / [`RespValue`] – a tiny blocking RESP client to drive
 //!   and inspect them.
 //! * [`key_slot`] – the cluster hash slot of a key.
+//! * [`hex`] – hex text ↔ bytes, for golden vectors.
+//! * [`proc`] – CPU time and RSS of a process, from `/proc`.
 //!
 //! Everything is synchronous (std only), so it works from sync tests and,
 //! briefly blocking, from async ones. Servers run with no persistence, in a
@@ -35,6 +37,8 @@
 
 mod cluster;
 mod error;
+pub mod hex;
+pub mod proc;
 mod resp;
 mod server;
 mod slot;

@@ -34,23 +34,13 @@ const LOSSY: &[(&str, &str)] = &[
     ),
 ];
 
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|b| format!("{b:02x}")).collect()
-}
+use sio_redis_testkit::hex::{decode as unhex, encode as hex};
 
 fn cases() -> Vec<Json> {
     let file: Json = serde_json::from_str(VECTORS).expect("vectors.json is JSON");
     file["cases"].as_array().expect("cases").clone()
 }
 
-/// Checks one vector; returns a description of the mismatch, if any.
 /// The borrowing decoder reads what the tree decoder reads, and its JSON text of the
 /// data is what `JSON.stringify` gives (the data has no binary) or `None` (it has).
 fn broadcast_ref_agrees(m: &ClassicBroadcast, payload: &[u8]) -> Result<(), String> {
@@ -85,6 +75,7 @@ fn broadcast_ref_agrees(m: &ClassicBroadcast, payload: &[u8]) -> Result<(), Stri
     }
 }
 
+/// Checks one vector; returns a description of the mismatch, if any.
 fn check(case: &Json) -> Result<(), String> {
     let limits = Limits::default();
     let kind = case["kind"].as_str().unwrap_or_default();

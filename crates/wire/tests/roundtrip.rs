@@ -319,10 +319,7 @@ fn borrowed_broadcast_refuses_a_bad_unknown_packet_member() {
         "9081a1618083a16101a163a178a1649301c003c3c2c0a36e7370a12f83a5726f6f6d7390a66578636570",
         "7490a5666c618f677380",
     );
-    let bytes: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect();
+    let bytes = sio_redis_testkit::hex::decode(hex);
     let limits = Limits::default();
     assert!(ClassicBroadcast::decode(&bytes, &limits).is_err());
     assert!(ClassicBroadcastRef::decode(&bytes, &limits).is_err());
