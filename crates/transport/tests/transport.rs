@@ -354,15 +354,20 @@ async fn acl_user_in_url() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acl_denied_channel_is_an_error_and_not_registered() {
-    require_redis!();
-    let server = RedisServer::builder()
+/// A server whose only user, `bob` / `pw`, may use the channels `allowed:*` only.
+fn bob_allowed_channels_only() -> RedisServer {
+    RedisServer::builder()
         .config("user bob on >pw ~* &allowed:* +@all")
         .config("user default off")
         .credentials("bob", "pw")
         .start()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_denied_channel_is_an_error_and_not_registered() {
+    require_redis!();
+    let server = bob_allowed_channels_only();
     let t = connect(format!("redis://bob:pw@127.0.0.1:{}", server.port()), false).await;
     let (h, _inbox) = inbox();
     let err = t
@@ -395,12 +400,7 @@ async fn acl_denied_channel_is_an_error_and_not_registered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acl_denied_publish_is_an_error_and_the_connection_stays() {
     require_redis!();
-    let server = RedisServer::builder()
-        .config("user bob on >pw ~* &allowed:* +@all")
-        .config("user default off")
-        .credentials("bob", "pw")
-        .start()
-        .unwrap();
+    let server = bob_allowed_channels_only();
     for resp3 in [false, true] {
         let t = connect(format!("redis://bob:pw@127.0.0.1:{}", server.port()), resp3).await;
         let (h, mut inbox) = inbox();
