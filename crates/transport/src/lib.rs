@@ -22,7 +22,7 @@
 //!   it reconnects with the same back-off, re-subscribes *every* registered
 //!   channel and pattern, and emits [`ConnectionEvent::Resubscribed`] with
 //!   the outage length.
-//! * Standalone Redis (`redis://`, `rediss://` with rustls), ACL users,
+//! * Standalone Redis (`redis://`, `rediss://` with rustls, `unix://` sockets), ACL users,
 //!   RESP2 (default) and RESP3, Sentinel (`redis+sentinel://`), and an
 //!   optional separate subscriber endpoint such as a replica
 //!   ([`TransportConfig::subscriber_url`]).

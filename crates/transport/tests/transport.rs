@@ -955,6 +955,35 @@ async fn subscriber_url_on_a_replica() {
     t.close().await;
 }
 
+// ------------------------------------------------------------- Unix socket
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unix_socket() {
+    require_redis!();
+    let path = std::env::temp_dir().join(format!("sio-transport-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let server = RedisServer::builder()
+        .config(format!("unixsocket {}", path.display()))
+        .start()
+        .unwrap();
+    for resp3 in [false, true] {
+        let t = connect(format!("unix://{}", path.display()), resp3).await;
+        let (h, mut inbox) = inbox();
+        t.subscribe(strings(&["local"]), vec![], h).await.unwrap();
+        assert_eq!(t.publish("local", all_bytes()).await.unwrap(), 1);
+        assert_eq!(inbox.recv().await.payload, all_bytes());
+
+        let mut events = t.events();
+        server.kill_clients().unwrap();
+        wait_event(&mut events, "Resubscribed", is_resubscribed).await;
+        publish_eventually(&t, "local", Bytes::from_static(b"again")).await;
+        assert_eq!(inbox.recv().await.payload, "again");
+        t.close().await;
+    }
+    drop(server);
+    let _ = std::fs::remove_file(&path);
+}
+
 // -------------------------------------------------------------------- TLS
 
 /// A throw-away directory with a CA and a server certificate for
