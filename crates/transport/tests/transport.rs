@@ -955,6 +955,21 @@ async fn subscriber_url_on_a_replica() {
     t.close().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_with_a_database_number() {
+    require_redis!();
+    // Pub/sub ignores the database, but the handshake must `SELECT` it cleanly.
+    let server = RedisServer::start().unwrap();
+    for resp3 in [false, true] {
+        let t = connect(format!("{}/3", server.url()), resp3).await;
+        let (h, mut inbox) = inbox();
+        t.subscribe(strings(&["db"]), vec![], h).await.unwrap();
+        assert_eq!(t.publish("db", Bytes::from_static(b"x")).await.unwrap(), 1);
+        assert_eq!(inbox.recv().await.payload, "x");
+        t.close().await;
+    }
+}
+
 // ------------------------------------------------------------- Unix socket
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
