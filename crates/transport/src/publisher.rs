@@ -214,9 +214,9 @@ impl Publisher {
     }
 
     /// Asks the worker to `PING` the current connection now, e.g. because
-    /// the subscriber just lost its own connection to the same server. Under
-    /// RESP2 a dead publisher connection is otherwise only noticed by the
-    /// next command or health check.
+    /// the subscriber just lost its own connection to the same server. A
+    /// closed connection reports itself; a half-open one (no reset from the
+    /// peer) is otherwise only noticed by the next command or health check.
     pub(crate) fn check_soon(&self) {
         let generation = match &*self.lock() {
             State::Up { generation, .. } => *generation,
