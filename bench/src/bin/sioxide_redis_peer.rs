@@ -12,8 +12,9 @@
 use axum::serve::ListenerExt;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use peer_node::{BenchEmit, BenchPayload, room_list, shutdown_signal};
 use serde_json::{Value as Json, json};
 use socketioxide::SocketIo;
 use socketioxide::adapter::{Adapter, LocalAdapter};
@@ -162,37 +163,6 @@ async fn listen<A: Adapter>(
     Ok(())
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
-    }
-}
-
-/// A room or a list of rooms.
-fn room_list(v: Option<&Json>) -> Vec<String> {
-    match v {
-        Some(Json::String(s)) => vec![s.clone()],
-        Some(Json::Array(items)) => items
-            .iter()
-            .filter_map(|i| match i {
-                Json::String(s) => Some(s.clone()),
-                Json::Number(n) => Some(n.to_string()),
-                _ => None,
-            })
-            .collect(),
-        Some(Json::Number(n)) => vec![n.to_string()],
-        _ => Vec::new(),
-    }
-}
-
 fn rooms_of<A: Adapter>(s: &SocketRef<A>) -> Vec<String> {
     s.rooms().into_iter().map(|r| r.to_string()).collect()
 }
@@ -257,36 +227,25 @@ async fn on_connect<A: Adapter>(settings: Arc<Settings>, socket: SocketRef<A>) {
 
 /// `bench:emit`: `count` broadcasts of `{s, t, p}` at `rate` per second (0: at once).
 async fn bench_emit<A: Adapter>(io: &SocketIo<A>, nsp: &str, p: &Json) -> Result<Json, String> {
-    let nsp = p["nsp"].as_str().unwrap_or(nsp);
-    let count = p["count"].as_u64().unwrap_or(1);
-    let size = p["size"].as_u64().unwrap_or(0) as usize;
-    let rate = p["rate"].as_f64().unwrap_or(0.0);
-    let batch = p["batch"].as_u64().unwrap_or(1).max(1);
-    let event = p["event"].as_str().unwrap_or("bench").to_owned();
-    let rooms = room_list(p.get("rooms"));
-    let pad = "x".repeat(size);
-    let start = tokio::time::Instant::now();
-    let mut sent = 0u64;
-    while sent < count {
-        for _ in 0..batch.min(count - sent) {
-            let t = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs_f64() * 1000.0)
-                .unwrap_or(0.0);
-            let op = io.of(nsp).ok_or_else(|| format!("no namespace {nsp}"))?;
-            let op = if rooms.is_empty() {
-                op
-            } else {
-                op.to(rooms.clone())
-            };
-            op.emit(event.clone(), &json!({ "s": sent, "t": t, "p": pad }))
+    let req = BenchEmit::from_json(nsp, p);
+    let pad = req.pad.as_str();
+    req.run(|s, t| {
+        let op = io
+            .of(&req.nsp)
+            .ok_or_else(|| format!("no namespace {}", req.nsp))
+            .map(|op| {
+                if req.rooms.is_empty() {
+                    op
+                } else {
+                    op.to(req.rooms.clone())
+                }
+            });
+        let event = req.event.clone();
+        async move {
+            op?.emit(event, &BenchPayload { s, t, p: pad })
                 .await
-                .map_err(|e| e.to_string())?;
-            sent += 1;
+                .map_err(|e| e.to_string())
         }
-        if rate > 0.0 {
-            tokio::time::sleep_until(start + Duration::from_secs_f64(sent as f64 / rate)).await;
-        }
-    }
-    Ok(json!({ "sent": sent, "ms": start.elapsed().as_secs_f64() * 1000.0 }))
+    })
+    .await
 }

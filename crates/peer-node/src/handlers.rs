@@ -13,15 +13,9 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::operators::BroadcastOperators;
 
-use crate::{NAMESPACES, Node};
+use peer_node::{BenchEmit, BenchPayload, room_list};
 
-/// One `bench:emit` broadcast: `{s: sequence, t: epoch ms, p: padding}`.
-#[derive(serde::Serialize)]
-struct BenchPayload<'a> {
-    s: u64,
-    t: f64,
-    p: &'a str,
-}
+use crate::{NAMESPACES, Node};
 
 /// What a socket shows in fetchSockets answers: `{node, name}`.
 #[derive(Debug, Clone)]
@@ -260,19 +254,6 @@ fn handshake<A: Adapter>(socket: &SocketRef<A>) -> Value {
     to_value(&h).unwrap_or_default()
 }
 
-/// A room or a list of rooms, as the contract's `join` / `rooms` members give them.
-fn room_list(v: Option<&Json>) -> Vec<String> {
-    match v {
-        Some(Json::String(s)) => vec![s.clone()],
-        Some(Json::Array(items)) => items
-            .iter()
-            .filter_map(|i| i.as_str().map(str::to_owned))
-            .collect(),
-        Some(Json::Number(n)) => vec![n.to_string()],
-        _ => Vec::new(),
-    }
-}
-
 fn narrow<A: Adapter>(op: BroadcastOperators<A>, p: &Json) -> BroadcastOperators<A> {
     let rooms = room_list(p.get("rooms"));
     let except = room_list(p.get("except"));
@@ -424,40 +405,22 @@ impl<A: Adapter> Node<A> {
     }
 
     async fn bench_emit(&self, nsp: &str, p: &Json) -> Result<Json, String> {
-        let nsp = p["nsp"].as_str().unwrap_or(nsp);
-        let count = p["count"].as_u64().unwrap_or(1);
-        let size = p["size"].as_u64().unwrap_or(0) as usize;
-        let rate = p["rate"].as_f64().unwrap_or(0.0);
-        let batch = p["batch"].as_u64().unwrap_or(1).max(1);
-        let event = p["event"].as_str().unwrap_or("bench").to_owned();
-        let pad = "x".repeat(size);
-        let rooms = room_list(p.get("rooms"));
-        let start = tokio::time::Instant::now();
-        let mut sent = 0u64;
-        while sent < count {
-            for _ in 0..batch.min(count - sent) {
-                let t = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_secs_f64() * 1000.0)
-                    .unwrap_or(0.0);
-                let op = self.op(nsp)?;
-                let op = if rooms.is_empty() {
+        let req = BenchEmit::from_json(nsp, p);
+        let (event, pad) = (req.event.as_str(), req.pad.as_str());
+        req.run(|s, t| {
+            let op = self.op(&req.nsp).map(|op| {
+                if req.rooms.is_empty() {
                     op
                 } else {
-                    op.to(rooms.clone())
-                };
-                let payload = BenchPayload {
-                    s: sent,
-                    t,
-                    p: &pad,
-                };
-                op.emit(&event, &payload).await.map_err(|e| e.to_string())?;
-                sent += 1;
+                    op.to(req.rooms.clone())
+                }
+            });
+            async move {
+                op?.emit(event, &BenchPayload { s, t, p: pad })
+                    .await
+                    .map_err(|e| e.to_string())
             }
-            if rate > 0.0 {
-                tokio::time::sleep_until(start + Duration::from_secs_f64(sent as f64 / rate)).await;
-            }
-        }
-        Ok(json!({ "sent": sent, "ms": start.elapsed().as_secs_f64() * 1000.0 }))
+        })
+        .await
     }
 }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
+use peer_node::shutdown_signal;
 
 use sio_redis::{ClassicAdapter, ClassicConfig, RedisAdapterState};
 use socketioxide::adapter::{Adapter, LocalAdapter};
@@ -199,18 +200,4 @@ async fn serve<A: Adapter + DefinedAdapter>(
         state.close().await;
     }
     Ok(())
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
-    }
 }
