@@ -299,16 +299,6 @@ impl<'a> Reader<'a> {
         nil
     }
 
-    /// `Err(TooDeep)` for a container `depth` levels deep past the limit.
-    pub(crate) fn check_depth(&self, depth: usize) -> Result<(), DecodeError> {
-        self.container_depth(depth)
-    }
-
-    /// The next value, as a tree, sitting `depth` levels deep in the message.
-    pub(crate) fn next_value_at(&mut self, depth: usize) -> Result<Value, DecodeError> {
-        self.value(depth)
-    }
-
     /// The element count of the array at the cursor; `None` (nothing read) when
     /// the next value is not an array.
     pub(crate) fn array_header(&mut self) -> Result<Option<usize>, DecodeError> {
@@ -519,22 +509,16 @@ impl<'a> Reader<'a> {
         let mut members = Vec::with_capacity(len);
         for _ in 0..len {
             let at = self.pos;
-            let len = match self.byte()? {
-                m @ 0xa0..=0xbf => usize::from(m & 0x1f),
-                0xd9 => self.len8()?,
-                0xda => self.len16()?,
-                0xdb => self.len32()?,
-                _ => return Err(DecodeError::NonStringKey { offset: at }),
-            };
-            let raw = self.take(len)?;
-            let name =
-                std::str::from_utf8(raw).map_err(|_| DecodeError::InvalidUtf8 { offset: at })?;
+            let name = self
+                .borrowed_str()?
+                .ok_or(DecodeError::NonStringKey { offset: at })?;
             members.push((key(name), self.value(depth + 1)?));
         }
         Ok(Value::Map(members))
     }
 
-    fn container_depth(&self, depth: usize) -> Result<(), DecodeError> {
+    /// `Err(TooDeep)` for a container `depth` levels deep past the limit.
+    pub(crate) fn container_depth(&self, depth: usize) -> Result<(), DecodeError> {
         if depth >= self.max_depth {
             return Err(DecodeError::TooDeep {
                 max: self.max_depth,
@@ -548,7 +532,8 @@ impl<'a> Reader<'a> {
         Ok(Value::Ext(kind, Bytes::copy_from_slice(self.take(len)?)))
     }
 
-    fn value(&mut self, depth: usize) -> Result<Value, DecodeError> {
+    /// The next value, as a tree, sitting `depth` levels deep in the message.
+    pub(crate) fn value(&mut self, depth: usize) -> Result<Value, DecodeError> {
         let at = self.pos;
         let marker = self.byte()?;
         Ok(match marker {

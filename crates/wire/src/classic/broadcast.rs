@@ -156,12 +156,12 @@ impl<'a> ClassicBroadcastRef<'a> {
         if r.array_header()? != Some(3) {
             return Err(wrong(WHAT, "(message)", "an array of 3 elements"));
         }
-        r.check_depth(0)?;
+        r.container_depth(0)?;
         let uid = r.borrowed_str()?.ok_or(wrong(WHAT, "uid", "a string"))?;
         let members = r
             .map_header()?
             .ok_or(wrong("packet", "(message)", "a map"))?;
-        r.check_depth(1)?;
+        r.container_depth(1)?;
         let (mut kind, mut data, mut nsp) = (None, None, None);
         // Of repeated members the first counts, as for the tree decoder.
         let mut seen = [false; 3];
@@ -175,7 +175,7 @@ impl<'a> ClassicBroadcastRef<'a> {
             if !first {
                 // Read in full (Node sends no such member): refused where the
                 // tree decoder refuses it.
-                r.next_value_at(DATA_DEPTH)?;
+                r.value(DATA_DEPTH)?;
                 continue;
             }
             if r.skip_nil() {
@@ -197,7 +197,7 @@ impl<'a> ClassicBroadcastRef<'a> {
                     );
                 }
                 "type" => {
-                    let v = r.next_value_at(DATA_DEPTH)?;
+                    let v = r.value(DATA_DEPTH)?;
                     let code = v.as_i64().ok_or(wrong("packet", "type", "an integer"))?;
                     kind = Some(PacketType::try_from(code)?);
                 }
@@ -210,7 +210,7 @@ impl<'a> ClassicBroadcastRef<'a> {
         };
         let kind = kind.ok_or(missing("type"))?;
         let data = data.ok_or(missing("data"))?;
-        let opts = BroadcastOptions::from_value(r.next_value_at(1)?)?;
+        let opts = BroadcastOptions::from_value(r.value(1)?)?;
         r.finish()?;
         Ok(Self {
             uid,
