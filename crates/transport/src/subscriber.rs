@@ -12,7 +12,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::{Cmd, RedisError, RedisResult, TlsCertificates};
+use redis::{Cmd, RedisError, TlsCertificates};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, trace, warn};
 
@@ -69,15 +69,6 @@ impl std::fmt::Debug for Command {
                 .finish_non_exhaustive(),
         }
     }
-}
-
-/// Opens a pub/sub connection (no retry), bounded by `timeout`.
-pub(crate) async fn open(
-    endpoint: &Endpoint,
-    tls: Option<&TlsCertificates>,
-    timeout: Duration,
-) -> RedisResult<RespConnection> {
-    RespConnection::open(endpoint, tls, timeout).await
 }
 
 /// `SUBSCRIBE`-like commands: the command, and the name of the
@@ -431,20 +422,25 @@ impl SubscriberWorker {
         let mut failures: u32 = 0;
         loop {
             self.purge_abandoned();
-            let error = match open(&self.endpoint, self.tls.as_ref(), self.connect_timeout).await {
-                Ok(mut conn) => {
-                    let all = self.registry.all();
-                    match self.subscribe_all(&mut conn, &all).await {
-                        Ok(()) => {
-                            self.resubscribed(&all, since, &mut conn).await;
-                            return Some(conn);
+            let error =
+                match RespConnection::open(&self.endpoint, self.tls.as_ref(), self.connect_timeout)
+                    .await
+                {
+                    Ok(mut conn) => {
+                        let all = self.registry.all();
+                        match self.subscribe_all(&mut conn, &all).await {
+                            Ok(()) => {
+                                self.resubscribed(&all, since, &mut conn).await;
+                                return Some(conn);
+                            }
+                            Err(RoundTripError::Lost(reason)) => reason,
+                            Err(RoundTripError::Command(e)) => {
+                                format!("re-subscribing failed: {e}")
+                            }
                         }
-                        Err(RoundTripError::Lost(reason)) => reason,
-                        Err(RoundTripError::Command(e)) => format!("re-subscribing failed: {e}"),
                     }
-                }
-                Err(e) => e.to_string(),
-            };
+                    Err(e) => e.to_string(),
+                };
             failures = failures.saturating_add(1);
             debug!(%error, failures, "redis subscriber reconnect attempt failed");
             if self.backoff.exhausted(failures) {

@@ -10,13 +10,14 @@ use tokio::task::JoinHandle;
 use tracing::error;
 
 use crate::config::TransportConfig;
+use crate::connection::RespConnection;
 use crate::error::TransportError;
 use crate::event::{ConnectionEvent, Counters, Role, TransportStats};
 use crate::publish_queue::{PublishWorker, QUEUE_CAPACITY, Queued};
 use crate::publisher::{Publisher, PublisherWorker};
 use crate::registry::Registry;
 use crate::shared::{Shared, millis};
-use crate::subscriber::{self, COMMAND_CAPACITY, Command, SubscriberWorker};
+use crate::subscriber::{COMMAND_CAPACITY, Command, SubscriberWorker};
 
 /// A callback for the messages of one subscription.
 ///
@@ -123,7 +124,7 @@ impl Transport {
             .connect_initial(&pub_endpoint)
             .await
             .map_err(connect_error(Role::Publisher))?;
-        let sub_conn = subscriber::open(&sub_endpoint, tls.as_ref(), config.connect_timeout())
+        let sub_conn = RespConnection::open(&sub_endpoint, tls.as_ref(), config.connect_timeout())
             .await
             .map_err(connect_error(Role::Subscriber))?;
 
