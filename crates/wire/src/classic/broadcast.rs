@@ -224,8 +224,8 @@ impl<'a> ClassicBroadcastRef<'a> {
     /// The packet data as a [`Value`] (`Value::Array`).
     ///
     /// # Errors
-    /// None in practice (the bytes were checked by [`ClassicBroadcastRef::decode`]);
-    /// [`DecodeError`] past `limits`.
+    /// [`DecodeError`] for what [`ClassicBroadcast::decode`] would have refused
+    /// inside the data (invalid UTF-8, a non-string key, nesting past `limits`).
     pub fn data_value(&self, limits: &Limits) -> Result<Value, DecodeError> {
         msgpack::decode(self.data, &Self::data_limits(limits))
     }
