@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use sio_redis_transport::{Message, MessageHandler, SubscriptionId};
+use sio_redis_transport::{Message, MessageHandler, Subscription, SubscriptionId};
 use sio_redis_wire::channels::ClassicChannels;
 use sio_redis_wire::classic::{
     ClassicBroadcast, ClassicBroadcastRef, ClassicRequest, ClassicResponse, RequestBody,
@@ -143,17 +143,16 @@ impl<E: SocketEmitter> CoreAdapter<E> for ClassicAdapter<E> {
                     adapter.on_message(msg);
                 }
             });
-            let channels = vec![
-                self.channels.request.clone(),
-                self.channels.response.clone(),
-                self.own_response.clone(),
-            ];
-            let patterns = vec![self.channels.broadcast_pattern.clone()];
+            let subscription = Subscription::new()
+                .channel(self.channels.request.clone())
+                .channel(self.channels.response.clone())
+                .channel(self.own_response.clone())
+                .pattern(self.channels.broadcast_pattern.clone());
             let id = self
                 .state
                 .inner
                 .transport
-                .subscribe(channels, patterns, handler)
+                .subscribe(subscription, handler)
                 .await?;
             *lock(&self.subscription) = Some(id);
             let ops: Arc<dyn NamespaceOps> = self.clone();

@@ -7,39 +7,37 @@ use crate::error::ConfigError;
 /// How the publisher and the subscriber wait between reconnect attempts.
 ///
 /// After a connection is lost, the first attempt is made at once; the wait
-/// before retry `n` (0-based) is
-/// `min(max_ms, initial_ms × factor^n) × (1 ± jitter)`, so with the defaults:
-/// 100, 200, 400, 800, 1600, 2000, 2000… ms, each ± 20 %. Whatever the delay,
-/// each attempt is itself bounded by the connect timeout
-/// ([`TransportConfig::connect_timeout_ms`](crate::TransportConfig::connect_timeout_ms)).
+/// before retry `n` (0-based) is `min(max, initial × factor^n) × (1 ± jitter)`,
+/// so with the defaults: 100, 200, 400, 800, 1600, 2000, 2000… ms, each
+/// ± 20 %. Whatever the delay, each attempt is itself bounded by the connect
+/// timeout ([`TransportConfig::connect_timeout`](crate::TransportConfig::connect_timeout)).
 /// When one of the two connections gets back, the other one stops waiting
 /// and tries again at once.
 ///
 /// Unlike redis-rs 1.x `ConnectionManager` (which gives up after 6 retries by
 /// default), the default here never gives up.
+///
+/// ```
+/// use std::time::Duration;
+/// use sio_redis_transport::Backoff;
+///
+/// let backoff = Backoff::default().max(Duration::from_secs(5)).max_retries(Some(20));
+/// assert_eq!(backoff.nominal(10), Duration::from_secs(5));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Backoff {
-    /// Wait before the first retry, in ms. Default: 100. Must be > 0.
-    pub initial_ms: u64,
-    /// Upper bound of the wait before jitter, in ms. Default: 2000. Must be
-    /// ≥ `initial_ms`.
-    pub max_ms: u64,
-    /// Growth factor between retries. Default: 2.0. Must be finite and ≥ 1.0.
-    pub factor: f64,
-    /// Relative random spread: 0.2 means each wait is drawn uniformly from
-    /// ±20 % of the nominal wait. Default: 0.2. Must be in `0.0..=1.0`.
-    pub jitter: f64,
-    /// How many reconnect attempts in a row may fail before the connection
-    /// gives up for good ([`ConnectionEvent::GaveUp`](crate::ConnectionEvent::GaveUp)).
-    /// Default: `None`, never give up.
-    pub max_retries: Option<u32>,
+    initial: Duration,
+    max: Duration,
+    factor: f64,
+    jitter: f64,
+    max_retries: Option<u32>,
 }
 
 impl Default for Backoff {
     fn default() -> Self {
         Backoff {
-            initial_ms: 100,
-            max_ms: 2000,
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(2000),
             factor: 2.0,
             jitter: 0.2,
             max_retries: None,
@@ -48,16 +46,54 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    /// The nominal wait before retry `retry` (0-based), in ms, before jitter:
-    /// `min(max_ms, initial_ms × factor^retry)`.
-    pub fn nominal_ms(&self, retry: u32) -> u64 {
+    /// Wait before the first retry. Default: 100 ms. Must be > 0.
+    #[must_use]
+    pub fn initial(mut self, wait: Duration) -> Self {
+        self.initial = wait;
+        self
+    }
+
+    /// Upper bound of the wait before jitter. Default: 2000 ms. Must be ≥
+    /// the initial wait.
+    #[must_use]
+    pub fn max(mut self, wait: Duration) -> Self {
+        self.max = wait;
+        self
+    }
+
+    /// Growth factor between retries. Default: 2.0. Must be finite and ≥ 1.0.
+    #[must_use]
+    pub fn factor(mut self, factor: f64) -> Self {
+        self.factor = factor;
+        self
+    }
+
+    /// Relative random spread: 0.2 means each wait is drawn uniformly from
+    /// ±20 % of the nominal wait. Default: 0.2. Must be in `0.0..=1.0`.
+    #[must_use]
+    pub fn jitter(mut self, jitter: f64) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// How many reconnect attempts in a row may fail before the connection
+    /// gives up for good ([`ConnectionEvent::GaveUp`](crate::ConnectionEvent::GaveUp)).
+    /// Default: `None`, never give up.
+    #[must_use]
+    pub fn max_retries(mut self, attempts: Option<u32>) -> Self {
+        self.max_retries = attempts;
+        self
+    }
+
+    /// The nominal wait before retry `retry` (0-based), before jitter:
+    /// `min(max, initial × factor^retry)`.
+    pub fn nominal(&self, retry: u32) -> Duration {
         let exp = i32::try_from(retry).unwrap_or(i32::MAX);
-        let nominal = (self.initial_ms as f64) * self.factor.powi(exp);
-        if !nominal.is_finite() || nominal >= self.max_ms as f64 {
-            self.max_ms
+        let nominal = self.initial.as_secs_f64() * self.factor.powi(exp);
+        if !nominal.is_finite() || nominal >= self.max.as_secs_f64() {
+            self.max
         } else {
-            // In range 0..=max_ms, so the cast cannot truncate.
-            nominal as u64
+            Duration::from_secs_f64(nominal)
         }
     }
 
@@ -65,10 +101,8 @@ impl Backoff {
     /// choosing where in the jitter range it falls (-1: lowest, 1: highest).
     /// Pure, for tests; [`Backoff::delay`] draws `unit` at random.
     pub fn delay_with(&self, retry: u32, unit: f64) -> Duration {
-        let nominal = self.nominal_ms(retry) as f64;
         let factor = 1.0 + self.jitter * unit.clamp(-1.0, 1.0);
-        let ms = (nominal * factor).max(0.0);
-        Duration::from_secs_f64(ms / 1000.0)
+        self.nominal(retry).mul_f64(factor.max(0.0))
     }
 
     /// The wait before retry `retry` (0-based), with random jitter.
@@ -81,8 +115,8 @@ impl Backoff {
         self.delay_with(retry, unit)
     }
 
-    /// Whether `failures` failed attempts in a row exhaust
-    /// [`Backoff::max_retries`].
+    /// Whether `failures` failed attempts in a row exhaust the
+    /// [`Backoff::max_retries`] setting.
     pub(crate) fn exhausted(&self, failures: u32) -> bool {
         self.max_retries.is_some_and(|max| failures > max)
     }
@@ -94,13 +128,13 @@ impl Backoff {
                 reason,
             })
         };
-        if self.initial_ms == 0 {
-            return invalid("initial_ms must be > 0".into());
+        if self.initial.is_zero() {
+            return invalid("the initial wait must be > 0".into());
         }
-        if self.max_ms < self.initial_ms {
+        if self.max < self.initial {
             return invalid(format!(
-                "max_ms ({}) must be >= initial_ms ({})",
-                self.max_ms, self.initial_ms
+                "the longest wait ({:?}) must be >= the initial wait ({:?})",
+                self.max, self.initial
             ));
         }
         if !self.factor.is_finite() || self.factor < 1.0 {
@@ -123,9 +157,9 @@ mod tests {
     #[test]
     fn default_schedule() {
         let b = Backoff::default();
-        let nominal: Vec<u64> = (0..8).map(|n| b.nominal_ms(n)).collect();
+        let nominal: Vec<u128> = (0..8).map(|n| b.nominal(n).as_millis()).collect();
         assert_eq!(nominal, [100, 200, 400, 800, 1600, 2000, 2000, 2000]);
-        assert_eq!(b.nominal_ms(u32::MAX), 2000);
+        assert_eq!(b.nominal(u32::MAX), Duration::from_millis(2000));
     }
 
     #[test]
@@ -142,9 +176,9 @@ mod tests {
 
     #[test]
     fn exhaustion() {
-        let mut b = Backoff::default();
+        let b = Backoff::default();
         assert!(!b.exhausted(u32::MAX));
-        b.max_retries = Some(2);
+        let b = b.max_retries(Some(2));
         assert!(!b.exhausted(2));
         assert!(b.exhausted(3));
     }
@@ -153,26 +187,11 @@ mod tests {
     fn validation() {
         assert!(Backoff::default().validate().is_ok());
         for bad in [
-            Backoff {
-                initial_ms: 0,
-                ..Backoff::default()
-            },
-            Backoff {
-                max_ms: 10,
-                ..Backoff::default()
-            },
-            Backoff {
-                factor: 0.5,
-                ..Backoff::default()
-            },
-            Backoff {
-                factor: f64::NAN,
-                ..Backoff::default()
-            },
-            Backoff {
-                jitter: 1.5,
-                ..Backoff::default()
-            },
+            Backoff::default().initial(Duration::ZERO),
+            Backoff::default().max(Duration::from_millis(10)),
+            Backoff::default().factor(0.5),
+            Backoff::default().factor(f64::NAN),
+            Backoff::default().jitter(1.5),
         ] {
             let err = bad.validate().unwrap_err();
             assert!(err.to_string().contains("backoff"), "{err}");

@@ -2,6 +2,7 @@
 //! [`TransportConfig::build`].
 
 use std::fmt;
+use std::time::Duration;
 
 use redis::{
     Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, ProtocolVersion, RedisResult,
@@ -11,12 +12,12 @@ use redis::{
 use crate::backoff::Backoff;
 use crate::error::ConfigError;
 
-/// Default of [`TransportConfig::response_timeout_ms`]: 2000 ms.
-pub const DEFAULT_RESPONSE_TIMEOUT_MS: u64 = 2000;
-/// Default of [`TransportConfig::connect_timeout_ms`]: 2000 ms.
-pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2000;
-/// Default of [`TransportConfig::health_check_interval_ms`]: 1000 ms.
-pub const DEFAULT_HEALTH_CHECK_INTERVAL_MS: u64 = 1000;
+/// Default of [`TransportConfig::response_timeout`]: 2000 ms.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(2000);
+/// Default of [`TransportConfig::connect_timeout`]: 2000 ms.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(2000);
+/// Default of [`TransportConfig::health_check_interval`]: 1000 ms.
+pub const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_millis(1000);
 /// Default of [`TransportConfig::event_capacity`]: 64 events.
 pub const DEFAULT_EVENT_CAPACITY: usize = 64;
 
@@ -31,11 +32,13 @@ const SENTINEL_PORT: u16 = 26379;
 /// `build()` itself if you did not.
 ///
 /// ```
+/// use std::time::Duration;
 /// use sio_redis_transport::{Backoff, TransportConfig};
 ///
 /// let config = TransportConfig::new("redis://alice:secret@127.0.0.1:7000/0")
 ///     .subscriber_url("redis://alice:secret@127.0.0.1:7001/0") // a replica
-///     .backoff(Backoff { max_ms: 5000, ..Backoff::default() })
+///     .backoff(Backoff::default().max(Duration::from_secs(5)))
+///     .response_timeout(Duration::from_millis(500))
 ///     .resp3(true)
 ///     .build()?;
 /// # Ok::<(), sio_redis_transport::ConfigError>(())
@@ -48,10 +51,10 @@ pub struct TransportConfig {
     subscriber_url: Option<String>,
     backoff: Backoff,
     resp3: Option<bool>,
-    response_timeout_ms: u64,
-    connect_timeout_ms: u64,
-    health_check_interval_ms: u64,
-    event_capacity: usize,
+    pub(crate) response_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    health_check_interval: Duration,
+    pub(crate) event_capacity: usize,
     tls_root_ca_pem: Option<Vec<u8>>,
     tls_client_auth: Option<(Vec<u8>, Vec<u8>)>,
     built: Option<Built>,
@@ -87,9 +90,9 @@ impl TransportConfig {
             subscriber_url: None,
             backoff: Backoff::default(),
             resp3: None,
-            response_timeout_ms: DEFAULT_RESPONSE_TIMEOUT_MS,
-            connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
-            health_check_interval_ms: DEFAULT_HEALTH_CHECK_INTERVAL_MS,
+            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL,
             event_capacity: DEFAULT_EVENT_CAPACITY,
             tls_root_ca_pem: None,
             tls_client_auth: None,
@@ -101,6 +104,7 @@ impl TransportConfig {
     /// the subscriber connection (`SUBSCRIBE`/`PSUBSCRIBE`), e.g. a replica of
     /// the primary given to `new`: Redis propagates `PUBLISH` to replicas, so
     /// subscribers can be moved off the primary. Default: the `url`.
+    #[must_use]
     pub fn subscriber_url(mut self, url: impl Into<String>) -> Self {
         self.subscriber_url = Some(url.into());
         self
@@ -108,6 +112,7 @@ impl TransportConfig {
 
     /// Reconnect back-off of both connections. Default: [`Backoff::default`]
     /// (100 ms doubling to 2000 ms, ±20 % jitter, never gives up).
+    #[must_use]
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
         self
@@ -116,44 +121,48 @@ impl TransportConfig {
     /// Speak RESP3 (`HELLO 3`; messages arrive as push frames) instead of
     /// RESP2. Default: false, unless the URL says `?protocol=resp3`; an
     /// explicit call overrides the URL. Applies to both connections.
+    #[must_use]
     pub fn resp3(mut self, on: bool) -> Self {
         self.resp3 = Some(on);
         self
     }
 
-    /// How long a command waits for Redis's reply, in ms: `PUBLISH`,
+    /// How long a command waits for Redis's reply: `PUBLISH`,
     /// `PUBSUB NUMSUB`, each `SUBSCRIBE`/`UNSUBSCRIBE` round trip, health
     /// checks, and the whole of [`Transport::subscribe`](crate::Transport::subscribe).
     /// Past it the call fails with
     /// [`TransportError::Timeout`](crate::TransportError::Timeout) (the
     /// command may still have been executed) and the connection is checked.
     /// Default: 2000 ms. Must be > 0.
-    pub fn response_timeout_ms(mut self, ms: u64) -> Self {
-        self.response_timeout_ms = ms;
+    #[must_use]
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
         self
     }
 
     /// How long one connection attempt may take (TCP, TLS, `HELLO`/`AUTH`,
-    /// `SELECT`, and the Sentinel lookup), in ms. Default: 2000 ms. Must be
-    /// > 0.
-    pub fn connect_timeout_ms(mut self, ms: u64) -> Self {
-        self.connect_timeout_ms = ms;
+    /// `SELECT`, and the Sentinel lookup). Default: 2000 ms. Must be > 0.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
         self
     }
 
-    /// Interval between `PING`s on each idle connection, in ms, to notice
+    /// Interval between `PING`s on each idle connection, to notice
     /// dead connections that raise no error (half-open TCP, and under RESP2
     /// a publisher connection closed by the server, which redis-rs does not
     /// report until the next command). A `PING` not answered within the
-    /// response timeout counts as a lost connection. 0 disables the checks.
-    /// Default: 1000 ms.
-    pub fn health_check_interval_ms(mut self, ms: u64) -> Self {
-        self.health_check_interval_ms = ms;
+    /// response timeout counts as a lost connection. [`Duration::ZERO`]
+    /// disables the checks. Default: 1000 ms.
+    #[must_use]
+    pub fn health_check_interval(mut self, interval: Duration) -> Self {
+        self.health_check_interval = interval;
         self
     }
 
     /// Capacity of the [`Transport::events`](crate::Transport::events)
     /// broadcast channel, in events. Default: 64. Must be > 0.
+    #[must_use]
     pub fn event_capacity(mut self, events: usize) -> Self {
         self.event_capacity = events;
         self
@@ -162,6 +171,7 @@ impl TransportConfig {
     /// Trust this CA (PEM) instead of the system roots for `rediss://`
     /// endpoints, e.g. for a self-signed server certificate. Needs at least
     /// one `rediss://` URL.
+    #[must_use]
     pub fn tls_root_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.tls_root_ca_pem = Some(pem.into());
         self
@@ -169,6 +179,7 @@ impl TransportConfig {
 
     /// Present this client certificate and key (both PEM) to `rediss://`
     /// endpoints (mutual TLS, Redis `tls-auth-clients yes`).
+    #[must_use]
     pub fn tls_client_auth(
         mut self,
         cert_pem: impl Into<Vec<u8>>,
@@ -184,8 +195,8 @@ impl TransportConfig {
     ///
     /// [`ConfigError`] naming the setting: `"url"` or `"subscriber_url"`
     /// (not a Redis URL, unknown scheme, bad db number, bad Sentinel list…;
-    /// the redis-rs error is the source), `"backoff"`, `"response_timeout_ms"`,
-    /// `"connect_timeout_ms"`, `"event_capacity"` (0), `"tls_root_ca_pem"` /
+    /// the redis-rs error is the source), `"backoff"`, `"response_timeout"`,
+    /// `"connect_timeout"` (zero), `"event_capacity"` (0), `"tls_root_ca_pem"` /
     /// `"tls_client_auth"` (bad PEM, or no `rediss://` URL to apply it to).
     pub fn build(mut self) -> Result<TransportConfig, ConfigError> {
         self.built = Some(self.validate()?);
@@ -204,10 +215,10 @@ impl TransportConfig {
     fn validate(&self) -> Result<Built, ConfigError> {
         self.backoff.validate()?;
         for (setting, value) in [
-            ("response_timeout_ms", self.response_timeout_ms),
-            ("connect_timeout_ms", self.connect_timeout_ms),
+            ("response_timeout", self.response_timeout),
+            ("connect_timeout", self.connect_timeout),
         ] {
-            if value == 0 {
+            if value.is_zero() {
                 return Err(ConfigError::Invalid {
                     setting,
                     reason: "must be > 0".into(),
@@ -266,21 +277,9 @@ impl TransportConfig {
         &self.backoff
     }
 
-    pub(crate) fn response_timeout(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.response_timeout_ms)
-    }
-
-    pub(crate) fn connect_timeout(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.connect_timeout_ms)
-    }
-
-    pub(crate) fn health_check_interval(&self) -> Option<std::time::Duration> {
-        (self.health_check_interval_ms > 0)
-            .then(|| std::time::Duration::from_millis(self.health_check_interval_ms))
-    }
-
-    pub(crate) fn event_capacity_value(&self) -> usize {
-        self.event_capacity
+    /// The health-check interval, `None` when the checks are off.
+    pub(crate) fn health_checks(&self) -> Option<Duration> {
+        (!self.health_check_interval.is_zero()).then_some(self.health_check_interval)
     }
 }
 
@@ -294,9 +293,9 @@ impl fmt::Debug for TransportConfig {
             )
             .field("backoff", &self.backoff)
             .field("resp3", &self.resp3)
-            .field("response_timeout_ms", &self.response_timeout_ms)
-            .field("connect_timeout_ms", &self.connect_timeout_ms)
-            .field("health_check_interval_ms", &self.health_check_interval_ms)
+            .field("response_timeout", &self.response_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("health_check_interval", &self.health_check_interval)
             .field("event_capacity", &self.event_capacity)
             .field("tls_root_ca_pem", &self.tls_root_ca_pem.is_some())
             .field("tls_client_auth", &self.tls_client_auth.is_some())
@@ -646,10 +645,10 @@ mod tests {
     #[test]
     fn other_settings_are_checked() {
         let err = TransportConfig::new("redis://127.0.0.1")
-            .response_timeout_ms(0)
+            .response_timeout(Duration::ZERO)
             .build()
             .unwrap_err();
-        assert_eq!(err.setting(), "response_timeout_ms");
+        assert_eq!(err.setting(), "response_timeout");
         let err = TransportConfig::new("redis://127.0.0.1")
             .event_capacity(0)
             .build()

@@ -55,7 +55,7 @@ pub enum TransportError {
     #[error("redis command failed")]
     Redis(#[source] redis::RedisError),
     /// Redis did not answer within the response timeout
-    /// ([`TransportConfig::response_timeout_ms`](crate::TransportConfig::response_timeout_ms)).
+    /// ([`TransportConfig::response_timeout`](crate::TransportConfig::response_timeout)).
     /// The command may or may not have been executed.
     #[error("no reply from Redis within {ms} ms")]
     Timeout {
@@ -101,9 +101,10 @@ pub enum TransportError {
 impl TransportError {
     /// Whether the same operation may succeed if tried again later: true for
     /// timeouts, connections being re-established, and Redis errors that
-    /// redis-rs classifies as connection or transient failures (I/O errors,
-    /// `LOADING`, `TRYAGAIN`, `MASTERDOWN`…); false for [`Closed`], refused
-    /// configuration, [`GaveUp`] and command errors such as `NOPERM`.
+    /// [`classify`] finds retryable (I/O errors, `LOADING`, `MASTERDOWN`,
+    /// `TRYAGAIN`, `CLUSTERDOWN`, `MOVED`, `ASK`, `READONLY`); false for
+    /// [`Closed`], refused configuration, [`GaveUp`], refused credentials or
+    /// permissions (`WRONGPASS`, `NOAUTH`, `NOPERM`) and other command errors.
     ///
     /// [`Closed`]: TransportError::Closed
     /// [`GaveUp`]: TransportError::GaveUp
@@ -114,7 +115,7 @@ impl TransportError {
             }
             TransportError::Timeout { .. } | TransportError::NotConnected { .. } => true,
             TransportError::Redis(e) | TransportError::Connect { source: e, .. } => {
-                redis_error_is_retryable(e)
+                classify(e).is_retryable()
             }
         }
     }
@@ -126,17 +127,78 @@ impl From<redis::RedisError> for TransportError {
     }
 }
 
-pub(crate) fn redis_error_is_retryable(e: &redis::RedisError) -> bool {
-    use redis::RetryMethod;
-    if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
-        return true;
+/// What a Redis error says about trying again, from [`classify`]: the one
+/// classification used by the transport, the adapters and the emitter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// The connection is unusable (I/O error, reset, closed, timed out, a
+    /// reply that is not RESP): reconnect, then try again.
+    Connection,
+    /// The server is not ready for now: `LOADING` (reading its data set),
+    /// `MASTERDOWN` (a replica whose primary link is down), `TRYAGAIN`
+    /// (keys of a slot being migrated), `CLUSTERDOWN` (slots not served),
+    /// `BUSY` (a script running), or a Sentinel that knows no primary yet:
+    /// wait with back-off and try again.
+    Busy,
+    /// The command belongs to another node: `MOVED` (the slot moved: refresh
+    /// the slot map and resend), `ASK` (the slot is being migrated: resend to
+    /// the target after `ASKING`), `READONLY` (a write reached a replica,
+    /// e.g. a primary demoted by a failover: find the primary and resend).
+    Redirect,
+    /// Credentials or permissions refused: `WRONGPASS`, `NOAUTH`, `NOPERM`
+    /// (e.g. a rotated password, a revoked ACL rule). Trying again does not
+    /// help until an operator acts.
+    Denied,
+    /// Any other error: the command itself was refused (`ERR`, `WRONGTYPE`,
+    /// `CROSSSLOT`…) or the client is misconfigured. Not retryable.
+    Refused,
+}
+
+impl ErrorClass {
+    /// Whether trying again later can succeed: [`Connection`], [`Busy`] and
+    /// [`Redirect`].
+    ///
+    /// [`Connection`]: ErrorClass::Connection
+    /// [`Busy`]: ErrorClass::Busy
+    /// [`Redirect`]: ErrorClass::Redirect
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorClass::Connection | ErrorClass::Busy | ErrorClass::Redirect
+        )
     }
-    !matches!(e.retry_method(), RetryMethod::NoRetry)
+}
+
+/// Classifies a redis-rs error by its error code (the first word of Redis's
+/// error reply) and kind. Follows Redis's error replies as of 7.x and, for
+/// errors raised by redis-rs itself, redis-rs 1.8's kinds.
+pub fn classify(e: &redis::RedisError) -> ErrorClass {
+    use redis::ErrorKind;
+    if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+        return ErrorClass::Connection;
+    }
+    if let Some(code) = e.code() {
+        return match code {
+            "LOADING" | "MASTERDOWN" | "TRYAGAIN" | "CLUSTERDOWN" | "BUSY" => ErrorClass::Busy,
+            "MOVED" | "ASK" | "READONLY" => ErrorClass::Redirect,
+            "WRONGPASS" | "NOAUTH" | "NOPERM" => ErrorClass::Denied,
+            _ => ErrorClass::Refused,
+        };
+    }
+    match e.kind() {
+        ErrorKind::Parse | ErrorKind::ClusterConnectionNotFound => ErrorClass::Connection,
+        ErrorKind::AuthenticationFailed => ErrorClass::Denied,
+        ErrorKind::MasterNameNotFoundBySentinel | ErrorKind::NoValidReplicasFoundBySentinel => {
+            ErrorClass::Busy
+        }
+        _ => ErrorClass::Refused,
+    }
 }
 
 /// Whether the error means the connection it came from is unusable.
 pub(crate) fn breaks_connection(e: &redis::RedisError) -> bool {
-    e.is_unrecoverable_error() || e.is_io_error() || e.is_connection_dropped()
+    classify(e) == ErrorClass::Connection
 }
 
 #[cfg(test)]
@@ -168,5 +230,68 @@ mod tests {
         };
         assert_eq!(cfg.setting(), "url");
         assert!(!TransportError::from(cfg).is_retryable());
+    }
+
+    fn reply(text: &str) -> redis::RedisError {
+        redis::parse_redis_value(format!("-{text}\r\n").as_bytes())
+            .unwrap()
+            .extract_error()
+            .unwrap_err()
+    }
+
+    #[test]
+    fn classifies_redis_error_replies() {
+        for (text, class) in [
+            (
+                "LOADING Redis is loading the dataset in memory",
+                ErrorClass::Busy,
+            ),
+            ("MASTERDOWN Link with MASTER is down", ErrorClass::Busy),
+            (
+                "TRYAGAIN Multiple keys request during rehashing",
+                ErrorClass::Busy,
+            ),
+            ("CLUSTERDOWN The cluster is down", ErrorClass::Busy),
+            ("BUSY Redis is busy running a script", ErrorClass::Busy),
+            ("MOVED 3999 127.0.0.1:6381", ErrorClass::Redirect),
+            ("ASK 3999 127.0.0.1:6381", ErrorClass::Redirect),
+            (
+                "READONLY You can't write against a read only replica.",
+                ErrorClass::Redirect,
+            ),
+            (
+                "WRONGPASS invalid username-password pair",
+                ErrorClass::Denied,
+            ),
+            ("NOAUTH Authentication required.", ErrorClass::Denied),
+            (
+                "NOPERM User alice has no permissions to access the 'x' channel",
+                ErrorClass::Denied,
+            ),
+            ("ERR unknown command 'FOO'", ErrorClass::Refused),
+            (
+                "CROSSSLOT Keys in request don't hash to the same slot",
+                ErrorClass::Refused,
+            ),
+            (
+                "WRONGTYPE Operation against a key holding the wrong kind",
+                ErrorClass::Refused,
+            ),
+        ] {
+            let e = reply(text);
+            assert_eq!(classify(&e), class, "{text}");
+            assert_eq!(
+                TransportError::Redis(e).is_retryable(),
+                class.is_retryable(),
+                "{text}"
+            );
+        }
+        let io = redis::RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "reset",
+        ));
+        assert_eq!(classify(&io), ErrorClass::Connection);
+        assert!(breaks_connection(&io));
+        assert!(!breaks_connection(&reply("NOPERM no")));
     }
 }

@@ -2,9 +2,11 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// Which of the transport's two connections an event or error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Role {
     /// The multiplexed connection that runs `PUBLISH` and `PUBSUB NUMSUB`.
     Publisher,
@@ -52,17 +54,20 @@ pub enum ConnectionEvent {
         error: String,
     },
     /// After a reconnect, the subscriber sent `SUBSCRIBE` for every
-    /// registered channel and `PSUBSCRIBE` for every registered pattern, and
-    /// Redis confirmed them all. Messages published during the outage are
-    /// lost (pub/sub is at-most-once).
+    /// registered channel, `PSUBSCRIBE` for every registered pattern and
+    /// `SSUBSCRIBE` for every registered shard channel, and Redis confirmed
+    /// them all. Messages published during the outage are lost (pub/sub is
+    /// at-most-once).
     Resubscribed {
         /// Distinct channels subscribed again.
         channels: usize,
         /// Distinct patterns subscribed again.
         patterns: usize,
+        /// Distinct shard channels subscribed again.
+        shard_channels: usize,
         /// From the moment the loss was noticed to the confirmation of the
-        /// last subscription, in ms.
-        outage_ms: u64,
+        /// last subscription.
+        outage: Duration,
     },
     /// The reconnect loop of `role` stopped after
     /// [`Backoff::max_retries`](crate::Backoff::max_retries) failed attempts

@@ -20,7 +20,7 @@
 //!   worker task together with a subscription registry. The worker calls the
 //!   [`MessageHandler`]s inline, in arrival order. When the connection drops
 //!   it reconnects with the same back-off, re-subscribes *every* registered
-//!   channel and pattern, and emits [`ConnectionEvent::Resubscribed`] with
+//!   channel, pattern and shard channel ([`Subscription`]), and emits [`ConnectionEvent::Resubscribed`] with
 //!   the outage length.
 //! * Standalone Redis (`redis://`, `rediss://` with rustls, `unix://` sockets), ACL users,
 //!   RESP2 (default) and RESP3, Sentinel (`redis+sentinel://`), and an
@@ -45,6 +45,22 @@
 //! connection's reader and writer tasks end as it is dropped. Handlers are
 //! called inline and must be quick.
 //!
+//! # Layout
+//!
+//! Dependencies run one way, from the leaves up:
+//!
+//! * leaf modules: `message` ([`Message`], [`MessageHandler`],
+//!   [`SubscriptionId`]), `subscription` ([`Subscription`]), `event`,
+//!   `error` (with the one classifier of Redis errors, [`classify`]),
+//!   `backoff`;
+//! * `resp`: RESP2/RESP3 framing;
+//! * `config`: [`TransportConfig`] and endpoints;
+//! * `conn`: one connection (open, handshake, TLS, the pipelined mux);
+//! * `worker`: one worker task per connection to one endpoint (publisher,
+//!   subscriber with its registry) and the ordered publish queue, owned by a
+//!   supervisor (`JoinSet`) that can stop and replace each;
+//! * `pubsub`: the standalone composition behind [`Transport`].
+//!
 //! # Cargo features
 //!
 //! * `tls-insecure` (off): lets `rediss://…/#insecure` URLs skip
@@ -60,7 +76,7 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use bytes::Bytes;
-//! use sio_redis_transport::{ConnectionEvent, Transport, TransportConfig};
+//! use sio_redis_transport::{ConnectionEvent, Subscription, Transport, TransportConfig};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = TransportConfig::new("redis://127.0.0.1:7000").build()?;
@@ -68,15 +84,16 @@
 //! let mut events = transport.events();
 //! let id = transport
 //!     .subscribe(
-//!         vec!["socket.io#/#".into()],
-//!         vec!["socket.io-request#/*".into()],
+//!         Subscription::new()
+//!             .channel("socket.io#/#")
+//!             .pattern("socket.io-request#/*"),
 //!         Arc::new(|msg| println!("{} bytes on {}", msg.payload.len(), msg.channel)),
 //!     )
 //!     .await?;
 //! let receivers = transport.publish("socket.io#/#", Bytes::from_static(b"hi")).await?;
 //! assert!(receivers >= 1);
-//! if let Ok(ConnectionEvent::Resubscribed { outage_ms, .. }) = events.try_recv() {
-//!     println!("subscriptions restored after {outage_ms} ms");
+//! if let Ok(ConnectionEvent::Resubscribed { outage, .. }) = events.try_recv() {
+//!     println!("subscriptions restored after {outage:?}");
 //! }
 //! transport.unsubscribe(id).await?;
 //! transport.close().await;
@@ -84,29 +101,31 @@
 //! # }
 //! ```
 
+// Dependencies run one way: the leaf modules (`message`, `subscription`,
+// `event`, `error`, `backoff`) <- `resp` <- `config` <- `conn` <- `worker` <-
+// the compositions (`pubsub`) <- this file.
 mod backoff;
 mod config;
-mod connection;
+mod conn;
 mod error;
 mod event;
-mod mux;
-mod publish_queue;
-mod publisher;
-mod registry;
+mod message;
+mod pubsub;
 mod resp;
 mod shared;
-mod subscriber;
-mod tls;
-mod transport;
+mod subscription;
+mod worker;
 
 pub use backoff::Backoff;
 pub use config::{
-    DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_EVENT_CAPACITY, DEFAULT_HEALTH_CHECK_INTERVAL_MS,
-    DEFAULT_RESPONSE_TIMEOUT_MS, TransportConfig,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY, DEFAULT_HEALTH_CHECK_INTERVAL,
+    DEFAULT_RESPONSE_TIMEOUT, TransportConfig,
 };
-pub use error::{ConfigError, TransportError};
+pub use error::{ConfigError, ErrorClass, TransportError, classify};
 pub use event::{ConnectionEvent, Role, TransportStats};
-pub use transport::{Message, MessageHandler, SubscriptionId, Transport};
+pub use message::{Message, MessageHandler, MessageKind, SubscriptionId};
+pub use pubsub::Transport;
+pub use subscription::Subscription;
 
 /// The redis-rs crate this transport is built on (for
 /// [`TransportError::Redis`]'s source and error kinds).

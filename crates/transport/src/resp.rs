@@ -10,6 +10,8 @@
 
 use std::ops::Range;
 
+use crate::message::MessageKind;
+
 /// A frame that is not RESP, or one larger than Redis could send.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed RESP reply from Redis: {0}")]
@@ -124,17 +126,6 @@ fn number(line: &[u8]) -> Result<i64, ProtocolError> {
         n = n * 10 + i64::from(d - b'0');
     }
     Ok(if negative { -n } else { n })
-}
-
-/// Which pub/sub message a frame is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum MessageKind {
-    /// `message`: a `SUBSCRIBE`d channel.
-    Message,
-    /// `pmessage`: a `PSUBSCRIBE`d pattern.
-    PMessage,
-    /// `smessage`: an `SSUBSCRIBE`d shard channel.
-    SMessage,
 }
 
 /// Where the fields of one pub/sub message are inside its frame.

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::{Notify, broadcast};
 
 use crate::event::{ConnectionEvent, Counters};
 
@@ -21,6 +21,10 @@ pub(crate) struct Shared {
     /// if it is waiting out a back-off delay, tries again at once (Redis is
     /// evidently back).
     pub(crate) reconnected: Notify,
+    /// Woken (one permit) when the subscriber lost its connection: the
+    /// publisher checks its own at once, as it most likely goes to the same
+    /// server.
+    pub(crate) lost: Notify,
 }
 
 impl Shared {
@@ -32,6 +36,7 @@ impl Shared {
             subscriber_up: AtomicBool::new(false),
             subscriber_gave_up: AtomicU32::new(0),
             reconnected: Notify::new(),
+            lost: Notify::new(),
         }
     }
 
@@ -54,28 +59,7 @@ impl Shared {
     }
 }
 
-/// Resolves once shutdown is requested, or the sender (owned by the handles)
-/// is gone. Cancel safe.
-pub(crate) async fn shutdown_signal(rx: &mut watch::Receiver<bool>) {
-    loop {
-        if *rx.borrow_and_update() {
-            return;
-        }
-        if rx.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
 /// Milliseconds in a duration, saturating.
 pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// A redis-rs error for a timed-out connection attempt.
-pub(crate) fn connect_timeout_error(timeout: Duration) -> redis::RedisError {
-    redis::RedisError::from(std::io::Error::new(
-        std::io::ErrorKind::TimedOut,
-        format!("connection attempt timed out after {} ms", millis(timeout)),
-    ))
 }

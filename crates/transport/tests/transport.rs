@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use sio_redis_testkit::{RedisServer, RespValue, redis_server_available};
 use sio_redis_transport::{
-    Backoff, ConnectionEvent, Message, MessageHandler, Role, Transport, TransportConfig,
-    TransportError,
+    Backoff, ConnectionEvent, Message, MessageHandler, MessageKind, Role, Subscription, Transport,
+    TransportConfig, TransportError,
 };
 use tokio::sync::{broadcast, mpsc};
 
@@ -33,8 +33,10 @@ fn all_bytes() -> Bytes {
     Bytes::from((0..=255u8).collect::<Vec<u8>>())
 }
 
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| (*s).to_owned()).collect()
+fn sub(channels: &[&str], patterns: &[&str]) -> Subscription {
+    Subscription::new()
+        .channels(channels.iter().copied())
+        .patterns(patterns.iter().copied())
 }
 
 /// A handler that forwards messages to a bounded queue the test reads.
@@ -155,10 +157,8 @@ async fn round_trip(resp3: bool) {
     let t = connect(server.url(), resp3).await;
     let (h1, mut inbox1) = inbox();
     let (h2, mut inbox2) = inbox();
-    t.subscribe(strings(&["chat"]), strings(&["room:*"]), h1)
-        .await
-        .unwrap();
-    t.subscribe(strings(&["room:1"]), vec![], h2).await.unwrap();
+    t.subscribe(sub(&["chat"], &["room:*"]), h1).await.unwrap();
+    t.subscribe(sub(&["room:1"], &[]), h2).await.unwrap();
     assert!(t.is_connected());
 
     // Channel, binary payload with every byte value.
@@ -231,7 +231,7 @@ async fn first_message_is_never_lost(resp3: bool) {
     let (h, mut inbox) = inbox();
     for i in 0..100 {
         let channel = format!("fresh:{i}");
-        t.subscribe(vec![channel.clone()], vec![], h.clone())
+        t.subscribe(Subscription::new().channel(channel.clone()), h.clone())
             .await
             .unwrap();
         let payload = Bytes::from(format!("first {i}"));
@@ -254,6 +254,78 @@ async fn subscribe_then_publish_never_loses_the_first_message_resp3() {
     first_message_is_never_lost(true).await;
 }
 
+fn spublish(server: &RedisServer, channel: &str, payload: &str) -> i64 {
+    match server.command(&["SPUBLISH", channel, payload]).unwrap() {
+        RespValue::Integer(n) => n,
+        other => panic!("unexpected SPUBLISH reply {other:?}"),
+    }
+}
+
+/// Shard channels (`SSUBSCRIBE`, Redis >= 7.0 standalone): their own name
+/// space beside channels of the same name, re-subscribed after a
+/// `CLIENT KILL`, unsubscribed with `SUNSUBSCRIBE`.
+async fn shard_channels(resp3: bool) {
+    let server = RedisServer::start().unwrap();
+    let t = connect(server.url(), resp3).await;
+    let mut events = t.events();
+    let (hs, mut shards) = inbox();
+    let (hc, mut plain) = inbox();
+    let names = ["socket.io#/#", "socket.io#/#room-1#", "{tag}a", "{tag}b"];
+    let id = t
+        .subscribe(Subscription::new().shard_channels(names), hs)
+        .await
+        .unwrap();
+    t.subscribe(sub(&["socket.io#/#"], &[]), hc).await.unwrap();
+    for name in names {
+        assert_eq!(spublish(&server, name, name), 1, "{name}");
+        let m = shards.recv().await;
+        assert_eq!(m.kind, MessageKind::SMessage);
+        assert_eq!((m.channel.as_str(), m.pattern), (name, None));
+        assert_eq!(m.payload, name);
+    }
+    // PUBLISH and SPUBLISH do not cross.
+    assert_eq!(
+        t.publish("socket.io#/#", Bytes::from_static(b"plain"))
+            .await
+            .unwrap(),
+        1
+    );
+    let m = plain.recv().await;
+    assert_eq!((m.kind, m.payload), (MessageKind::Message, "plain".into()));
+
+    server.kill_clients().unwrap();
+    let (ev, _) = wait_event(&mut events, "Resubscribed", is_resubscribed).await;
+    let ConnectionEvent::Resubscribed {
+        channels,
+        shard_channels,
+        ..
+    } = ev
+    else {
+        unreachable!()
+    };
+    assert_eq!((channels, shard_channels), (1, 4));
+    assert_eq!(spublish(&server, "{tag}a", "again"), 1);
+    assert_eq!(shards.recv().await.payload, "again");
+
+    t.unsubscribe(id).await.unwrap();
+    assert_eq!(spublish(&server, "{tag}a", "gone"), 0);
+    shards.assert_empty();
+    plain.assert_empty();
+    t.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shard_channels_resp2() {
+    require_redis!();
+    shard_channels(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shard_channels_resp3() {
+    require_redis!();
+    shard_channels(true).await;
+}
+
 async fn unsubscribe_and_numsub(resp3: bool) {
     let server = RedisServer::start().unwrap();
     let t = connect(server.url(), resp3).await;
@@ -261,10 +333,10 @@ async fn unsubscribe_and_numsub(resp3: bool) {
     let (h1, mut inbox1) = inbox();
     let (h2, mut inbox2) = inbox();
     let a = t
-        .subscribe(strings(&["news", "news"]), strings(&["n*"]), h1)
+        .subscribe(sub(&["news", "news"], &["n*"]), h1)
         .await
         .unwrap();
-    let b = t.subscribe(strings(&["news"]), vec![], h2).await.unwrap();
+    let b = t.subscribe(sub(&["news"], &[]), h2).await.unwrap();
     assert_ne!(a, b);
     // One connection: counted once however many subscriptions share it.
     assert_eq!(t.numsub("news").await.unwrap(), 1);
@@ -288,7 +360,7 @@ async fn unsubscribe_and_numsub(resp3: bool) {
     // The pattern is gone too: a marker subscription proves nothing else
     // arrived meanwhile.
     let (h3, mut inbox3) = inbox();
-    t.subscribe(strings(&["marker"]), vec![], h3).await.unwrap();
+    t.subscribe(sub(&["marker"], &[]), h3).await.unwrap();
     assert_eq!(t.publish("nx", Bytes::from_static(b"3")).await.unwrap(), 0);
     t.publish("marker", Bytes::from_static(b"m")).await.unwrap();
     inbox3.recv().await;
@@ -321,7 +393,7 @@ async fn acl_user_in_url() {
     let url = format!("redis://alice:pw@127.0.0.1:{}", server.port());
     let t = connect(url, false).await;
     let (h, mut inbox) = inbox();
-    t.subscribe(strings(&["acl"]), vec![], h).await.unwrap();
+    t.subscribe(sub(&["acl"], &[]), h).await.unwrap();
     assert_eq!(t.publish("acl", all_bytes()).await.unwrap(), 1);
     assert_eq!(inbox.recv().await.payload, all_bytes());
 
@@ -371,15 +443,13 @@ async fn acl_denied_channel_is_an_error_and_not_registered() {
     let t = connect(format!("redis://bob:pw@127.0.0.1:{}", server.port()), false).await;
     let (h, _inbox) = inbox();
     let err = t
-        .subscribe(strings(&["forbidden"]), vec![], h.clone())
+        .subscribe(sub(&["forbidden"], &[]), h.clone())
         .await
         .unwrap_err();
     assert!(matches!(err, TransportError::Redis(_)), "{err:?}");
     assert!(!err.is_retryable());
     // The worker is fine and the failed subscription is not re-subscribed.
-    t.subscribe(strings(&["allowed:1"]), vec![], h)
-        .await
-        .unwrap();
+    t.subscribe(sub(&["allowed:1"], &[]), h).await.unwrap();
     let mut events = t.events();
     server.kill_clients().unwrap();
     let (ev, _) = wait_event(&mut events, "Resubscribed", is_resubscribed).await;
@@ -404,9 +474,7 @@ async fn acl_denied_publish_is_an_error_and_the_connection_stays() {
     for resp3 in [false, true] {
         let t = connect(format!("redis://bob:pw@127.0.0.1:{}", server.port()), resp3).await;
         let (h, mut inbox) = inbox();
-        t.subscribe(strings(&["allowed:1"]), vec![], h)
-            .await
-            .unwrap();
+        t.subscribe(sub(&["allowed:1"], &[]), h).await.unwrap();
         let err = t
             .publish("forbidden", Bytes::from_static(b"x"))
             .await
@@ -486,9 +554,7 @@ async fn unreachable_redis_fails_at_start_up() {
 async fn recovery(server: &mut RedisServer, resp3: bool, break_it: fn(&mut RedisServer)) -> u64 {
     let t = connect(server.url(), resp3).await;
     let (h, mut inbox) = inbox();
-    t.subscribe(strings(&["c1", "c2"]), strings(&["p:*"]), h)
-        .await
-        .unwrap();
+    t.subscribe(sub(&["c1", "c2"], &["p:*"]), h).await.unwrap();
     let mut events = t.events();
     // Collect events with arrival times while the test thread blocks.
     let collector =
@@ -501,11 +567,13 @@ async fn recovery(server: &mut RedisServer, resp3: bool, break_it: fn(&mut Redis
     let ConnectionEvent::Resubscribed {
         channels,
         patterns,
-        outage_ms,
+        outage,
+        ..
     } = ev
     else {
         unreachable!()
     };
+    let outage_ms = outage.as_millis();
     assert_eq!((channels, patterns), (2, 1));
     let after_answering =
         u64::try_from(at.saturating_duration_since(answering).as_millis()).unwrap();
@@ -574,7 +642,7 @@ async fn publish_during_outage_fails_promptly_and_recovers() {
     require_redis!();
     let mut server = RedisServer::start().unwrap();
     let config = TransportConfig::new(server.url())
-        .response_timeout_ms(500)
+        .response_timeout(Duration::from_millis(500))
         .build()
         .unwrap();
     let t = Transport::connect(config).await.unwrap();
@@ -638,20 +706,18 @@ async fn failed_subscribe_during_outage_leaves_nothing_behind() {
     require_redis!();
     let mut server = RedisServer::start().unwrap();
     let config = TransportConfig::new(server.url())
-        .response_timeout_ms(300)
+        .response_timeout(Duration::from_millis(300))
         .build()
         .unwrap();
     let t = Transport::connect(config).await.unwrap();
     let (h, mut inbox) = inbox();
-    t.subscribe(strings(&["kept"]), vec![], h.clone())
-        .await
-        .unwrap();
+    t.subscribe(sub(&["kept"], &[]), h.clone()).await.unwrap();
     let mut events = t.events();
     tokio::task::block_in_place(|| server.stop().unwrap());
     wait_until("subscriber down", || !t.is_connected()).await;
 
     let err = t
-        .subscribe(strings(&["dropped"]), vec![], h.clone())
+        .subscribe(sub(&["dropped"], &[]), h.clone())
         .await
         .unwrap_err();
     assert!(
@@ -684,13 +750,13 @@ async fn gives_up_only_when_told_to() {
     require_redis!();
     let mut server = RedisServer::start().unwrap();
     let config = TransportConfig::new(server.url())
-        .backoff(Backoff {
-            initial_ms: 10,
-            max_ms: 20,
-            max_retries: Some(2),
-            ..Backoff::default()
-        })
-        .health_check_interval_ms(50)
+        .backoff(
+            Backoff::default()
+                .initial(Duration::from_millis(10))
+                .max(Duration::from_millis(20))
+                .max_retries(Some(2)),
+        )
+        .health_check_interval(Duration::from_millis(50))
         .build()
         .unwrap();
     let t = Transport::connect(config).await.unwrap();
@@ -720,7 +786,7 @@ async fn gives_up_only_when_told_to() {
         "{err:?}"
     );
     let (h, _inbox) = inbox();
-    let err = t.subscribe(strings(&["x"]), vec![], h).await.unwrap_err();
+    let err = t.subscribe(sub(&["x"], &[]), h).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -742,10 +808,7 @@ async fn close_stops_everything() {
     let t = connect(server.url(), false).await;
     let clone = t.clone();
     let (h, _inbox) = inbox();
-    let id = t
-        .subscribe(strings(&["c"]), vec![], h.clone())
-        .await
-        .unwrap();
+    let id = t.subscribe(sub(&["c"], &[]), h.clone()).await.unwrap();
     // The kit's own short-lived connections may linger for a moment.
     wait_until("publisher + subscriber", || client_count(&server) == 2).await;
 
@@ -761,7 +824,7 @@ async fn close_stops_everything() {
         Err(TransportError::Closed)
     ));
     assert!(matches!(
-        t.subscribe(strings(&["c"]), vec![], h).await,
+        t.subscribe(sub(&["c"], &[]), h).await,
         Err(TransportError::Closed)
     ));
     assert!(matches!(
@@ -779,7 +842,7 @@ async fn dropping_every_handle_closes_the_connections() {
     let server = RedisServer::start().unwrap();
     let t = connect(server.url(), true).await;
     let (h, _inbox) = inbox();
-    t.subscribe(strings(&["c"]), vec![], h).await.unwrap();
+    t.subscribe(sub(&["c"], &[]), h).await.unwrap();
     wait_until("publisher + subscriber", || client_count(&server) == 2).await;
     drop(t);
     wait_until("connections closed", || client_count(&server) == 0).await;
@@ -796,8 +859,8 @@ async fn panicking_handler_does_not_stop_the_subscriber() {
         }
     });
     let (good, mut inbox) = inbox();
-    t.subscribe(strings(&["c"]), vec![], bad).await.unwrap();
-    t.subscribe(strings(&["c"]), vec![], good).await.unwrap();
+    t.subscribe(sub(&["c"], &[]), bad).await.unwrap();
+    t.subscribe(sub(&["c"], &[]), good).await.unwrap();
     t.publish("c", Bytes::from_static(b"boom")).await.unwrap();
     t.publish("c", Bytes::from_static(b"fine")).await.unwrap();
     assert_eq!(inbox.recv().await.payload, "boom");
@@ -810,15 +873,13 @@ async fn health_checks_do_not_disturb_traffic(resp3: bool) {
     let server = RedisServer::start().unwrap();
     let config = TransportConfig::new(server.url())
         .resp3(resp3)
-        .health_check_interval_ms(5)
+        .health_check_interval(Duration::from_millis(5))
         .build()
         .unwrap();
     let t = Transport::connect(config).await.unwrap();
     let mut events = t.events();
     let (h, mut inbox) = inbox();
-    t.subscribe(strings(&["hc"]), strings(&["hc:*"]), h)
-        .await
-        .unwrap();
+    t.subscribe(sub(&["hc"], &["hc:*"]), h).await.unwrap();
     // Many PINGs interleave with the traffic on both connections.
     let until = Instant::now() + Duration::from_millis(300);
     let mut n = 0u32;
@@ -864,14 +925,14 @@ async fn unresponsive_server_times_out_and_recovers() {
             .unwrap(),
     );
     let config = TransportConfig::new(server.url())
-        .response_timeout_ms(200)
-        .connect_timeout_ms(200)
-        .health_check_interval_ms(100)
+        .response_timeout(Duration::from_millis(200))
+        .connect_timeout(Duration::from_millis(200))
+        .health_check_interval(Duration::from_millis(100))
         .build()
         .unwrap();
     let t = Transport::connect(config).await.unwrap();
     let (h, mut inbox) = inbox();
-    t.subscribe(strings(&["z"]), vec![], h).await.unwrap();
+    t.subscribe(sub(&["z"], &[]), h).await.unwrap();
     let mut events = t.events();
     let s = server.clone();
     let sleeper = tokio::task::spawn_blocking(move || s.command(&["DEBUG", "SLEEP", "1.5"]));
@@ -942,7 +1003,7 @@ async fn subscriber_url_on_a_replica() {
         .unwrap();
     let t = Transport::connect(config).await.unwrap();
     let (h, mut inbox) = inbox();
-    t.subscribe(strings(&["rep"]), vec![], h).await.unwrap();
+    t.subscribe(sub(&["rep"], &[]), h).await.unwrap();
     // Nobody subscribes on the primary itself (PUBLISH counts only local
     // subscribers, and so does NUMSUB)...
     assert_eq!(t.publish("rep", all_bytes()).await.unwrap(), 0);
@@ -963,7 +1024,7 @@ async fn url_with_a_database_number() {
     for resp3 in [false, true] {
         let t = connect(format!("{}/3", server.url()), resp3).await;
         let (h, mut inbox) = inbox();
-        t.subscribe(strings(&["db"]), vec![], h).await.unwrap();
+        t.subscribe(sub(&["db"], &[]), h).await.unwrap();
         assert_eq!(t.publish("db", Bytes::from_static(b"x")).await.unwrap(), 1);
         assert_eq!(inbox.recv().await.payload, "x");
         t.close().await;
@@ -984,7 +1045,7 @@ async fn unix_socket() {
     for resp3 in [false, true] {
         let t = connect(format!("unix://{}", path.display()), resp3).await;
         let (h, mut inbox) = inbox();
-        t.subscribe(strings(&["local"]), vec![], h).await.unwrap();
+        t.subscribe(sub(&["local"], &[]), h).await.unwrap();
         assert_eq!(t.publish("local", all_bytes()).await.unwrap(), 1);
         assert_eq!(inbox.recv().await.payload, all_bytes());
 
@@ -1135,7 +1196,7 @@ async fn tls_with_a_self_signed_ca() {
             .unwrap();
         let t = Transport::connect(config).await.unwrap();
         let (h, mut inbox) = inbox();
-        t.subscribe(strings(&["secure"]), vec![], h).await.unwrap();
+        t.subscribe(sub(&["secure"], &[]), h).await.unwrap();
         assert_eq!(t.publish("secure", all_bytes()).await.unwrap(), 1);
         assert_eq!(inbox.recv().await.payload, all_bytes());
 
@@ -1183,9 +1244,7 @@ async fn sentinel_follows_a_failover() {
     let url = format!("redis+sentinel://127.0.0.1:{}/svc", sentinel.port());
     let t = connect(url, false).await;
     let (h, mut inbox) = inbox();
-    t.subscribe(strings(&["ha"]), strings(&["ha:*"]), h)
-        .await
-        .unwrap();
+    t.subscribe(sub(&["ha"], &["ha:*"]), h).await.unwrap();
     assert_eq!(
         t.publish("ha", Bytes::from_static(b"before"))
             .await
@@ -1201,7 +1260,7 @@ async fn sentinel_follows_a_failover() {
     let outage_ms = loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, events.recv()).await {
-            Ok(Ok(ConnectionEvent::Resubscribed { outage_ms, .. })) => break outage_ms,
+            Ok(Ok(ConnectionEvent::Resubscribed { outage, .. })) => break outage.as_millis(),
             Ok(Ok(ev)) => eprintln!("{} ms: {ev:?}", killed_at.elapsed().as_millis()),
             other => panic!("no Resubscribed after the failover: {other:?}"),
         }

@@ -1,51 +1,27 @@
-//! [`Transport`]: the cheap-to-clone handle.
+//! [`Transport`]: the standalone composition (one publisher and one
+//! subscriber connection, to one server or a Sentinel-chosen one), behind a
+//! cheap-to-clone handle.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
-use tracing::error;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::config::TransportConfig;
-use crate::connection::RespConnection;
+use crate::conn::RespConnection;
 use crate::error::TransportError;
 use crate::event::{ConnectionEvent, Counters, Role, TransportStats};
-use crate::publish_queue::{PublishWorker, QUEUE_CAPACITY, Queued};
-use crate::publisher::{Publisher, PublisherWorker};
-use crate::registry::Registry;
+use crate::message::{MessageHandler, SubscriptionId};
 use crate::shared::{Shared, millis};
-use crate::subscriber::{COMMAND_CAPACITY, Command, SubscriberWorker};
-
-/// A callback for the messages of one subscription.
-///
-/// Called inline on the subscriber task, in the order Redis delivered the
-/// messages: it must be quick and must not block (hand heavy work to another
-/// task through a bounded channel, or `tokio::spawn` it). A panic is caught
-/// and logged; the message is skipped for that handler only.
-pub type MessageHandler = Arc<dyn Fn(Message) + Send + Sync>;
-
-/// One pub/sub message, as delivered by Redis (`message` or `pmessage`
-/// reply under RESP2, push frame under RESP3).
-#[derive(Debug, Clone)]
-pub struct Message {
-    /// The channel it was published to (non-UTF-8 bytes replaced by U+FFFD).
-    pub channel: String,
-    /// For `PSUBSCRIBE` subscriptions, the pattern that matched; `None` for
-    /// `SUBSCRIBE` ones.
-    pub pattern: Option<String>,
-    /// The payload, byte for byte as published: a slice of the subscriber's read
-    /// buffer (no copy), so holding it keeps that buffer (64 KiB or more) alive;
-    /// copy it (`Bytes::copy_from_slice`) to keep it for long.
-    pub payload: Bytes,
-}
-
-/// Identifies a subscription made with [`Transport::subscribe`], to pass to
-/// [`Transport::unsubscribe`]. Unique within one [`Transport`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SubscriptionId(pub(crate) u64);
+use crate::subscription::Subscription;
+use crate::worker::publish_queue::{PublishWorker, QUEUE_CAPACITY, Queued};
+use crate::worker::publisher::{Publisher, PublisherWorker};
+use crate::worker::registry::Registry;
+use crate::worker::subscriber::{COMMAND_CAPACITY, Command, SubscriberWorker};
+use crate::worker::supervisor::Supervisor;
 
 /// The classic Redis pub/sub transport of the Socket.IO adapters: a
 /// publisher connection and a dedicated subscriber connection, each with a
@@ -69,8 +45,10 @@ struct Inner {
     publisher: Arc<Publisher>,
     commands: mpsc::Sender<Command>,
     publish_queue: mpsc::Sender<Queued>,
-    shutdown: watch::Sender<bool>,
-    workers: tokio::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// Cancels every worker's token, at [`Transport::close`] or when the
+    /// last handle is dropped.
+    shutdown: DropGuard,
+    workers: tokio::sync::Mutex<Supervisor>,
     closed: AtomicBool,
     next_id: AtomicU64,
     response_timeout: Duration,
@@ -113,57 +91,61 @@ impl Transport {
             .endpoint()
             .map_err(connect_error(Role::Subscriber))?;
 
-        let shared = Arc::new(Shared::new(config.event_capacity_value()));
+        let shared = Arc::new(Shared::new(config.event_capacity));
         let tls = config.tls_certificates();
         let publisher = Arc::new(Publisher::new(
-            config.response_timeout(),
-            config.connect_timeout(),
+            config.response_timeout,
+            config.connect_timeout,
             tls.clone(),
         ));
         publisher
             .connect_initial(&pub_endpoint)
             .await
             .map_err(connect_error(Role::Publisher))?;
-        let sub_conn = RespConnection::open(&sub_endpoint, tls.as_ref(), config.connect_timeout())
+        let sub_conn = RespConnection::open(&sub_endpoint, tls.as_ref(), config.connect_timeout)
             .await
             .map_err(connect_error(Role::Subscriber))?;
 
-        let (shutdown, shutdown_rx) = watch::channel(false);
+        let root = CancellationToken::new();
+        let mut workers = Supervisor::new(root.clone());
         let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
         let (publish_queue, publish_rx) = mpsc::channel(QUEUE_CAPACITY);
-        let publish_worker = PublishWorker {
-            rx: publish_rx,
-            publisher: publisher.clone(),
-            shared: shared.clone(),
-            shutdown: shutdown_rx.clone(),
-        };
-        let publisher_worker = PublisherWorker {
-            publisher: publisher.clone(),
-            endpoint: pub_endpoint,
-            shared: shared.clone(),
-            backoff: config.backoff_ref().clone(),
-            health_check: config.health_check_interval(),
-            shutdown: shutdown_rx.clone(),
-        };
-        let subscriber_worker = SubscriberWorker {
-            endpoint: sub_endpoint,
-            tls,
-            shared: shared.clone(),
-            publisher: publisher.clone(),
-            commands: commands_rx,
-            shutdown: shutdown_rx,
-            backoff: config.backoff_ref().clone(),
-            response_timeout: config.response_timeout(),
-            connect_timeout: config.connect_timeout(),
-            health_check: config.health_check_interval(),
-            registry: Registry::default(),
-            pending: Vec::new(),
-        };
-        let workers = vec![
-            tokio::spawn(publish_worker.run()),
-            tokio::spawn(publisher_worker.run()),
-            tokio::spawn(subscriber_worker.run(sub_conn)),
-        ];
+        workers.spawn("publish queue", |shutdown| {
+            PublishWorker {
+                rx: publish_rx,
+                publisher: publisher.clone(),
+                shared: shared.clone(),
+                shutdown,
+            }
+            .run()
+        });
+        workers.spawn("publisher", |shutdown| {
+            PublisherWorker {
+                publisher: publisher.clone(),
+                endpoint: pub_endpoint,
+                shared: shared.clone(),
+                backoff: config.backoff_ref().clone(),
+                health_check: config.health_checks(),
+                shutdown,
+            }
+            .run()
+        });
+        workers.spawn("subscriber", |shutdown| {
+            SubscriberWorker {
+                endpoint: sub_endpoint,
+                tls,
+                shared: shared.clone(),
+                commands: commands_rx,
+                shutdown,
+                backoff: config.backoff_ref().clone(),
+                response_timeout: config.response_timeout,
+                connect_timeout: config.connect_timeout,
+                health_check: config.health_checks(),
+                registry: Registry::default(),
+                pending: Vec::new(),
+            }
+            .run(sub_conn)
+        });
         for role in [Role::Publisher, Role::Subscriber] {
             shared.emit(ConnectionEvent::Connected { role });
         }
@@ -173,11 +155,11 @@ impl Transport {
                 publisher,
                 commands,
                 publish_queue,
-                shutdown,
+                shutdown: root.drop_guard(),
                 workers: tokio::sync::Mutex::new(workers),
                 closed: AtomicBool::new(false),
                 next_id: AtomicU64::new(1),
-                response_timeout: config.response_timeout(),
+                response_timeout: config.response_timeout,
             }),
         })
     }
@@ -285,10 +267,12 @@ impl Transport {
         }
     }
 
-    /// Registers `handler` for messages on `channels` (`SUBSCRIBE`, exact
-    /// names) and on channels matching `patterns` (`PSUBSCRIBE`, glob-style),
-    /// then subscribes, and returns once Redis confirmed every channel and
-    /// pattern: a message published after this returns reaches the handler.
+    /// Registers `handler` for the messages of `subscription`: its channels
+    /// (`SUBSCRIBE`, exact names), the channels matching its patterns
+    /// (`PSUBSCRIBE`, glob-style) and its shard channels (`SSUBSCRIBE`,
+    /// Redis ≥ 7.0, one command per shard channel), then subscribes, and
+    /// returns once Redis confirmed every name: a message published after
+    /// this returns reaches the handler.
     ///
     /// The handler is registered *before* the `SUBSCRIBE` is sent, and stays
     /// registered across reconnects until [`Transport::unsubscribe`]. Each
@@ -296,7 +280,8 @@ impl Transport {
     /// subscriptions (the same channel twice, or a channel and a pattern)
     /// goes to each of them, and a channel that is also matched by a pattern
     /// yields two deliveries, as Redis sends both `message` and `pmessage`.
-    /// Duplicate names within one call count once. Empty lists are allowed.
+    /// Duplicate names within one call count once. An empty subscription is
+    /// allowed.
     ///
     /// While the subscriber is reconnecting, the call waits for the
     /// re-subscription (within the response timeout).
@@ -316,8 +301,7 @@ impl Transport {
     /// that nobody waits for its answer).
     pub async fn subscribe(
         &self,
-        channels: Vec<String>,
-        patterns: Vec<String>,
+        subscription: Subscription,
         handler: MessageHandler,
     ) -> Result<SubscriptionId, TransportError> {
         self.check_open()?;
@@ -325,8 +309,7 @@ impl Transport {
         let (ack, answer) = oneshot::channel();
         let command = Command::Subscribe {
             id,
-            channels,
-            patterns,
+            subscription,
             handler,
             ack,
         };
@@ -348,7 +331,7 @@ impl Transport {
 
     /// Removes a subscription: its handler is not called any more once this
     /// returns, and `UNSUBSCRIBE`/`PUNSUBSCRIBE` is sent (and confirmed) for
-    /// the channels and patterns no other subscription still needs. An
+    /// the names no other subscription still needs. An
     /// unknown or already removed id is not an error.
     ///
     /// While the subscriber is reconnecting, only the registry is updated
@@ -419,16 +402,8 @@ impl Transport {
     /// dropped, the workers still stop, only nobody waits for them.
     pub async fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
-        // Err only means the workers are gone already.
-        let _ = self.inner.shutdown.send(true);
-        let mut workers = self.inner.workers.lock().await;
-        for worker in workers.drain(..) {
-            if let Err(e) = worker.await
-                && e.is_panic()
-            {
-                error!("a redis transport worker panicked: {e}");
-            }
-        }
+        self.inner.shutdown.token().cancel();
+        self.inner.workers.lock().await.shutdown().await;
         self.inner.publisher.close();
         self.inner.shared.set_subscriber_up(false);
     }

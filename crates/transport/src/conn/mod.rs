@@ -1,5 +1,5 @@
 //! Our own Redis connection, used by the subscriber and (through
-//! [`crate::mux`]) the publisher: TCP, TLS (rustls) or Unix socket, the
+//! [`mux`]) the publisher: TCP, TLS (rustls) or Unix socket, the
 //! `HELLO`/`AUTH`/`SELECT` handshake, and a reader that frames replies itself
 //! ([`crate::resp`]) so that a pub/sub message costs no parsing beyond finding
 //! its three or four fields, and its payload is a slice of the read buffer (no
@@ -20,10 +20,13 @@ use tokio::io::{
 };
 use tokio::net::TcpStream;
 
+pub(crate) mod mux;
+mod tls;
+
 use crate::config::Endpoint;
+use crate::message::Message;
 use crate::resp;
-use crate::shared::connect_timeout_error;
-use crate::transport::Message;
+use crate::shared::millis;
 
 /// Bytes asked of the socket per read when the buffer runs low.
 const READ_CHUNK: usize = 64 * 1024;
@@ -167,7 +170,7 @@ impl RespConnection {
                     insecure,
                     ..
                 } => {
-                    let config = crate::tls::client_config(*insecure, tls)?;
+                    let config = tls::client_config(*insecure, tls)?;
                     let name = rustls::pki_types::ServerName::try_from(host.as_str())
                         .map_err(|e| {
                             RedisError::from((
@@ -268,6 +271,7 @@ impl RespConnection {
             if let Some(m) = resp::message(&conn.buf) {
                 let frame = conn.buf.split_to(m.len).freeze();
                 return Ok(Incoming::Message(Message {
+                    kind: m.kind,
                     channel: lossy(&frame[m.channel]),
                     pattern: m.pattern.map(|p| lossy(&frame[p])),
                     payload: frame.slice(m.payload),
@@ -299,4 +303,12 @@ async fn tcp(host: &str, port: u16) -> RedisResult<TcpStream> {
 
 fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A redis-rs error for a timed-out connection attempt.
+fn connect_timeout_error(timeout: Duration) -> RedisError {
+    RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("connection attempt timed out after {} ms", millis(timeout)),
+    ))
 }

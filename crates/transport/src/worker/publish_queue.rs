@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use redis::RedisError;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
+use super::publisher::Publisher;
 use crate::error::TransportError;
-use crate::publisher::Publisher;
-use crate::shared::{Shared, shutdown_signal};
+use crate::shared::Shared;
 
 /// Messages the queue holds before a publisher waits for room (backpressure).
 pub(crate) const QUEUE_CAPACITY: usize = 4096;
@@ -31,7 +32,7 @@ pub(crate) struct PublishWorker {
     pub(crate) rx: mpsc::Receiver<Queued>,
     pub(crate) publisher: Arc<Publisher>,
     pub(crate) shared: Arc<Shared>,
-    pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) shutdown: CancellationToken,
 }
 
 impl std::fmt::Debug for PublishWorker {
@@ -51,7 +52,7 @@ impl PublishWorker {
                     }
                     self.send(&mut batch).await;
                 }
-                () = shutdown_signal(&mut self.shutdown) => break,
+                () = self.shutdown.cancelled() => break,
             }
         }
         // What was queued before the shutdown is answered, not silently dropped.

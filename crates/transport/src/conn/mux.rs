@@ -18,7 +18,7 @@ use tokio::io::AsyncWriteExt as _;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
-use crate::connection::{RespConnection, Writer, io_error};
+use super::{RespConnection, Writer, io_error};
 use crate::resp;
 
 /// Bytes of queued commands the writer coalesces into one write, at most.

@@ -12,16 +12,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use redis::{Cmd, FromRedisValue, RedisResult, TlsCertificates};
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
 use crate::config::Endpoint;
-use crate::connection::RespConnection;
+use crate::conn::RespConnection;
+use crate::conn::mux::MuxConnection;
 use crate::error::{TransportError, breaks_connection};
 use crate::event::{ConnectionEvent, Counters, Role};
-use crate::mux::MuxConnection;
-use crate::shared::{Shared, millis, shutdown_signal};
+use crate::shared::{Shared, millis};
 
 enum State {
     Up {
@@ -213,22 +214,6 @@ impl Publisher {
         }
     }
 
-    /// Asks the worker to `PING` the current connection now, e.g. because
-    /// the subscriber just lost its own connection to the same server. A
-    /// closed connection reports itself; a half-open one (no reset from the
-    /// peer) is otherwise only noticed by the next command or health check.
-    pub(crate) fn check_soon(&self) {
-        let generation = match &*self.lock() {
-            State::Up { generation, .. } => *generation,
-            _ => return,
-        };
-        self.report(
-            generation,
-            &self.suspect,
-            "connection check failed".to_owned(),
-        );
-    }
-
     pub(crate) fn is_up(&self) -> bool {
         matches!(&*self.lock(), State::Up { .. })
     }
@@ -246,7 +231,7 @@ pub(crate) struct PublisherWorker {
     pub(crate) shared: Arc<Shared>,
     pub(crate) backoff: Backoff,
     pub(crate) health_check: Option<Duration>,
-    pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) shutdown: CancellationToken,
 }
 
 impl PublisherWorker {
@@ -261,7 +246,7 @@ impl PublisherWorker {
             let reason = loop {
                 tokio::select! {
                     biased;
-                    () = shutdown_signal(&mut self.shutdown) => return self.stop(),
+                    () = self.shutdown.cancelled() => return self.stop(),
                     () = self.publisher.wake.notified() => {
                         if self.publisher.broken.load(Ordering::Acquire) >= generation {
                             break self.publisher.last_error();
@@ -271,6 +256,15 @@ impl PublisherWorker {
                                 break e;
                             }
                             debug!("publisher: a command timed out but PING answers");
+                        }
+                    }
+                    // The subscriber lost its connection, most likely to the
+                    // same server: a closed connection reports itself, a
+                    // half-open one (no reset from the peer) would otherwise
+                    // be noticed only by the next command or health check.
+                    () = self.shared.lost.notified() => {
+                        if let Err(e) = self.publisher.ping().await {
+                            break e;
                         }
                     }
                     _ = ticker.tick(), if self.health_check.is_some() => {
@@ -326,7 +320,7 @@ impl PublisherWorker {
             let delay = self.backoff.delay(failures - 1);
             tokio::select! {
                 biased;
-                () = shutdown_signal(&mut self.shutdown) => {
+                () = self.shutdown.cancelled() => {
                     self.stop();
                     return None;
                 }

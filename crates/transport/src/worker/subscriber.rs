@@ -13,20 +13,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::{Cmd, RedisError, TlsCertificates};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, trace, warn};
 
+use super::registry::Registry;
 use crate::backoff::Backoff;
 use crate::config::Endpoint;
-use crate::connection::{Incoming, RespConnection};
+use crate::conn::{Incoming, RespConnection};
 use crate::error::{TransportError, breaks_connection};
 use crate::event::{ConnectionEvent, Counters, Role};
-use crate::publisher::Publisher;
-use crate::registry::{Delta, Registry};
-use crate::shared::{Shared, millis, shutdown_signal};
-use crate::transport::{Message, MessageHandler, SubscriptionId};
+use crate::message::{Message, MessageHandler, MessageKind, SubscriptionId};
+use crate::shared::{Shared, millis};
+use crate::subscription::Subscription;
 
-/// Channels (or patterns) per `SUBSCRIBE` command when re-subscribing.
+/// Names per `SUBSCRIBE`-like command when re-subscribing.
 const SUBSCRIBE_CHUNK: usize = 1024;
 
 /// Capacity of the command channel from the handles to the worker.
@@ -38,8 +39,7 @@ type Ack = oneshot::Sender<Result<(), TransportError>>;
 pub(crate) enum Command {
     Subscribe {
         id: SubscriptionId,
-        channels: Vec<String>,
-        patterns: Vec<String>,
+        subscription: Subscription,
         handler: MessageHandler,
         ack: Ack,
     },
@@ -53,15 +53,11 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Command::Subscribe {
-                id,
-                channels,
-                patterns,
-                ..
+                id, subscription, ..
             } => f
                 .debug_struct("Subscribe")
                 .field("id", id)
-                .field("channels", channels)
-                .field("patterns", patterns)
+                .field("subscription", subscription)
                 .finish_non_exhaustive(),
             Command::Unsubscribe { id, .. } => f
                 .debug_struct("Unsubscribe")
@@ -76,27 +72,31 @@ impl std::fmt::Debug for Command {
 #[derive(Debug, Clone, Copy)]
 enum Op {
     Subscribe,
-    PSubscribe,
     Unsubscribe,
-    PUnsubscribe,
 }
 
 impl Op {
-    fn command(self) -> &'static str {
-        match self {
-            Op::Subscribe => "SUBSCRIBE",
-            Op::PSubscribe => "PSUBSCRIBE",
-            Op::Unsubscribe => "UNSUBSCRIBE",
-            Op::PUnsubscribe => "PUNSUBSCRIBE",
+    /// The command for names of `kind`.
+    fn command(self, kind: MessageKind) -> &'static str {
+        match (self, kind) {
+            (Op::Subscribe, MessageKind::Message) => "SUBSCRIBE",
+            (Op::Subscribe, MessageKind::PMessage) => "PSUBSCRIBE",
+            (Op::Subscribe, MessageKind::SMessage) => "SSUBSCRIBE",
+            (Op::Unsubscribe, MessageKind::Message) => "UNSUBSCRIBE",
+            (Op::Unsubscribe, MessageKind::PMessage) => "PUNSUBSCRIBE",
+            (Op::Unsubscribe, MessageKind::SMessage) => "SUNSUBSCRIBE",
         }
     }
 
-    fn confirmation(self) -> &'static [u8] {
-        match self {
-            Op::Subscribe => b"subscribe",
-            Op::PSubscribe => b"psubscribe",
-            Op::Unsubscribe => b"unsubscribe",
-            Op::PUnsubscribe => b"punsubscribe",
+    /// The reply Redis sends once per name.
+    fn confirmation(self, kind: MessageKind) -> &'static [u8] {
+        match (self, kind) {
+            (Op::Subscribe, MessageKind::Message) => b"subscribe",
+            (Op::Subscribe, MessageKind::PMessage) => b"psubscribe",
+            (Op::Subscribe, MessageKind::SMessage) => b"ssubscribe",
+            (Op::Unsubscribe, MessageKind::Message) => b"unsubscribe",
+            (Op::Unsubscribe, MessageKind::PMessage) => b"punsubscribe",
+            (Op::Unsubscribe, MessageKind::SMessage) => b"sunsubscribe",
         }
     }
 }
@@ -120,10 +120,8 @@ pub(crate) struct SubscriberWorker {
     /// Root CA / client certificate for `rediss://` endpoints.
     pub(crate) tls: Option<TlsCertificates>,
     pub(crate) shared: Arc<Shared>,
-    /// Poked when the subscriber loses its connection.
-    pub(crate) publisher: Arc<Publisher>,
     pub(crate) commands: mpsc::Receiver<Command>,
-    pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) shutdown: CancellationToken,
     pub(crate) backoff: Backoff,
     pub(crate) response_timeout: Duration,
     pub(crate) connect_timeout: Duration,
@@ -160,7 +158,7 @@ impl SubscriberWorker {
             let since = Instant::now();
             // Most likely the publisher's connection (usually to the same
             // server) is gone too: have it checked now.
-            self.publisher.check_soon();
+            self.shared.lost.notify_one();
             warn!(error = %reason, "redis subscriber connection lost, reconnecting");
             self.shared.emit(ConnectionEvent::Disconnected {
                 role: Role::Subscriber,
@@ -181,7 +179,7 @@ impl SubscriberWorker {
         loop {
             tokio::select! {
                 biased;
-                () = shutdown_signal(&mut self.shutdown) => return Exit::Shutdown,
+                () = self.shutdown.cancelled() => return Exit::Shutdown,
                 command = self.commands.recv() => match command {
                     None => return Exit::Shutdown,
                     Some(command) => {
@@ -213,10 +211,11 @@ impl SubscriberWorker {
     /// Calls the handlers of one message, in registration order.
     fn dispatch(&self, message: Message) {
         Counters::incr(&self.shared.counters.received);
-        let handlers = match &message.pattern {
-            Some(p) => self.registry.pattern_handlers(p),
-            None => self.registry.channel_handlers(&message.channel),
+        let name = match (message.kind, &message.pattern) {
+            (MessageKind::PMessage, Some(p)) => p,
+            _ => &message.channel,
         };
+        let handlers = self.registry.handlers(message.kind, name);
         let Some(handlers) = handlers else {
             trace!(channel = %message.channel, pattern = ?message.pattern, "message with no handler (unsubscribed meanwhile)");
             return;
@@ -238,15 +237,14 @@ impl SubscriberWorker {
         match command {
             Command::Subscribe {
                 id,
-                channels,
-                patterns,
+                subscription,
                 handler,
                 ack,
             } => {
                 // Registered first, so a message arriving right after the
                 // confirmation already finds its handler.
-                let delta = self.registry.insert(id, channels, patterns, handler);
-                match self.subscribe_all(conn, &delta).await {
+                let names = self.registry.insert(id, subscription, handler);
+                match self.subscribe_all(conn, &names).await {
                     Ok(()) => {
                         if ack.send(Ok(())).is_err() {
                             debug!(?id, "subscriber stopped waiting; removing its subscription");
@@ -279,12 +277,11 @@ impl SubscriberWorker {
         match command {
             Command::Subscribe {
                 id,
-                channels,
-                patterns,
+                subscription,
                 handler,
                 ack,
             } => {
-                self.registry.insert(id, channels, patterns, handler);
+                self.registry.insert(id, subscription, handler);
                 self.pending.push((id, ack));
             }
             Command::Unsubscribe { id, ack } => {
@@ -309,10 +306,7 @@ impl SubscriberWorker {
         let Some(conn) = conn else {
             return Ok(());
         };
-        match self
-            .in_chunks(conn, &orphans, Op::Unsubscribe, Op::PUnsubscribe)
-            .await
-        {
+        match self.in_chunks(conn, &orphans, Op::Unsubscribe).await {
             Ok(()) => Ok(()),
             Err(RoundTripError::Lost(reason)) => Err(reason),
             Err(RoundTripError::Command(e)) => {
@@ -322,34 +316,36 @@ impl SubscriberWorker {
         }
     }
 
-    /// `SUBSCRIBE` the channels and `PSUBSCRIBE` the patterns, in chunks,
-    /// each confirmed by Redis.
+    /// `SUBSCRIBE` the channels, `PSUBSCRIBE` the patterns and `SSUBSCRIBE`
+    /// the shard channels, in chunks, each confirmed by Redis.
     async fn subscribe_all(
         &self,
         conn: &mut RespConnection,
-        delta: &Delta,
+        names: &Subscription,
     ) -> Result<(), RoundTripError> {
-        self.in_chunks(conn, delta, Op::Subscribe, Op::PSubscribe)
-            .await
+        self.in_chunks(conn, names, Op::Subscribe).await
     }
 
-    /// `for_channels` on the channels, then `for_patterns` on the patterns,
+    /// `op` on the channels, then the patterns, then the shard channels,
     /// [`SUBSCRIBE_CHUNK`] per command, each confirmed.
+    ///
+    /// Shard channels go one per command: Redis Cluster refuses an
+    /// `SSUBSCRIBE` whose channels are in different slots (`CROSSSLOT`).
     async fn in_chunks(
         &self,
         conn: &mut RespConnection,
-        delta: &Delta,
-        for_channels: Op,
-        for_patterns: Op,
+        names: &Subscription,
+        op: Op,
     ) -> Result<(), RoundTripError> {
-        for (op, names) in [
-            (for_channels, &delta.channels),
-            (for_patterns, &delta.patterns),
+        for (kind, list, chunk) in [
+            (MessageKind::Message, &names.channels, SUBSCRIBE_CHUNK),
+            (MessageKind::PMessage, &names.patterns, SUBSCRIBE_CHUNK),
+            (MessageKind::SMessage, &names.shard_channels, 1),
         ] {
-            for chunk in names.chunks(SUBSCRIBE_CHUNK) {
-                let mut cmd = redis::cmd(op.command());
+            for chunk in list.chunks(chunk) {
+                let mut cmd = redis::cmd(op.command(kind));
                 cmd.arg(chunk);
-                self.round_trip(conn, &cmd, op.confirmation(), chunk.len())
+                self.round_trip(conn, &cmd, op.confirmation(kind), chunk.len())
                     .await?;
             }
         }
@@ -459,7 +455,7 @@ impl SubscriberWorker {
             loop {
                 tokio::select! {
                     biased;
-                    () = shutdown_signal(&mut self.shutdown) => return None,
+                    () = self.shutdown.cancelled() => return None,
                     () = tokio::time::sleep_until(deadline) => break,
                     () = self.shared.reconnected.notified() => {
                         debug!("redis subscriber: the publisher reconnected, retrying now");
@@ -475,8 +471,13 @@ impl SubscriberWorker {
     }
 
     /// Bookkeeping once every subscription is back.
-    async fn resubscribed(&mut self, all: &Delta, since: Instant, conn: &mut RespConnection) {
-        let outage_ms = millis(since.elapsed());
+    async fn resubscribed(
+        &mut self,
+        all: &Subscription,
+        since: Instant,
+        conn: &mut RespConnection,
+    ) {
+        let outage = since.elapsed();
         Counters::incr(&self.shared.counters.reconnects);
         Counters::incr(&self.shared.counters.resubscriptions);
         self.shared.reconnected.notify_waiters();
@@ -487,13 +488,15 @@ impl SubscriberWorker {
         info!(
             channels = all.channels.len(),
             patterns = all.patterns.len(),
-            outage_ms,
+            shard_channels = all.shard_channels.len(),
+            outage_ms = millis(outage),
             "redis subscriber reconnected and re-subscribed"
         );
         self.shared.emit(ConnectionEvent::Resubscribed {
             channels: all.channels.len(),
             patterns: all.patterns.len(),
-            outage_ms,
+            shard_channels: all.shard_channels.len(),
+            outage,
         });
         for (id, ack) in std::mem::take(&mut self.pending) {
             if ack.send(Ok(())).is_err() {

@@ -1,0 +1,17 @@
+//! The worker tasks, one per connection to one endpoint (plus the ordered
+//! publish queue in front of the publisher), owned by a [`Supervisor`].
+//!
+//! * [`publisher`]: the multiplexed command connection and the worker that
+//!   reconnects it;
+//! * [`publish_queue`]: every `PUBLISH`, in order, sent in pipelines;
+//! * [`subscriber`]: the dedicated pub/sub connection, its [`registry`] of
+//!   subscriptions, re-subscribed after any reconnect;
+//! * [`supervisor`]: spawns, stops and replaces them.
+//!
+//! [`Supervisor`]: supervisor::Supervisor
+
+pub(crate) mod publish_queue;
+pub(crate) mod publisher;
+pub(crate) mod registry;
+pub(crate) mod subscriber;
+pub(crate) mod supervisor;
