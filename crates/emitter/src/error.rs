@@ -79,14 +79,18 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether trying the same operation again later may succeed: `true` for connection
-    /// problems and timeouts, `false` for refused input or configuration.
+    /// Whether trying the same operation again later may succeed: `true` for timeouts
+    /// and for the Redis errors the transport's one classifier
+    /// ([`sio_redis_transport::classify`]) finds retryable (connection problems,
+    /// `LOADING`, `MASTERDOWN`, `TRYAGAIN`, `CLUSTERDOWN`, `MOVED`, `ASK`, `READONLY`);
+    /// `false` for refused input or configuration, refused credentials or permissions
+    /// (`WRONGPASS`, `NOAUTH`, `NOPERM`) and other command errors.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::ReservedEvent { .. } | Self::Serialize { .. } | Self::Config { .. } => false,
             Self::ConnectTimeout { .. } | Self::Timeout { .. } => true,
             Self::Connect { source, .. } | Self::Publish { source, .. } => {
-                source.is_io_error() || source.is_cluster_error() || source.is_timeout()
+                sio_redis_transport::classify(source).is_retryable()
             }
         }
     }
@@ -94,6 +98,45 @@ impl Error {
     pub(crate) fn serialize(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
         Self::Serialize {
             source: source.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publish_error(reply: &str) -> Error {
+        let source = redis::parse_redis_value(format!("-{reply}\r\n").as_bytes())
+            .unwrap()
+            .extract_error()
+            .unwrap_err();
+        Error::Publish {
+            channel: "socket.io#/#".into(),
+            source,
+        }
+    }
+
+    /// The emitter and the transport once disagreed on `LOADING` and `MASTERDOWN`
+    /// (the emitter called them final); both now use the transport's classifier.
+    #[test]
+    fn retryable_errors_agree_with_the_transport() {
+        for (reply, retryable) in [
+            ("LOADING Redis is loading the dataset in memory", true),
+            ("MASTERDOWN Link with MASTER is down", true),
+            (
+                "TRYAGAIN Multiple keys request during rehashing of slot",
+                true,
+            ),
+            ("MOVED 3999 127.0.0.1:6381", true),
+            (
+                "NOPERM this user has no permissions to access the channel",
+                false,
+            ),
+            ("WRONGPASS invalid username-password pair", false),
+            ("ERR unknown command", false),
+        ] {
+            assert_eq!(publish_error(reply).is_retryable(), retryable, "{reply}");
         }
     }
 }
