@@ -16,6 +16,7 @@ use sio_redis_wire::channels::DEFAULT_PREFIX;
 /// # Ok::<(), sio_redis::ConfigError>(())
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ClassicConfig {
     /// `key`: the channel prefix (default `"socket.io"`).
     pub key: String,
@@ -48,6 +49,7 @@ impl Default for ClassicConfig {
 /// A setting that cannot work, named.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid setting `{setting}`: {reason}")]
+#[non_exhaustive]
 pub struct ConfigError {
     /// The setting's name, as in Node (`"key"`, `"requestsTimeout"`, …).
     pub setting: &'static str,
@@ -57,26 +59,37 @@ pub struct ConfigError {
 
 impl ClassicConfig {
     /// Sets `key`.
+    #[must_use]
     pub fn key(mut self, key: impl Into<String>) -> Self {
         self.key = key.into();
         self
     }
 
     /// Sets `requestsTimeout`.
+    #[must_use]
     pub fn requests_timeout(mut self, timeout: Duration) -> Self {
         self.requests_timeout = timeout;
         self
     }
 
     /// Sets `publishOnSpecificResponseChannel`.
+    #[must_use]
     pub fn publish_on_specific_response_channel(mut self, on: bool) -> Self {
         self.publish_on_specific_response_channel = on;
         self
     }
 
     /// Sets the decoding limits.
+    #[must_use]
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Sets how many foreign socket ids are mapped at most.
+    #[must_use]
+    pub fn max_foreign_ids(mut self, max: usize) -> Self {
+        self.max_foreign_ids = max;
         self
     }
 

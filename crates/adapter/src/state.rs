@@ -45,6 +45,7 @@ pub(crate) trait NamespaceOps: Send + Sync {
 /// A server-side event received from another server or an emitter
 /// (`serverSideEmit`, PROTOCOL.md §1.5).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ServerSideEvent {
     /// The namespace.
     pub nsp: String,
@@ -81,6 +82,7 @@ pub type ServerSideHandler = Arc<dyn Fn(ServerSideEvent) + Send + Sync>;
 
 /// One socket of the cluster, as fetchSockets describes it (PROTOCOL.md §0.8).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct SocketInfo {
     /// The socket id as its server knows it (20 characters from Node, 16 from Rust).
     pub id: String,

@@ -13,6 +13,7 @@ pub use sio_redis_wire::events::{RESERVED_EVENTS, RESERVED_SERVER_SIDE_EVENTS};
 
 /// One `PUBLISH`: the channel and the exact bytes, as the Node emitter would send them.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Message {
     /// The Redis channel: `<key>#<nsp>#`, `<key>#<nsp>#<room>#` or `<key>-request#<nsp>#`.
     pub channel: String,
