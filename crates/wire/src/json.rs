@@ -10,9 +10,6 @@ use crate::error::{DecodeError, Limits};
 use crate::sink::Sink;
 use crate::value::{Key, TIMESTAMP_EXT, Value, key};
 
-/// `Number.MAX_SAFE_INTEGER` (2^53 − 1) as `f64`.
-pub(crate) const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
-
 /// Encodes one value as JSON, byte for byte as `JSON.stringify` would.
 pub fn encode(value: &Value) -> Vec<u8> {
     let mut w = Writer::default();

@@ -36,6 +36,7 @@ mod error;
 pub mod events;
 mod fields;
 pub mod ids;
+mod js;
 pub mod json;
 pub mod msgpack;
 mod packet;

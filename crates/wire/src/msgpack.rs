@@ -9,6 +9,7 @@
 use bytes::Bytes;
 
 use crate::error::{DecodeError, Limits};
+use crate::js::{MAX_SAFE_INTEGER, MAX_SAFE_INTEGER_U64};
 use crate::sink::Sink;
 use crate::value::{Value, key};
 
@@ -164,8 +165,6 @@ impl Writer {
     }
 }
 
-const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
-
 impl Sink for Writer {
     fn nil(&mut self) {
         self.buf.push(0xc0);
@@ -197,7 +196,7 @@ impl Sink for Writer {
         }
     }
     fn uint(&mut self, n: u64) {
-        if self.flavor == Flavor::MsgpackJs && n > MAX_SAFE_INTEGER as u64 {
+        if self.flavor == Flavor::MsgpackJs && n > MAX_SAFE_INTEGER_U64 {
             return self.f64(n as f64);
         }
         match n {

@@ -4,6 +4,8 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 
+use crate::js::MAX_SAFE_INTEGER_F64;
+
 /// A JavaScript value as carried by the adapters' msgpack and JSON encodings.
 ///
 /// It keeps what the wire distinguishes, so that a decoded Node message re-encodes to the
@@ -207,7 +209,7 @@ impl From<f64> for Value {
     /// JavaScript semantics: an integral `f64` within ±(2^53 − 1) becomes [`Value::Int`]
     /// (so `-0.0` becomes `0`, as notepack.io writes it).
     fn from(f: f64) -> Self {
-        if f.fract() == 0.0 && f.abs() <= crate::json::MAX_SAFE_INTEGER {
+        if f.fract() == 0.0 && f.abs() <= MAX_SAFE_INTEGER_F64 {
             Value::Int(f as i64)
         } else {
             Value::F64(f)
