@@ -18,6 +18,10 @@ pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(2000);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(2000);
 /// Default of [`TransportConfig::health_check_interval`]: 1000 ms.
 pub const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_millis(1000);
+/// Default of [`TransportConfig::publish_buffer_bytes`]: 32 MiB.
+pub const DEFAULT_PUBLISH_BUFFER_BYTES: usize = 32 * 1024 * 1024;
+/// Default of [`TransportConfig::publish_buffer_max_age`]: 5000 ms.
+pub const DEFAULT_PUBLISH_BUFFER_MAX_AGE: Duration = Duration::from_millis(5000);
 /// Default of [`TransportConfig::event_capacity`]: 64 events.
 pub const DEFAULT_EVENT_CAPACITY: usize = 64;
 
@@ -55,6 +59,8 @@ pub struct TransportConfig {
     pub(crate) connect_timeout: Duration,
     health_check_interval: Duration,
     pub(crate) event_capacity: usize,
+    pub(crate) publish_buffer_bytes: usize,
+    pub(crate) publish_buffer_max_age: Duration,
     tls_root_ca_pem: Option<Vec<u8>>,
     tls_client_auth: Option<(Vec<u8>, Vec<u8>)>,
     built: Option<Built>,
@@ -94,6 +100,8 @@ impl TransportConfig {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL,
             event_capacity: DEFAULT_EVENT_CAPACITY,
+            publish_buffer_bytes: DEFAULT_PUBLISH_BUFFER_BYTES,
+            publish_buffer_max_age: DEFAULT_PUBLISH_BUFFER_MAX_AGE,
             tls_root_ca_pem: None,
             tls_client_auth: None,
             built: None,
@@ -111,7 +119,7 @@ impl TransportConfig {
     }
 
     /// Reconnect back-off of both connections. Default: [`Backoff::default`]
-    /// (100 ms doubling to 2000 ms, ±20 % jitter, never gives up).
+    /// (10 ms doubling to 40 ms, ±20 % jitter, never gives up).
     #[must_use]
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
@@ -168,6 +176,32 @@ impl TransportConfig {
         self
     }
 
+    /// Bytes (channel names plus payloads) the publish queue holds at most.
+    /// The queue is also the offline buffer: while the publisher connection
+    /// is being re-established, [`Transport::publish_queued`](crate::Transport::publish_queued)
+    /// messages wait in it and are sent in order once it is back; when it is
+    /// full they are refused with
+    /// [`TransportError::BufferFull`](crate::TransportError::BufferFull). A
+    /// message larger than the whole buffer waits for an empty queue. The
+    /// queue also holds 16 384 messages at most. Default: 32 MiB. Must be
+    /// in `1..=u32::MAX`.
+    #[must_use]
+    pub fn publish_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.publish_buffer_bytes = bytes;
+        self
+    }
+
+    /// How long a message may wait in the publish queue (e.g. while the
+    /// publisher reconnects) before it is dropped unsent (counted in
+    /// [`TransportStats::publish_dropped`](crate::TransportStats::publish_dropped)):
+    /// an outage longer than this loses what was published at its start
+    /// rather than delivering stale broadcasts. Default: 5000 ms. Must be > 0.
+    #[must_use]
+    pub fn publish_buffer_max_age(mut self, age: Duration) -> Self {
+        self.publish_buffer_max_age = age;
+        self
+    }
+
     /// Trust this CA (PEM) instead of the system roots for `rediss://`
     /// endpoints, e.g. for a self-signed server certificate. Needs at least
     /// one `rediss://` URL.
@@ -196,7 +230,8 @@ impl TransportConfig {
     /// [`ConfigError`] naming the setting: `"url"` or `"subscriber_url"`
     /// (not a Redis URL, unknown scheme, bad db number, bad Sentinel list…;
     /// the redis-rs error is the source), `"backoff"`, `"response_timeout"`,
-    /// `"connect_timeout"` (zero), `"event_capacity"` (0), `"tls_root_ca_pem"` /
+    /// `"connect_timeout"`, `"publish_buffer_max_age"` (zero),
+    /// `"publish_buffer_bytes"` (0 or over `u32::MAX`), `"event_capacity"` (0), `"tls_root_ca_pem"` /
     /// `"tls_client_auth"` (bad PEM, or no `rediss://` URL to apply it to).
     pub fn build(mut self) -> Result<TransportConfig, ConfigError> {
         self.built = Some(self.validate()?);
@@ -217,6 +252,7 @@ impl TransportConfig {
         for (setting, value) in [
             ("response_timeout", self.response_timeout),
             ("connect_timeout", self.connect_timeout),
+            ("publish_buffer_max_age", self.publish_buffer_max_age),
         ] {
             if value.is_zero() {
                 return Err(ConfigError::Invalid {
@@ -224,6 +260,12 @@ impl TransportConfig {
                     reason: "must be > 0".into(),
                 });
             }
+        }
+        if self.publish_buffer_bytes == 0 || u32::try_from(self.publish_buffer_bytes).is_err() {
+            return Err(ConfigError::Invalid {
+                setting: "publish_buffer_bytes",
+                reason: "must be in 1..=4294967295".into(),
+            });
         }
         if self.event_capacity == 0 {
             return Err(ConfigError::Invalid {
@@ -297,6 +339,8 @@ impl fmt::Debug for TransportConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("health_check_interval", &self.health_check_interval)
             .field("event_capacity", &self.event_capacity)
+            .field("publish_buffer_bytes", &self.publish_buffer_bytes)
+            .field("publish_buffer_max_age", &self.publish_buffer_max_age)
             .field("tls_root_ca_pem", &self.tls_root_ca_pem.is_some())
             .field("tls_client_auth", &self.tls_client_auth.is_some())
             .field("built", &self.built.is_some())

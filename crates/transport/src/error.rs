@@ -81,6 +81,25 @@ pub enum TransportError {
         /// Failed attempts in a row.
         attempts: u32,
     },
+    /// The publish queue (the offline buffer while the publisher reconnects)
+    /// holds its limit in bytes or in messages: at once while the publisher
+    /// is down, after the response timeout while it is up. Nothing was
+    /// queued. Retryable.
+    #[error("publish queue full ({limit_bytes} bytes)")]
+    BufferFull {
+        /// The queue's limit, in bytes
+        /// ([`TransportConfig::publish_buffer_bytes`](crate::TransportConfig::publish_buffer_bytes)).
+        limit_bytes: usize,
+    },
+    /// The message waited in the publish queue (the publisher being down)
+    /// longer than
+    /// [`TransportConfig::publish_buffer_max_age`](crate::TransportConfig::publish_buffer_max_age)
+    /// and was dropped unsent. Retryable.
+    #[error("message dropped after {max_age_ms} ms in the publish queue")]
+    Expired {
+        /// The age limit, in ms.
+        max_age_ms: u64,
+    },
     /// [`Transport::connect`](crate::Transport::connect) could not open the
     /// connection of that role (Redis unreachable, refused credentials, TLS
     /// failure, timeout); the redis-rs error is the source.
@@ -113,7 +132,10 @@ impl TransportError {
             TransportError::Closed | TransportError::GaveUp { .. } | TransportError::Config(_) => {
                 false
             }
-            TransportError::Timeout { .. } | TransportError::NotConnected { .. } => true,
+            TransportError::Timeout { .. }
+            | TransportError::NotConnected { .. }
+            | TransportError::BufferFull { .. }
+            | TransportError::Expired { .. } => true,
             TransportError::Redis(e) | TransportError::Connect { source: e, .. } => {
                 classify(e).is_retryable()
             }

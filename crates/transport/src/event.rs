@@ -104,6 +104,10 @@ pub struct TransportStats {
     /// [`TransportError::NotConnected`](crate::TransportError::NotConnected)
     /// and timeouts).
     pub publish_errors: u64,
+    /// Queued `PUBLISH`es dropped unsent: older than the offline buffer's
+    /// age limit, or still queued when the transport closed. (Messages
+    /// refused because the queue was full are in `publish_errors`.)
+    pub publish_dropped: u64,
 }
 
 #[derive(Debug, Default)]
@@ -113,6 +117,7 @@ pub(crate) struct Counters {
     pub(crate) reconnects: AtomicU64,
     pub(crate) resubscriptions: AtomicU64,
     pub(crate) publish_errors: AtomicU64,
+    pub(crate) publish_dropped: AtomicU64,
 }
 
 impl Counters {
@@ -127,6 +132,7 @@ impl Counters {
             reconnects: self.reconnects.load(Ordering::Relaxed),
             resubscriptions: self.resubscriptions.load(Ordering::Relaxed),
             publish_errors: self.publish_errors.load(Ordering::Relaxed),
+            publish_dropped: self.publish_dropped.load(Ordering::Relaxed),
         }
     }
 }

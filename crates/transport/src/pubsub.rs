@@ -17,7 +17,7 @@ use crate::event::{ConnectionEvent, Counters, Role, TransportStats};
 use crate::message::{MessageHandler, SubscriptionId};
 use crate::shared::{Shared, millis};
 use crate::subscription::Subscription;
-use crate::worker::publish_queue::{PublishWorker, QUEUE_CAPACITY, Queued};
+use crate::worker::publish_queue::{Mode, PublishQueue, PublishWorker};
 use crate::worker::publisher::{Publisher, PublisherWorker};
 use crate::worker::registry::Registry;
 use crate::worker::subscriber::{COMMAND_CAPACITY, Command, SubscriberWorker};
@@ -44,7 +44,7 @@ struct Inner {
     shared: Arc<Shared>,
     publisher: Arc<Publisher>,
     commands: mpsc::Sender<Command>,
-    publish_queue: mpsc::Sender<Queued>,
+    publish_queue: PublishQueue,
     /// Cancels every worker's token, at [`Transport::close`] or when the
     /// last handle is dropped.
     shutdown: DropGuard,
@@ -109,12 +109,15 @@ impl Transport {
         let root = CancellationToken::new();
         let mut workers = Supervisor::new(root.clone());
         let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
-        let (publish_queue, publish_rx) = mpsc::channel(QUEUE_CAPACITY);
+        // Checked by the config: in 1..=u32::MAX.
+        let buffer_bytes = u32::try_from(config.publish_buffer_bytes).unwrap_or(u32::MAX);
+        let (publish_queue, publish_rx) = PublishQueue::new(buffer_bytes);
         workers.spawn("publish queue", |shutdown| {
             PublishWorker {
                 rx: publish_rx,
                 publisher: publisher.clone(),
                 shared: shared.clone(),
+                max_age: config.publish_buffer_max_age,
                 shutdown,
             }
             .run()
@@ -168,16 +171,18 @@ impl Transport {
     /// (Redis's reply: subscribers of the channel plus matching pattern
     /// subscriptions, on this node). It goes through the same ordered queue as
     /// [`Transport::publish_queued`], sent in a pipeline with whatever else is
-    /// queued.
+    /// queued; the whole call is bounded by the response timeout.
     ///
     /// # Errors
     ///
     /// Every error increments [`TransportStats::publish_errors`]; nothing is
     /// retried here.
     /// * [`TransportError::NotConnected`] at once while the publisher is
-    ///   reconnecting (nothing sent);
+    ///   reconnecting (nothing sent: requests fail fast during an outage);
     /// * [`TransportError::Timeout`] after the response timeout (default
     ///   2000 ms) with no reply; the message may have been published;
+    /// * [`TransportError::BufferFull`] if the queue had no room within the
+    ///   response timeout;
     /// * [`TransportError::Redis`] for an error reply (e.g. `NOPERM`) or a
     ///   connection failure in flight (which also starts a reconnect);
     /// * [`TransportError::Closed`], [`TransportError::GaveUp`].
@@ -186,54 +191,98 @@ impl Transport {
     ///
     /// Dropping the future may or may not leave the message published.
     pub async fn publish(&self, channel: &str, payload: Bytes) -> Result<u64, TransportError> {
+        let timeout = self.inner.response_timeout;
         let (tx, rx) = oneshot::channel();
-        self.enqueue(channel.to_owned(), payload, Some(tx)).await?;
-        rx.await.unwrap_or(Err(TransportError::Closed))
+        let exchange = async {
+            self.enqueue(channel.to_owned(), payload, Some(tx), false)
+                .await?;
+            rx.await.unwrap_or(Err(TransportError::Closed))
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or_else(|_| {
+                Counters::incr(&self.inner.shared.counters.publish_errors);
+                Err(TransportError::Timeout {
+                    ms: millis(timeout),
+                })
+            })
     }
 
     /// Queues `PUBLISH channel payload` behind the messages already queued and
-    /// returns once it is queued (it waits only while the queue holds 4096
-    /// messages). A worker sends queued messages in pipelines, in order, one
-    /// round trip per batch. The outcome is not reported to the caller: a
-    /// failure is counted in [`TransportStats::publish_errors`] and logged
-    /// (at-most-once delivery, as Node's adapters, which do not await their
-    /// PUBLISHes).
+    /// returns once it is queued. A worker sends queued messages in pipelines,
+    /// in order, one round trip per batch. The outcome is not reported to the
+    /// caller: a failure is counted in [`TransportStats::publish_errors`] and
+    /// logged (at-most-once delivery, as Node's adapters, which do not await
+    /// their PUBLISHes).
+    ///
+    /// While the publisher is reconnecting the message waits in the queue (the
+    /// offline buffer: [`TransportConfig::publish_buffer_bytes`], 32 MiB by
+    /// default, and [`TransportConfig::publish_buffer_max_age`], 5 s) and is
+    /// sent in order once the connection is back; what is older than the age
+    /// limit by then is dropped and counted in
+    /// [`TransportStats::publish_dropped`].
     ///
     /// # Errors
     ///
-    /// [`TransportError::NotConnected`] at once while the publisher is
-    /// reconnecting; [`TransportError::Closed`]; [`TransportError::GaveUp`].
+    /// [`TransportError::BufferFull`] when the queue holds its limit (at once
+    /// while the publisher is down, after the response timeout while it is
+    /// up); [`TransportError::Closed`]; [`TransportError::GaveUp`].
     pub async fn publish_queued(
         &self,
         channel: String,
         payload: Bytes,
     ) -> Result<(), TransportError> {
-        self.enqueue(channel, payload, None).await
+        self.enqueue(channel, payload, None, true).await
     }
 
+    /// As [`Transport::publish_queued`], for a message that is worthless later
+    /// (a volatile broadcast): while the publisher is reconnecting it is not
+    /// buffered but refused at once.
+    ///
+    /// # Errors
+    ///
+    /// [`TransportError::NotConnected`] at once while the publisher is
+    /// reconnecting; otherwise as [`Transport::publish_queued`].
+    pub async fn publish_volatile(
+        &self,
+        channel: String,
+        payload: Bytes,
+    ) -> Result<(), TransportError> {
+        self.enqueue(channel, payload, None, false).await
+    }
+
+    /// Queues one message; `buffer`: whether it may wait while the publisher
+    /// is down.
     async fn enqueue(
         &self,
         channel: String,
         payload: Bytes,
         reply: Option<oneshot::Sender<Result<u64, TransportError>>>,
+        buffer: bool,
     ) -> Result<(), TransportError> {
         let counters = &self.inner.shared.counters;
-        let ready = self
+        let mode = match self
             .check_open()
-            .and_then(|()| self.inner.publisher.current().map(|_| ()));
-        if let Err(e) = ready {
-            Counters::incr(&counters.publish_errors);
-            return Err(e);
-        }
-        let queued = Queued {
-            channel,
-            payload,
-            reply,
+            .and_then(|()| self.inner.publisher.current())
+        {
+            Ok(_) => Mode::Online {
+                wait: self.inner.response_timeout,
+            },
+            Err(TransportError::NotConnected { .. }) if buffer => Mode::Offline,
+            Err(e) => {
+                Counters::incr(&counters.publish_errors);
+                return Err(e);
+            }
         };
-        self.inner.publish_queue.send(queued).await.map_err(|_| {
+        let result = self
+            .inner
+            .publish_queue
+            .push(channel, payload, reply, mode)
+            .await;
+        if result.is_err() {
             Counters::incr(&counters.publish_errors);
-            TransportError::Closed
-        })
+        }
+        result
     }
 
     /// `PUBSUB NUMSUB channel` on the publisher connection: how many clients

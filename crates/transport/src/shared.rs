@@ -1,9 +1,9 @@
 //! State shared by the handles and the worker tasks.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, watch};
 
 use crate::event::{ConnectionEvent, Counters};
 
@@ -13,8 +13,8 @@ use crate::event::{ConnectionEvent, Counters};
 pub(crate) struct Shared {
     pub(crate) counters: Counters,
     events: broadcast::Sender<ConnectionEvent>,
-    /// Subscriber connected and every registered channel/pattern confirmed.
-    pub(crate) subscriber_up: AtomicBool,
+    /// Subscriber connected and every registered name confirmed.
+    subscriber_up: watch::Sender<bool>,
     /// Failed attempts in a row when the subscriber gave up; 0 = not given up.
     pub(crate) subscriber_gave_up: AtomicU32,
     /// Woken whenever a role re-established its connection: the other role,
@@ -33,7 +33,7 @@ impl Shared {
         Shared {
             counters: Counters::default(),
             events,
-            subscriber_up: AtomicBool::new(false),
+            subscriber_up: watch::channel(false).0,
             subscriber_gave_up: AtomicU32::new(0),
             reconnected: Notify::new(),
             lost: Notify::new(),
@@ -51,11 +51,21 @@ impl Shared {
     }
 
     pub(crate) fn set_subscriber_up(&self, up: bool) {
-        self.subscriber_up.store(up, Ordering::Release);
+        self.subscriber_up
+            .send_if_modified(|was| std::mem::replace(was, up) != up);
     }
 
     pub(crate) fn subscriber_up(&self) -> bool {
-        self.subscriber_up.load(Ordering::Acquire)
+        *self.subscriber_up.borrow()
+    }
+
+    /// Waits (at most `limit`) until the subscriber is up; true if it is.
+    pub(crate) async fn wait_subscriber_up(&self, limit: Duration) -> bool {
+        let mut rx = self.subscriber_up.subscribe();
+        matches!(
+            tokio::time::timeout(limit, rx.wait_for(|up| *up)).await,
+            Ok(Ok(_))
+        )
     }
 }
 

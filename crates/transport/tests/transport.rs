@@ -1286,3 +1286,170 @@ async fn sentinel_follows_a_failover() {
     );
     t.close().await;
 }
+
+// --------------------------------------------------------- offline buffer
+
+/// Sequence-numbered traffic between two transports (each, like a node, with a
+/// subscription of its own) at 200 messages/s through a `break_it` fault;
+/// returns (lost, duplicated, ms from Redis answering to the first message
+/// published after the fault arriving).
+async fn traffic_through(
+    server: &mut RedisServer,
+    resp3: bool,
+    break_it: fn(&mut RedisServer),
+) -> (usize, usize, u128) {
+    const COUNT: u32 = 600;
+    let sender = connect(server.url(), resp3).await;
+    let receiver = connect(server.url(), resp3).await;
+    let (own, _own_inbox) = inbox();
+    sender.subscribe(sub(&["seq"], &[]), own).await.unwrap();
+    // Arrival times are taken in the handler.
+    let (tx, mut arrivals) = mpsc::channel::<(Instant, Bytes)>(4096);
+    let h: MessageHandler = Arc::new(move |m: Message| {
+        tx.try_send((Instant::now(), m.payload))
+            .expect("test inbox full");
+    });
+    receiver.subscribe(sub(&["seq"], &[]), h).await.unwrap();
+
+    let producer = {
+        let sender = sender.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(5));
+            let mut refused = 0;
+            for i in 0..COUNT {
+                tick.tick().await;
+                let payload = Bytes::from(i.to_string());
+                if sender.publish_queued("seq".into(), payload).await.is_err() {
+                    refused += 1;
+                }
+            }
+            refused
+        })
+    };
+    // The fault, one second into the traffic (fault injection, not a wait for
+    // a condition).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let sent_before = Instant::now();
+    tokio::task::block_in_place(|| break_it(server));
+    let answering = Instant::now();
+    let refused = producer.await.unwrap();
+    // Everything still queued has gone out once a marker sent after it is back.
+    publish_eventually(&sender, "seq", Bytes::from_static(b"end")).await;
+    let mut seen = std::collections::BTreeMap::<u32, usize>::new();
+    let mut resumed = None;
+    loop {
+        let (at, payload) = tokio::time::timeout(DEADLINE, arrivals.recv())
+            .await
+            .expect("no message before the deadline")
+            .unwrap();
+        if payload == "end" {
+            break;
+        }
+        let seq: u32 = std::str::from_utf8(&payload).unwrap().parse().unwrap();
+        *seen.entry(seq).or_default() += 1;
+        // The first message received once Redis answered again.
+        if at > answering && resumed.is_none() {
+            resumed = Some(at);
+        }
+    }
+    let lost = COUNT as usize - seen.len();
+    let duplicated = seen.values().map(|n| n - 1).sum();
+    let resumed_ms = resumed.map_or(0, |at| at.saturating_duration_since(answering).as_millis());
+    eprintln!(
+        "traffic ({}): fault took {:?}; lost {lost} (refused {refused}), duplicated {duplicated}, \
+         delivery resumed {resumed_ms} ms after Redis answered; sender {:?}",
+        if resp3 { "RESP3" } else { "RESP2" },
+        answering - sent_before,
+        sender.stats()
+    );
+    sender.close().await;
+    receiver.close().await;
+    (lost, duplicated, resumed_ms)
+}
+
+fn restart_one_second_down(server: &mut RedisServer) {
+    server.stop().unwrap();
+    std::thread::sleep(Duration::from_secs(1)); // the outage itself
+    server.restart().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_publishes_wait_out_a_restart_resp2() {
+    require_redis!();
+    let mut server = RedisServer::start().unwrap();
+    let (lost, duplicated, _) = traffic_through(&mut server, false, restart_one_second_down).await;
+    assert_eq!(duplicated, 0);
+    // At most the pipeline in flight when the connections broke.
+    assert!(lost <= 3, "lost {lost}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_publishes_survive_client_kill_resp3() {
+    require_redis!();
+    let mut server = RedisServer::start().unwrap();
+    let (lost, duplicated, _) = traffic_through(&mut server, true, kill_clients).await;
+    assert_eq!(duplicated, 0);
+    // At most the pipeline in flight when the connections broke.
+    assert!(lost <= 3, "lost {lost}");
+}
+
+/// The offline buffer's limits: bytes (refused at once with `BufferFull`
+/// while the publisher is down), age (dropped and counted when the publisher
+/// is back), volatile messages never buffered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_buffer_is_bounded_in_bytes_and_age() {
+    require_redis!();
+    let mut server = RedisServer::start().unwrap();
+    let config = TransportConfig::new(server.url())
+        .publish_buffer_bytes(100)
+        .publish_buffer_max_age(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let t = Transport::connect(config).await.unwrap();
+    tokio::task::block_in_place(|| server.stop().unwrap());
+    wait_until("the publisher noticing the outage", || {
+        !t.is_publisher_connected()
+    })
+    .await;
+    // 2 + 40 bytes each: two fit in 100 bytes, the third does not.
+    let payload = Bytes::from(vec![b'x'; 40]);
+    t.publish_queued("ch".into(), payload.clone())
+        .await
+        .unwrap();
+    t.publish_queued("ch".into(), payload.clone())
+        .await
+        .unwrap();
+    let err = t
+        .publish_queued("ch".into(), payload.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TransportError::BufferFull { limit_bytes: 100 }),
+        "{err:?}"
+    );
+    assert!(err.is_retryable());
+    let err = t
+        .publish_volatile("ch".into(), payload.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TransportError::NotConnected { .. }),
+        "{err:?}"
+    );
+    // Older than 200 ms by the time the publisher is back: dropped, counted.
+    let stopped = Instant::now();
+    wait_until("the age limit to pass", || {
+        stopped.elapsed() > Duration::from_millis(300)
+    })
+    .await;
+    tokio::task::block_in_place(|| server.restart().unwrap());
+    wait_until("the queued messages to be dropped", || {
+        t.stats().publish_dropped == 2
+    })
+    .await;
+    let stats = t.stats();
+    assert_eq!((stats.published, stats.publish_errors), (0, 2), "{stats:?}");
+    // And the queue's bytes were given back: a new message fits and goes out.
+    publish_eventually(&t, "ch", payload).await;
+    t.close().await;
+}

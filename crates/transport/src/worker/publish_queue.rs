@@ -2,29 +2,141 @@
 //! queued up as one pipeline, so a burst of broadcasts costs one round trip per batch
 //! instead of one per message (as node-redis does for the Node adapters, whose
 //! `publish` calls are not awaited one by one).
+//!
+//! The queue is also the offline buffer: while the publisher connection is being
+//! re-established, fire-and-forget messages stay queued (bounded in bytes and in age)
+//! and are sent, in order, once it is back.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use redis::RedisError;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::publisher::Publisher;
 use crate::error::TransportError;
-use crate::shared::Shared;
+use crate::shared::{Shared, millis};
 
-/// Messages the queue holds before a publisher waits for room (backpressure).
-pub(crate) const QUEUE_CAPACITY: usize = 4096;
+/// Messages the queue holds at most, whatever their size.
+pub(crate) const QUEUE_CAPACITY: usize = 16 * 1024;
 /// Most PUBLISH commands sent in one pipeline.
 const MAX_BATCH: usize = 512;
+/// How long messages that waited out a publisher outage wait once it is back,
+/// before they are sent: every node's subscriber noticed the same outage and
+/// retries at most ~48 ms apart (the default [`Backoff`](crate::Backoff)), so
+/// this gives the other nodes' subscribers time to re-subscribe before the
+/// backlog goes out (else it reaches only those that were quicker).
+pub(crate) const RESUME_SETTLE: Duration = Duration::from_millis(50);
+/// How long queued messages wait for the transport's own subscriber when it is
+/// re-subscribing (e.g. after a `CLIENT KILL` or a restart that also hit the
+/// publisher), so that what this node publishes right after an outage is not lost
+/// to subscribers that are a few ms from being back. Bounded: a subscriber that
+/// stays down delays publishing by this much once per outage of the subscriber.
+pub(crate) const SUBSCRIBER_GRACE: Duration = Duration::from_millis(1000);
 
 /// One queued PUBLISH; `reply` is there when the caller waits for the result.
 pub(crate) struct Queued {
-    pub(crate) channel: String,
-    pub(crate) payload: Bytes,
-    pub(crate) reply: Option<oneshot::Sender<Result<u64, TransportError>>>,
+    channel: String,
+    payload: Bytes,
+    reply: Option<oneshot::Sender<Result<u64, TransportError>>>,
+    queued_at: Instant,
+    /// Its share of the byte budget, given back when it is sent or dropped.
+    _bytes: OwnedSemaphorePermit,
+}
+
+/// The handles' side of the queue.
+#[derive(Debug)]
+pub(crate) struct PublishQueue {
+    tx: mpsc::Sender<Queued>,
+    /// One permit per byte of channel name and payload queued.
+    bytes: Arc<Semaphore>,
+    limit_bytes: u32,
+}
+
+/// Whether a message may wait in the queue while the connection is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// The publisher is up: wait (at most `wait`) for room.
+    Online { wait: Duration },
+    /// The publisher is down: queue if there is room now, else fail.
+    Offline,
+}
+
+impl PublishQueue {
+    /// A queue holding at most `limit_bytes` bytes of channel names and payloads
+    /// (≤ `u32::MAX`, checked by the config) and [`QUEUE_CAPACITY`] messages.
+    pub(crate) fn new(limit_bytes: u32) -> (PublishQueue, mpsc::Receiver<Queued>) {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let queue = PublishQueue {
+            tx,
+            bytes: Arc::new(Semaphore::new(limit_bytes as usize)),
+            limit_bytes,
+        };
+        (queue, rx)
+    }
+
+    /// Queues one message. A message larger than the whole budget waits for an
+    /// empty queue and then takes all of it.
+    ///
+    /// # Errors
+    /// [`TransportError::BufferFull`] when there is no room (at once offline,
+    /// after `wait` online); [`TransportError::Closed`] once the worker is gone.
+    pub(crate) async fn push(
+        &self,
+        channel: String,
+        payload: Bytes,
+        reply: Option<oneshot::Sender<Result<u64, TransportError>>>,
+        mode: Mode,
+    ) -> Result<(), TransportError> {
+        let size = channel.len().saturating_add(payload.len());
+        let want = u32::try_from(size)
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.limit_bytes);
+        let full = || TransportError::BufferFull {
+            limit_bytes: self.limit_bytes as usize,
+        };
+        let permit = match mode {
+            Mode::Offline => self
+                .bytes
+                .clone()
+                .try_acquire_many_owned(want)
+                .map_err(|_| full())?,
+            Mode::Online { wait } => {
+                match tokio::time::timeout(wait, self.bytes.clone().acquire_many_owned(want)).await
+                {
+                    Ok(Ok(permit)) => permit,
+                    Ok(Err(_)) => return Err(TransportError::Closed),
+                    Err(_) => return Err(full()),
+                }
+            }
+        };
+        let queued = Queued {
+            channel,
+            payload,
+            reply,
+            queued_at: Instant::now(),
+            _bytes: permit,
+        };
+        match mode {
+            Mode::Offline => self.tx.try_send(queued).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => full(),
+                mpsc::error::TrySendError::Closed(_) => TransportError::Closed,
+            }),
+            Mode::Online { wait } => {
+                self.tx
+                    .send_timeout(queued, wait)
+                    .await
+                    .map_err(|e| match e {
+                        mpsc::error::SendTimeoutError::Timeout(_) => full(),
+                        mpsc::error::SendTimeoutError::Closed(_) => TransportError::Closed,
+                    })
+            }
+        }
+    }
 }
 
 /// Drains the queue into pipelines.
@@ -32,6 +144,8 @@ pub(crate) struct PublishWorker {
     pub(crate) rx: mpsc::Receiver<Queued>,
     pub(crate) publisher: Arc<Publisher>,
     pub(crate) shared: Arc<Shared>,
+    /// Messages queued longer than this are dropped instead of sent.
+    pub(crate) max_age: Duration,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -44,29 +158,115 @@ impl std::fmt::Debug for PublishWorker {
 impl PublishWorker {
     pub(crate) async fn run(mut self) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        loop {
+        // When the subscriber was first seen down in its current outage.
+        let mut subscriber_down_since: Option<Instant> = None;
+        'run: loop {
             tokio::select! {
                 n = self.rx.recv_many(&mut batch, MAX_BATCH) => {
                     if n == 0 {
                         break;
                     }
-                    self.send(&mut batch).await;
                 }
                 () = self.shutdown.cancelled() => break,
             }
-        }
-        // What was queued before the shutdown is answered, not silently dropped.
-        self.rx.close();
-        while self.rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            for q in batch.drain(..) {
-                if let Some(tx) = q.reply {
-                    let _ = tx.send(Err(TransportError::Closed));
+            // While the connection is being re-established the batch waits (and
+            // the queue behind it fills up to its limits).
+            while !batch.is_empty() {
+                let was_down = matches!(
+                    self.publisher.current(),
+                    Err(TransportError::NotConnected { .. })
+                );
+                tokio::select! {
+                    () = self.publisher.wait_settled() => {}
+                    () = self.shutdown.cancelled() => break 'run,
                 }
+                if was_down {
+                    tokio::select! {
+                        () = tokio::time::sleep(RESUME_SETTLE) => {}
+                        () = self.shutdown.cancelled() => break 'run,
+                    }
+                }
+                if self.shared.subscriber_up() {
+                    subscriber_down_since = None;
+                } else {
+                    let since = *subscriber_down_since.get_or_insert_with(Instant::now);
+                    let left = SUBSCRIBER_GRACE.saturating_sub(since.elapsed());
+                    tokio::select! {
+                        _ = self.shared.wait_subscriber_up(left) => {}
+                        () = self.shutdown.cancelled() => break 'run,
+                    }
+                }
+                self.expire(&mut batch);
+                self.send(&mut batch).await;
+            }
+        }
+        // What was queued before the shutdown is answered or counted, not silently
+        // dropped.
+        self.rx.close();
+        loop {
+            self.drop_all(
+                &mut batch,
+                || TransportError::Closed,
+                "the transport closed",
+            );
+            if self.rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                break;
             }
         }
     }
 
+    /// Drops the messages queued for longer than `max_age`.
+    fn expire(&self, batch: &mut Vec<Queued>) {
+        let max_age = self.max_age;
+        if batch
+            .first()
+            .is_none_or(|q| q.queued_at.elapsed() <= max_age)
+        {
+            return;
+        }
+        let keep = batch.iter().position(|q| q.queued_at.elapsed() <= max_age);
+        let mut old: Vec<Queued> = match keep {
+            Some(i) => batch.drain(..i).collect(),
+            None => std::mem::take(batch),
+        };
+        self.drop_all(
+            &mut old,
+            || TransportError::Expired {
+                max_age_ms: millis(max_age),
+            },
+            "queued longer than the offline buffer's age limit",
+        );
+    }
+
+    /// Answers or counts every message of `batch` as dropped.
+    fn drop_all(
+        &self,
+        batch: &mut Vec<Queued>,
+        error: impl Fn() -> TransportError,
+        why: &'static str,
+    ) {
+        if batch.is_empty() {
+            return;
+        }
+        let n = batch.len();
+        self.shared
+            .counters
+            .publish_dropped
+            .fetch_add(n as u64, Ordering::Relaxed);
+        warn!(messages = n, "queued PUBLISH dropped: {why}");
+        for q in batch.drain(..) {
+            if let Some(tx) = q.reply {
+                let _ = tx.send(Err(error()));
+            }
+        }
+    }
+
+    /// Sends the batch as one pipeline. Keeps it (to be sent once the connection
+    /// is back) when nothing was sent because the connection was down.
     async fn send(&self, batch: &mut Vec<Queued>) {
+        if batch.is_empty() {
+            return;
+        }
         let counters = &self.shared.counters;
         let n = batch.len() as u64;
         let items = batch
@@ -74,19 +274,17 @@ impl PublishWorker {
             .map(|q| (q.channel.as_str(), q.payload.as_ref()));
         match self.publisher.publish(items).await {
             Ok(receivers) => {
-                counters
-                    .published
-                    .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                counters.published.fetch_add(n, Ordering::Relaxed);
                 for (q, count) in batch.drain(..).zip(receivers) {
                     if let Some(tx) = q.reply {
                         let _ = tx.send(Ok(count));
                     }
                 }
             }
+            // Nothing was written: it waits for the next connection.
+            Err(TransportError::NotConnected { .. }) => {}
             Err(e) => {
-                counters
-                    .publish_errors
-                    .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                counters.publish_errors.fetch_add(n, Ordering::Relaxed);
                 if batch.iter().any(|q| q.reply.is_none()) {
                     warn!(error = %e, messages = n, "PUBLISH failed; queued messages lost");
                 }

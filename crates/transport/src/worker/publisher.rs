@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use redis::{Cmd, FromRedisValue, RedisResult, TlsCertificates};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -39,6 +39,9 @@ enum State {
 /// The publisher connection slot, shared by handles and the worker.
 pub(crate) struct Publisher {
     state: Mutex<State>,
+    /// Whether the state is anything but `Down` (up, given up, closed), for
+    /// the publish queue to wait on.
+    settled: watch::Sender<bool>,
     /// Wakes the worker when a command saw the connection fail.
     wake: Notify,
     /// Highest connection generation reported broken by a command.
@@ -73,6 +76,7 @@ impl Publisher {
     ) -> Publisher {
         Publisher {
             state: Mutex::new(State::Down),
+            settled: watch::channel(false).0,
             wake: Notify::new(),
             broken: AtomicU64::new(0),
             suspect: AtomicU64::new(0),
@@ -85,6 +89,21 @@ impl Publisher {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set(&self, state: State) {
+        let settled = !matches!(state, State::Down);
+        *self.lock() = state;
+        self.settled.send_replace(settled);
+    }
+
+    /// Resolves once the connection is not being re-established any more:
+    /// up, given up or closed ([`Publisher::current`] tells which); at once
+    /// if it is not down. Cancel safe.
+    pub(crate) async fn wait_settled(&self) {
+        let mut rx = self.settled.subscribe();
+        // Err only if the sender is gone, which it is not while `self` lives.
+        let _ = rx.wait_for(|settled| *settled).await;
     }
 
     /// Opens the connection of generation `generation` (no retry).
@@ -109,10 +128,10 @@ impl Publisher {
     /// The first connection, made by `Transport::connect`.
     pub(crate) async fn connect_initial(self: &Arc<Self>, endpoint: &Endpoint) -> RedisResult<()> {
         let conn = self.open(endpoint, 1).await?;
-        *self.lock() = State::Up {
+        self.set(State::Up {
             conn,
             generation: 1,
-        };
+        });
         Ok(())
     }
 
@@ -220,7 +239,7 @@ impl Publisher {
 
     /// Drops the connection; later commands fail with `Closed`.
     pub(crate) fn close(&self) {
-        *self.lock() = State::Closed;
+        self.set(State::Closed);
     }
 }
 
@@ -274,7 +293,7 @@ impl PublisherWorker {
                     }
                 }
             };
-            *self.publisher.lock() = State::Down;
+            self.publisher.set(State::Down);
             warn!(error = %reason, "redis publisher connection lost, reconnecting");
             self.shared.emit(ConnectionEvent::Disconnected {
                 role: Role::Publisher,
@@ -283,7 +302,7 @@ impl PublisherWorker {
             generation += 1;
             match self.reconnect(generation).await {
                 Some(conn) => {
-                    *self.publisher.lock() = State::Up { conn, generation };
+                    self.publisher.set(State::Up { conn, generation });
                     Counters::incr(&self.shared.counters.reconnects);
                     self.shared.reconnected.notify_waiters();
                     info!("redis publisher connection re-established");
@@ -309,7 +328,7 @@ impl PublisherWorker {
             debug!(error = %error, failures, "redis publisher reconnect attempt failed");
             if self.backoff.exhausted(failures) {
                 warn!(error = %error, failures, "redis publisher gave up reconnecting");
-                *self.publisher.lock() = State::GaveUp { attempts: failures };
+                self.publisher.set(State::GaveUp { attempts: failures });
                 self.shared.emit(ConnectionEvent::GaveUp {
                     role: Role::Publisher,
                     attempts: failures,
