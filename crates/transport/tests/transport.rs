@@ -1453,3 +1453,78 @@ async fn offline_buffer_is_bounded_in_bytes_and_age() {
     publish_eventually(&t, "ch", payload).await;
     t.close().await;
 }
+
+/// A slow handler with a backlog behind it is not a dead connection: a
+/// `SUBSCRIBE` (or health-check `PING`) reply waits behind the backlog, and
+/// only Redis's silence counts against the response timeout (it was the whole
+/// round trip, so the subscriber could drop its own connection). Note: on this
+/// machine the old code passed this test too, since its timer was only looked at
+/// when a read had to wait; the test guards the behaviour, it did not reproduce
+/// the failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_handler_backlog_does_not_fail_the_health_check() {
+    require_redis!();
+    let server = RedisServer::start().unwrap();
+    let config = TransportConfig::new(server.url())
+        .response_timeout(Duration::from_millis(300))
+        .health_check_interval(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let t = Transport::connect(config).await.unwrap();
+    let sender = connect(server.url(), false).await;
+    let mut events = t.events();
+    let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = received.clone();
+    let slow: MessageHandler = Arc::new(move |_m: Message| {
+        // 2 ms per message: 500 messages keep the subscriber busy for 1 s.
+        std::thread::sleep(Duration::from_millis(2));
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    t.subscribe(sub(&["slow"], &[]), slow).await.unwrap();
+    // 10 KB each: the backlog (5 MB) is more than the socket buffers hold, so the
+    // subscriber also waits on Redis while working through it.
+    for _ in 0..500u32 {
+        sender
+            .publish_queued("slow".into(), Bytes::from(vec![b'x'; 10_000]))
+            .await
+            .unwrap();
+    }
+    // The handler blocks the runtime thread it runs on, so the late subscribe
+    // is made from a thread and runtime of its own.
+    let late = {
+        let (t, received) = (t.clone(), received.clone());
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + DEADLINE;
+            while received.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+                assert!(Instant::now() < deadline, "no message handled");
+                std::thread::sleep(POLL);
+            }
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let (h, _inbox) = inbox();
+            rt.block_on(t.subscribe(sub(&["other"], &[]), h))
+        })
+    };
+    let late = tokio::task::block_in_place(|| late.join().unwrap());
+    // Answered after ~1 s of backlog: the caller gives up after its 300 ms
+    // (and the subscription is removed), the connection stays.
+    assert!(
+        matches!(late, Err(TransportError::Timeout { .. })),
+        "{late:?}"
+    );
+    wait_until("every message handled", || {
+        received.load(std::sync::atomic::Ordering::Relaxed) == 500
+    })
+    .await;
+    while let Ok(ev) = events.try_recv() {
+        assert!(
+            !matches!(ev, ConnectionEvent::Disconnected { .. }),
+            "the subscriber dropped its connection: {ev:?}"
+        );
+    }
+    assert_eq!(t.stats().reconnects, 0);
+    t.close().await;
+    sender.close().await;
+}

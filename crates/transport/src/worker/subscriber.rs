@@ -30,6 +30,11 @@ use crate::subscription::Subscription;
 /// Names per `SUBSCRIBE`-like command when re-subscribing.
 const SUBSCRIBE_CHUNK: usize = 1024;
 
+/// A `SUBSCRIBE`-like round trip or health check fails when Redis is silent for
+/// the response timeout, or when it takes this many response timeouts in all
+/// (30 s with the default 2 s) because messages kept arriving before the reply.
+const ROUND_TRIP_CAP_FACTOR: u32 = 15;
+
 /// Capacity of the command channel from the handles to the worker.
 pub(crate) const COMMAND_CAPACITY: usize = 64;
 
@@ -352,10 +357,12 @@ impl SubscriberWorker {
         Ok(())
     }
 
-    /// Sends `cmd` and waits (at most the response timeout) for `count`
-    /// replies named `name` (one confirmation per channel; `pong` for
-    /// `PING`), dispatching the messages that arrive meanwhile. An error
-    /// reply ends it as [`RoundTripError::Command`].
+    /// Sends `cmd` and waits for `count` replies named `name` (one
+    /// confirmation per channel; `pong` for `PING`), dispatching the messages
+    /// that arrive meanwhile. Fails as lost when Redis is silent for the
+    /// response timeout (handlers' time not counted) or after
+    /// [`ROUND_TRIP_CAP_FACTOR`] response timeouts in all. An error reply ends
+    /// it as [`RoundTripError::Command`].
     async fn round_trip(
         &self,
         conn: &mut RespConnection,
@@ -364,11 +371,28 @@ impl SubscriberWorker {
         count: usize,
     ) -> Result<(), RoundTripError> {
         let lost = |e: RedisError| RoundTripError::Lost(e.to_string());
+        let silent = || {
+            RoundTripError::Lost(format!(
+                "no reply within {} ms",
+                millis(self.response_timeout)
+            ))
+        };
+        let timeout = self.response_timeout;
         let work = async {
-            conn.send(cmd).await.map_err(lost)?;
+            tokio::time::timeout(timeout, conn.send(cmd))
+                .await
+                .map_err(|_| silent())?
+                .map_err(lost)?;
             let mut left = count;
             while left > 0 {
-                match conn.next().await.map_err(lost)? {
+                // Only the wait for Redis counts against the response timeout, not
+                // the handlers of the messages queued before the reply (a backlog
+                // behind a slow handler is not a dead connection).
+                let incoming = tokio::time::timeout(timeout, conn.next())
+                    .await
+                    .map_err(|_| silent())?
+                    .map_err(lost)?;
+                match incoming {
                     Incoming::Message(msg) => self.dispatch(msg),
                     Incoming::Reply(reply) => {
                         if let Some(e) = reply.error() {
@@ -388,14 +412,14 @@ impl SubscriberWorker {
             }
             Ok(())
         };
-        tokio::time::timeout(self.response_timeout, work)
-            .await
-            .unwrap_or_else(|_| {
-                Err(RoundTripError::Lost(format!(
-                    "no reply within {} ms",
-                    millis(self.response_timeout)
-                )))
-            })
+        // A connection that keeps delivering messages but never the reply.
+        let cap = timeout.saturating_mul(ROUND_TRIP_CAP_FACTOR);
+        tokio::time::timeout(cap, work).await.unwrap_or_else(|_| {
+            Err(RoundTripError::Lost(format!(
+                "no reply within {} ms (messages kept arriving)",
+                millis(cap)
+            )))
+        })
     }
 
     /// Forgets subscriptions registered while disconnected whose caller
