@@ -22,6 +22,9 @@ pub const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_millis(1000);
 pub const DEFAULT_PUBLISH_BUFFER_BYTES: usize = 32 * 1024 * 1024;
 /// Default of [`TransportConfig::publish_buffer_max_age`]: 5000 ms.
 pub const DEFAULT_PUBLISH_BUFFER_MAX_AGE: Duration = Duration::from_millis(5000);
+/// Default of [`TransportConfig::max_message_bytes`]: 64 MiB (the wire
+/// decoders' default limit).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// Default of [`TransportConfig::event_capacity`]: 64 events.
 pub const DEFAULT_EVENT_CAPACITY: usize = 64;
 
@@ -60,6 +63,7 @@ pub struct TransportConfig {
     health_check_interval: Duration,
     pub(crate) event_capacity: usize,
     pub(crate) publish_buffer_bytes: usize,
+    pub(crate) max_message_bytes: usize,
     pub(crate) publish_buffer_max_age: Duration,
     tls_root_ca_pem: Option<Vec<u8>>,
     tls_client_auth: Option<(Vec<u8>, Vec<u8>)>,
@@ -101,6 +105,7 @@ impl TransportConfig {
             health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL,
             event_capacity: DEFAULT_EVENT_CAPACITY,
             publish_buffer_bytes: DEFAULT_PUBLISH_BUFFER_BYTES,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             publish_buffer_max_age: DEFAULT_PUBLISH_BUFFER_MAX_AGE,
             tls_root_ca_pem: None,
             tls_client_auth: None,
@@ -202,6 +207,19 @@ impl TransportConfig {
         self
     }
 
+    /// Largest pub/sub message payload accepted, bytes. A larger one (from any
+    /// publisher on a subscribed channel) is skipped as it arrives, without
+    /// being buffered, and counted in
+    /// [`TransportStats::oversized_dropped`](crate::TransportStats::oversized_dropped);
+    /// any other reply with a bulk string over it is treated as a broken
+    /// connection. Default: 64 MiB. Must be in `1..=512 MiB` (Redis's own
+    /// `proto-max-bulk-len` ceiling).
+    #[must_use]
+    pub fn max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes;
+        self
+    }
+
     /// Trust this CA (PEM) instead of the system roots for `rediss://`
     /// endpoints, e.g. for a self-signed server certificate. Needs at least
     /// one `rediss://` URL.
@@ -231,7 +249,8 @@ impl TransportConfig {
     /// (not a Redis URL, unknown scheme, bad db number, bad Sentinel list…;
     /// the redis-rs error is the source), `"backoff"`, `"response_timeout"`,
     /// `"connect_timeout"`, `"publish_buffer_max_age"` (zero),
-    /// `"publish_buffer_bytes"` (0 or over `u32::MAX`), `"event_capacity"` (0), `"tls_root_ca_pem"` /
+    /// `"publish_buffer_bytes"` (0 or over `u32::MAX`), `"max_message_bytes"` (0
+    /// or over 512 MiB), `"event_capacity"` (0), `"tls_root_ca_pem"` /
     /// `"tls_client_auth"` (bad PEM, or no `rediss://` URL to apply it to).
     pub fn build(mut self) -> Result<TransportConfig, ConfigError> {
         self.built = Some(self.validate()?);
@@ -265,6 +284,12 @@ impl TransportConfig {
             return Err(ConfigError::Invalid {
                 setting: "publish_buffer_bytes",
                 reason: "must be in 1..=4294967295".into(),
+            });
+        }
+        if self.max_message_bytes == 0 || self.max_message_bytes > crate::resp::MAX_BULK {
+            return Err(ConfigError::Invalid {
+                setting: "max_message_bytes",
+                reason: "must be in 1..=536870912".into(),
             });
         }
         if self.event_capacity == 0 {
@@ -340,6 +365,7 @@ impl fmt::Debug for TransportConfig {
             .field("health_check_interval", &self.health_check_interval)
             .field("event_capacity", &self.event_capacity)
             .field("publish_buffer_bytes", &self.publish_buffer_bytes)
+            .field("max_message_bytes", &self.max_message_bytes)
             .field("publish_buffer_max_age", &self.publish_buffer_max_age)
             .field("tls_root_ca_pem", &self.tls_root_ca_pem.is_some())
             .field("tls_client_auth", &self.tls_client_auth.is_some())

@@ -108,6 +108,10 @@ pub struct TransportStats {
     /// age limit, or still queued when the transport closed. (Messages
     /// refused because the queue was full are in `publish_errors`.)
     pub publish_dropped: u64,
+    /// Messages dropped unread because their payload was over
+    /// [`TransportConfig::max_message_bytes`](crate::TransportConfig::max_message_bytes)
+    /// (skipped without being buffered; the connection stays up).
+    pub oversized_dropped: u64,
 }
 
 #[derive(Debug, Default)]
@@ -118,6 +122,7 @@ pub(crate) struct Counters {
     pub(crate) resubscriptions: AtomicU64,
     pub(crate) publish_errors: AtomicU64,
     pub(crate) publish_dropped: AtomicU64,
+    pub(crate) oversized_dropped: AtomicU64,
 }
 
 impl Counters {
@@ -133,6 +138,7 @@ impl Counters {
             resubscriptions: self.resubscriptions.load(Ordering::Relaxed),
             publish_errors: self.publish_errors.load(Ordering::Relaxed),
             publish_dropped: self.publish_dropped.load(Ordering::Relaxed),
+            oversized_dropped: self.oversized_dropped.load(Ordering::Relaxed),
         }
     }
 }

@@ -11,7 +11,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::config::TransportConfig;
-use crate::conn::RespConnection;
+use crate::conn::{Dial, RespConnection};
 use crate::error::TransportError;
 use crate::event::{ConnectionEvent, Counters, Role, TransportStats};
 use crate::message::{MessageHandler, SubscriptionId};
@@ -92,17 +92,17 @@ impl Transport {
             .map_err(connect_error(Role::Subscriber))?;
 
         let shared = Arc::new(Shared::new(config.event_capacity));
-        let tls = config.tls_certificates();
-        let publisher = Arc::new(Publisher::new(
-            config.response_timeout,
+        let dial = Arc::new(Dial::new(
+            config.tls_certificates(),
             config.connect_timeout,
-            tls.clone(),
+            config.max_message_bytes,
         ));
+        let publisher = Arc::new(Publisher::new(config.response_timeout, dial.clone()));
         publisher
             .connect_initial(&pub_endpoint)
             .await
             .map_err(connect_error(Role::Publisher))?;
-        let sub_conn = RespConnection::open(&sub_endpoint, tls.as_ref(), config.connect_timeout)
+        let sub_conn = RespConnection::open(&sub_endpoint, &dial)
             .await
             .map_err(connect_error(Role::Subscriber))?;
 
@@ -136,16 +136,16 @@ impl Transport {
         workers.spawn("subscriber", |shutdown| {
             SubscriberWorker {
                 endpoint: sub_endpoint,
-                tls,
+                dial,
                 shared: shared.clone(),
                 commands: commands_rx,
                 shutdown,
                 backoff: config.backoff_ref().clone(),
                 response_timeout: config.response_timeout,
-                connect_timeout: config.connect_timeout,
                 health_check: config.health_checks(),
                 registry: Registry::default(),
                 pending: Vec::new(),
+                warned_oversized: AtomicBool::new(false),
             }
             .run(sub_conn)
         });

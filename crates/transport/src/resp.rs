@@ -17,30 +17,56 @@ use crate::message::MessageKind;
 #[error("malformed RESP reply from Redis: {0}")]
 pub(crate) struct ProtocolError(&'static str);
 
-/// Largest bulk string accepted, bytes: Redis's own `proto-max-bulk-len`
-/// ceiling (512 MiB).
-const MAX_BULK: usize = 512 * 1024 * 1024;
+/// Largest bulk string Redis can send, bytes: its own `proto-max-bulk-len`
+/// ceiling (512 MiB). The limit a connection applies is lower
+/// ([`TransportConfig::max_message_bytes`](crate::TransportConfig::max_message_bytes)).
+pub(crate) const MAX_BULK: usize = 512 * 1024 * 1024;
+
+/// What [`measure`] found at the start of a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Measure {
+    /// More bytes are needed to tell.
+    Partial,
+    /// A whole frame of this many bytes is there.
+    Whole(usize),
+    /// A frame of this many bytes whose last value is a bulk string over the
+    /// limit: it can be skipped without buffering it.
+    Oversized(usize),
+}
 
 /// Largest element count of one aggregate accepted.
 const MAX_ELEMENTS: u64 = 1 << 32;
 
 /// The length in bytes of the complete frame at the start of `buf`;
-/// `Ok(None)` when more bytes are needed.
+/// `Ok(None)` when more bytes are needed (no bulk limit but Redis's own).
+#[cfg(test)]
+pub(crate) fn frame_len(buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
+    match measure(buf, MAX_BULK)? {
+        Measure::Partial => Ok(None),
+        Measure::Whole(n) => Ok(Some(n)),
+        Measure::Oversized(_) => Err(ProtocolError("bulk string over 512 MiB")),
+    }
+}
+
+/// Measures the frame at the start of `buf`, bulk strings being at most
+/// `max_bulk` bytes. A bulk string over it that is the frame's last value
+/// (the payload of a pub/sub message) makes the frame [`Measure::Oversized`],
+/// known as soon as its header is there; anywhere else it is an error.
 ///
 /// # Errors
 /// [`ProtocolError`] when the bytes are not RESP (unknown type byte, bad
 /// number, missing CRLF after a bulk string, oversized length).
-pub(crate) fn frame_len(buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
+pub(crate) fn measure(buf: &[u8], max_bulk: usize) -> Result<Measure, ProtocolError> {
     let mut pos = 0;
     // Values still to read; aggregates add their children.
     let mut pending: u64 = 1;
     while pending > 0 {
         pending -= 1;
         let Some(&kind) = buf.get(pos) else {
-            return Ok(None);
+            return Ok(Measure::Partial);
         };
         let Some((line, next)) = line(buf, pos + 1) else {
-            return Ok(None);
+            return Ok(Measure::Partial);
         };
         pos = next;
         match kind {
@@ -58,12 +84,15 @@ pub(crate) fn frame_len(buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
                     continue;
                 }
                 let n = usize::try_from(n).map_err(|_| ProtocolError("length"))?;
-                if n > MAX_BULK {
-                    return Err(ProtocolError("bulk string over 512 MiB"));
+                if n > max_bulk.min(MAX_BULK) {
+                    if pending == 0 && n <= MAX_BULK {
+                        return Ok(Measure::Oversized(pos + n + 2));
+                    }
+                    return Err(ProtocolError("bulk string over the limit"));
                 }
                 let end = pos + n;
                 if buf.len() < end + 2 {
-                    return Ok(None);
+                    return Ok(Measure::Partial);
                 }
                 if &buf[end..end + 2] != b"\r\n" {
                     return Err(ProtocolError("bulk string not followed by CRLF"));
@@ -93,7 +122,7 @@ pub(crate) fn frame_len(buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
             _ => return Err(ProtocolError("unknown type byte")),
         }
     }
-    Ok(Some(pos))
+    Ok(Measure::Whole(pos))
 }
 
 /// The line starting at `from` (without its CRLF) and where the next one
@@ -241,6 +270,23 @@ pub(crate) fn is_error(frame: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oversized_payload_is_measured_from_its_header() {
+        // A message whose 1 000 000-byte payload is over a 1000-byte limit: its
+        // length is known before the payload arrives, so it can be skipped.
+        let head = b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1000000\r\n";
+        assert_eq!(
+            measure(head, 1000),
+            Ok(Measure::Oversized(head.len() + 1_000_000 + 2))
+        );
+        assert_eq!(measure(head, 1_000_000), Ok(Measure::Partial));
+        // Over the limit but not the last value: not skippable.
+        let inner = b"*2\r\n$1000000\r\n";
+        assert!(measure(inner, 1000).is_err());
+        // Redis's own ceiling is never exceeded.
+        assert!(measure(b"$536870913\r\n", MAX_BULK).is_err());
+    }
 
     fn all_prefixes_incomplete(frame: &[u8]) {
         for cut in 0..frame.len() {

@@ -1528,3 +1528,51 @@ async fn slow_handler_backlog_does_not_fail_the_health_check() {
     t.close().await;
     sender.close().await;
 }
+
+/// A message over `max_message_bytes` is skipped as it arrives (not
+/// buffered whole: the RESP framing accepted anything up to 512 MiB), counted,
+/// and the connection keeps serving.
+async fn oversized_messages_are_dropped(resp3: bool) {
+    let server = RedisServer::start().unwrap();
+    let config = TransportConfig::new(server.url())
+        .resp3(resp3)
+        .max_message_bytes(1024)
+        .build()
+        .unwrap();
+    let t = Transport::connect(config).await.unwrap();
+    let (h, mut inbox) = inbox();
+    t.subscribe(sub(&["big"], &[]), h).await.unwrap();
+    let sender = connect(server.url(), resp3).await;
+    // 2 KiB arrives in one read, 4 MiB over many.
+    for size in [2048, 4 << 20, 1025] {
+        sender
+            .publish("big", Bytes::from(vec![b'x'; size]))
+            .await
+            .unwrap();
+    }
+    sender
+        .publish("big", Bytes::from(vec![b'y'; 1024]))
+        .await
+        .unwrap();
+    let m = inbox.recv().await;
+    assert_eq!(m.payload.len(), 1024);
+    assert_eq!(m.payload[0], b'y');
+    inbox.assert_empty();
+    let stats = t.stats();
+    assert_eq!(stats.oversized_dropped, 3, "{stats:?}");
+    assert_eq!(stats.reconnects, 0, "{stats:?}");
+    t.close().await;
+    sender.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_messages_are_dropped_resp2() {
+    require_redis!();
+    oversized_messages_are_dropped(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_messages_are_dropped_resp3() {
+    require_redis!();
+    oversized_messages_are_dropped(true).await;
+}

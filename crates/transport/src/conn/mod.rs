@@ -11,6 +11,7 @@
 //! perf). Commands are still encoded by redis-rs (`Cmd`), and replies other
 //! than messages are parsed by redis-rs when their content matters.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -31,6 +32,75 @@ use crate::shared::millis;
 /// Bytes asked of the socket per read when the buffer runs low.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// A read buffer that grew past this (for a large message) is given back once
+/// it is empty, so that one 60 MiB message does not pin 60 MiB per connection.
+const KEEP_BUFFER: usize = 4 * READ_CHUNK;
+
+/// TCP keepalive on every connection: probes after this much idle time, then
+/// every [`KEEPALIVE_INTERVAL`], so that a half-open connection is found even
+/// with health checks off (about 15 + 3 × 5 s on Linux).
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(15);
+/// See [`KEEPALIVE_IDLE`].
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+/// Unanswered keepalive probes before the kernel drops the connection.
+#[cfg(any(target_os = "linux", target_os = "macos", target_os = "freebsd"))]
+const KEEPALIVE_RETRIES: u32 = 3;
+
+/// How every connection of a transport is made: shared by its workers, so that
+/// the TLS client configuration (and its read of the system certificate store)
+/// is built once, not at every attempt.
+pub(crate) struct Dial {
+    /// Root CA / client certificate for `rediss://` endpoints.
+    certs: Option<TlsCertificates>,
+    /// The rustls configuration, once built, for `insecure` false / true.
+    tls: Mutex<[Option<Arc<rustls::ClientConfig>>; 2]>,
+    /// Bound of one whole attempt (Sentinel lookup, TCP, TLS, handshake).
+    pub(crate) connect_timeout: Duration,
+    /// Largest bulk string (message payload) accepted, bytes.
+    pub(crate) max_bulk: usize,
+}
+
+impl std::fmt::Debug for Dial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dial")
+            .field("certs", &self.certs.is_some())
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_bulk", &self.max_bulk)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dial {
+    pub(crate) fn new(
+        certs: Option<TlsCertificates>,
+        connect_timeout: Duration,
+        max_bulk: usize,
+    ) -> Dial {
+        Dial {
+            certs,
+            tls: Mutex::new([None, None]),
+            connect_timeout,
+            max_bulk,
+        }
+    }
+
+    /// The TLS client configuration, built on first use (off the async
+    /// threads: loading the system roots reads files).
+    async fn tls_config(&self, insecure: bool) -> RedisResult<Arc<rustls::ClientConfig>> {
+        let slot = usize::from(insecure);
+        if let Some(config) = &self.tls.lock().unwrap_or_else(PoisonError::into_inner)[slot] {
+            return Ok(config.clone());
+        }
+        let certs = self.certs.clone();
+        let config =
+            tokio::task::spawn_blocking(move || tls::client_config(insecure, certs.as_ref()))
+                .await
+                .map_err(|e| io_error(std::io::ErrorKind::Other, &e.to_string()))??;
+        self.tls.lock().unwrap_or_else(PoisonError::into_inner)[slot] = Some(config.clone());
+        Ok(config)
+    }
+}
+
 /// Any stream a connection runs on.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
@@ -45,6 +115,12 @@ pub(crate) type Writer = WriteHalf<Box<dyn Io>>;
 pub(crate) enum Incoming {
     /// A `message`, `pmessage` or `smessage`.
     Message(Message),
+    /// A message whose payload was over the bulk limit, skipped without being
+    /// buffered.
+    Oversized {
+        /// The whole frame's length, bytes.
+        len: usize,
+    },
     /// Any other reply: confirmations, `PONG`, `OK`, errors.
     Reply(Reply),
 }
@@ -94,6 +170,19 @@ impl std::fmt::Debug for RespConnection {
 pub(crate) struct FrameReader<R> {
     io: R,
     buf: BytesMut,
+    /// Largest bulk string accepted, bytes.
+    max_bulk: usize,
+    /// Bytes of an oversized frame still to be read and dropped.
+    skip_left: usize,
+}
+
+/// One frame from [`FrameReader::next_frame`].
+#[derive(Debug)]
+pub(crate) enum Frame {
+    /// A whole frame, as received.
+    Whole(Bytes),
+    /// A frame over the bulk limit, skipped; its length in bytes.
+    Oversized(usize),
 }
 
 impl<R> std::fmt::Debug for FrameReader<R> {
@@ -111,7 +200,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// # Errors
     /// I/O errors, the end of the connection, and bytes that are not RESP (all
     /// as I/O errors: the connection is unusable).
-    pub(crate) async fn next_frame(&mut self) -> RedisResult<Bytes> {
+    pub(crate) async fn next_frame(&mut self) -> RedisResult<Frame> {
         loop {
             if let Some(frame) = self.buffered_frame()? {
                 return Ok(frame);
@@ -120,15 +209,40 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
-    /// The whole frame at the start of the buffer, if there is one.
-    fn buffered_frame(&mut self) -> RedisResult<Option<Bytes>> {
-        let len = resp::frame_len(&self.buf)
+    /// The frame at the start of the buffer, if a whole one is there, or an
+    /// oversized one, whose bytes are then dropped as they arrive (never
+    /// buffered whole). `None`: read more.
+    fn buffered_frame(&mut self) -> RedisResult<Option<Frame>> {
+        if !self.discard() {
+            return Ok(None);
+        }
+        let measured = resp::measure(&self.buf, self.max_bulk)
             .map_err(|e| io_error(std::io::ErrorKind::InvalidData, &e.to_string()))?;
-        Ok(len.map(|len| self.buf.split_to(len).freeze()))
+        Ok(match measured {
+            resp::Measure::Partial => None,
+            resp::Measure::Whole(len) => Some(Frame::Whole(self.buf.split_to(len).freeze())),
+            resp::Measure::Oversized(len) => {
+                self.skip_left = len;
+                self.discard();
+                Some(Frame::Oversized(len))
+            }
+        })
+    }
+
+    /// Drops what is buffered of an oversized frame; true once none of it is
+    /// left to read.
+    fn discard(&mut self) -> bool {
+        let n = self.skip_left.min(self.buf.len());
+        let _ = self.buf.split_to(n);
+        self.skip_left -= n;
+        self.skip_left == 0
     }
 
     /// Reads more bytes (cancel-safe).
     async fn fill(&mut self) -> RedisResult<()> {
+        if self.buf.is_empty() && self.buf.capacity() > KEEP_BUFFER {
+            self.buf = BytesMut::with_capacity(READ_CHUNK);
+        }
         if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
             self.buf.reserve(READ_CHUNK);
         }
@@ -149,16 +263,13 @@ pub(crate) fn io_error(kind: std::io::ErrorKind, what: &str) -> RedisError {
 impl RespConnection {
     /// Connects to the endpoint's server (asking the Sentinels which one,
     /// for Sentinel endpoints), authenticates, selects the protocol and
-    /// checks the connection with `PING`; all bounded by `timeout`.
+    /// checks the connection with `PING`; all bounded by the connect timeout.
     ///
     /// # Errors
     /// The redis-rs error of the failed step: I/O (refused, reset), TLS,
     /// `WRONGPASS`/`NOPERM` from `AUTH`/`HELLO`, timeout.
-    pub(crate) async fn open(
-        endpoint: &Endpoint,
-        tls: Option<&TlsCertificates>,
-        timeout: Duration,
-    ) -> RedisResult<RespConnection> {
+    pub(crate) async fn open(endpoint: &Endpoint, dial: &Dial) -> RedisResult<RespConnection> {
+        let timeout = dial.connect_timeout;
         let attempt = async {
             let client = endpoint.client().await?;
             let info = client.get_connection_info();
@@ -170,7 +281,7 @@ impl RespConnection {
                     insecure,
                     ..
                 } => {
-                    let config = tls::client_config(*insecure, tls)?;
+                    let config = dial.tls_config(*insecure).await?;
                     let name = rustls::pki_types::ServerName::try_from(host.as_str())
                         .map_err(|e| {
                             RedisError::from((
@@ -202,6 +313,8 @@ impl RespConnection {
                 conn: FrameReader {
                     io,
                     buf: BytesMut::with_capacity(READ_CHUNK),
+                    max_bulk: dial.max_bulk,
+                    skip_left: 0,
                 },
             };
             conn.handshake(info.redis_settings()).await?;
@@ -267,8 +380,16 @@ impl RespConnection {
     pub(crate) async fn next(&mut self) -> RedisResult<Incoming> {
         let conn = &mut self.conn;
         loop {
+            if !conn.discard() {
+                conn.fill().await?;
+                continue;
+            }
             // Messages are measured and picked apart in one pass.
             if let Some(m) = resp::message(&conn.buf) {
+                if m.payload.len() > conn.max_bulk {
+                    let _ = conn.buf.split_to(m.len);
+                    return Ok(Incoming::Oversized { len: m.len });
+                }
                 let frame = conn.buf.split_to(m.len).freeze();
                 return Ok(Incoming::Message(Message {
                     kind: m.kind,
@@ -277,8 +398,10 @@ impl RespConnection {
                     payload: frame.slice(m.payload),
                 }));
             }
-            if let Some(frame) = conn.buffered_frame()? {
-                return Ok(Incoming::Reply(Reply(frame)));
+            match conn.buffered_frame()? {
+                Some(Frame::Whole(frame)) => return Ok(Incoming::Reply(Reply(frame))),
+                Some(Frame::Oversized(len)) => return Ok(Incoming::Oversized { len }),
+                None => {}
             }
             conn.fill().await?;
         }
@@ -290,6 +413,8 @@ impl RespConnection {
         let reader = FrameReader {
             io: read,
             buf: self.conn.buf,
+            max_bulk: self.conn.max_bulk,
+            skip_left: self.conn.skip_left,
         };
         (reader, writer)
     }
@@ -298,6 +423,12 @@ impl RespConnection {
 async fn tcp(host: &str, port: u16) -> RedisResult<TcpStream> {
     let stream = TcpStream::connect((host, port)).await?;
     stream.set_nodelay(true)?;
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(KEEPALIVE_IDLE)
+        .with_interval(KEEPALIVE_INTERVAL);
+    #[cfg(any(target_os = "linux", target_os = "macos", target_os = "freebsd"))]
+    let keepalive = keepalive.with_retries(KEEPALIVE_RETRIES);
+    socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
     Ok(stream)
 }
 

@@ -11,6 +11,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use bytes::Bytes;
 use redis::{Cmd, FromRedisValue, RedisError, RedisResult};
@@ -18,7 +19,7 @@ use tokio::io::AsyncWriteExt as _;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
-use super::{RespConnection, Writer, io_error};
+use super::{Frame, RespConnection, Writer, io_error};
 use crate::resp;
 
 /// Bytes of queued commands the writer coalesces into one write, at most.
@@ -77,8 +78,13 @@ fn fail_all(waiting: &Waiting, reason: &RedisError) {
 impl MuxConnection {
     /// Starts the reader and writer tasks on `conn`. `on_close` is called once
     /// with the reason when the connection fails (I/O error, end of stream,
-    /// a reply nothing asked for).
-    pub(crate) fn start(conn: RespConnection, on_close: OnClose) -> MuxConnection {
+    /// a reply nothing asked for, a write that took longer than
+    /// `write_timeout`: a peer that stopped reading).
+    pub(crate) fn start(
+        conn: RespConnection,
+        write_timeout: Duration,
+        on_close: OnClose,
+    ) -> MuxConnection {
         let (mut reader, writer) = conn.into_split();
         let (tx, rx) = mpsc::unbounded_channel();
         let waiting: Waiting = Arc::default();
@@ -90,7 +96,13 @@ impl MuxConnection {
             let _alive = reader_alive;
             let error = loop {
                 let frame = match reader.next_frame().await {
-                    Ok(frame) => frame,
+                    Ok(Frame::Whole(frame)) => frame,
+                    Ok(Frame::Oversized(_)) => {
+                        break io_error(
+                            std::io::ErrorKind::InvalidData,
+                            "reply over the size limit",
+                        );
+                    }
                     Err(e) => break e,
                 };
                 if frame.first() == Some(&b'>') {
@@ -119,6 +131,7 @@ impl MuxConnection {
         tokio::spawn(write_loop(
             rx,
             writer,
+            write_timeout,
             waiting,
             (read.abort_handle(), reader_gone),
             on_close,
@@ -189,6 +202,7 @@ impl MuxConnection {
 async fn write_loop(
     mut rx: mpsc::UnboundedReceiver<Request>,
     mut writer: Writer,
+    write_timeout: Duration,
     waiting: Waiting,
     (read, mut reader_gone): (AbortHandle, oneshot::Receiver<()>),
     on_close: OnClose,
@@ -221,7 +235,14 @@ async fn write_loop(
                 }
             }
         }
-        if let Err(e) = writer.write_all(&buf).await {
+        let written = match tokio::time::timeout(write_timeout, writer.write_all(&buf)).await {
+            Ok(written) => written,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "write to Redis timed out",
+            )),
+        };
+        if let Err(e) = written {
             read.abort();
             let e = RedisError::from(e);
             fail_all(&waiting, &e);

@@ -11,15 +11,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use redis::{Cmd, FromRedisValue, RedisResult, TlsCertificates};
+use redis::{Cmd, FromRedisValue, RedisResult};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
 use crate::config::Endpoint;
-use crate::conn::RespConnection;
 use crate::conn::mux::MuxConnection;
+use crate::conn::{Dial, RespConnection};
 use crate::error::{TransportError, breaks_connection};
 use crate::event::{ConnectionEvent, Counters, Role};
 use crate::shared::{Shared, millis};
@@ -51,9 +51,8 @@ pub(crate) struct Publisher {
     suspect: AtomicU64,
     last_error: Mutex<String>,
     response_timeout: Duration,
-    connect_timeout: Duration,
-    /// Root CA / client certificate for `rediss://` endpoints.
-    tls: Option<TlsCertificates>,
+    /// How connections are made (TLS, timeouts, limits).
+    dial: Arc<Dial>,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -69,11 +68,7 @@ impl std::fmt::Debug for Publisher {
 }
 
 impl Publisher {
-    pub(crate) fn new(
-        response_timeout: Duration,
-        connect_timeout: Duration,
-        tls: Option<TlsCertificates>,
-    ) -> Publisher {
+    pub(crate) fn new(response_timeout: Duration, dial: Arc<Dial>) -> Publisher {
         Publisher {
             state: Mutex::new(State::Down),
             settled: watch::channel(false).0,
@@ -82,8 +77,7 @@ impl Publisher {
             suspect: AtomicU64::new(0),
             last_error: Mutex::new(String::new()),
             response_timeout,
-            connect_timeout,
-            tls,
+            dial,
         }
     }
 
@@ -112,11 +106,12 @@ impl Publisher {
         endpoint: &Endpoint,
         generation: u64,
     ) -> RedisResult<MuxConnection> {
-        let conn = RespConnection::open(endpoint, self.tls.as_ref(), self.connect_timeout).await?;
+        let conn = RespConnection::open(endpoint, &self.dial).await?;
         // The connection tells at once when it ends (RESP2 and RESP3 alike).
         let weak = Arc::downgrade(self);
         Ok(MuxConnection::start(
             conn,
+            self.response_timeout,
             Arc::new(move |reason: String| {
                 if let Some(p) = weak.upgrade() {
                     p.report(generation, &p.broken, reason);

@@ -12,7 +12,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::{Cmd, RedisError, TlsCertificates};
+use redis::{Cmd, RedisError};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, trace, warn};
@@ -20,7 +20,7 @@ use tracing::{debug, error, info, trace, warn};
 use super::registry::Registry;
 use crate::backoff::Backoff;
 use crate::config::Endpoint;
-use crate::conn::{Incoming, RespConnection};
+use crate::conn::{Dial, Incoming, RespConnection};
 use crate::error::{TransportError, breaks_connection};
 use crate::event::{ConnectionEvent, Counters, Role};
 use crate::message::{Message, MessageHandler, MessageKind, SubscriptionId};
@@ -122,19 +122,20 @@ enum Exit {
 
 pub(crate) struct SubscriberWorker {
     pub(crate) endpoint: Endpoint,
-    /// Root CA / client certificate for `rediss://` endpoints.
-    pub(crate) tls: Option<TlsCertificates>,
+    /// How connections are made (TLS, timeouts, limits).
+    pub(crate) dial: Arc<Dial>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) commands: mpsc::Receiver<Command>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) backoff: Backoff,
     pub(crate) response_timeout: Duration,
-    pub(crate) connect_timeout: Duration,
     pub(crate) health_check: Option<Duration>,
     pub(crate) registry: Registry,
     /// Subscriptions registered while disconnected, answered once
     /// re-subscribed.
     pub(crate) pending: Vec<(SubscriptionId, Ack)>,
+    /// Whether an oversized message was logged already.
+    pub(crate) warned_oversized: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for SubscriberWorker {
@@ -195,6 +196,7 @@ impl SubscriberWorker {
                 },
                 incoming = conn.next() => match incoming {
                     Ok(Incoming::Message(msg)) => self.dispatch(msg),
+                    Ok(Incoming::Oversized { len }) => self.oversized(len),
                     Ok(Incoming::Reply(reply)) => trace!(name = ?reply.name(), "unexpected reply ignored"),
                     Err(e) => return Exit::Lost(e.to_string()),
                 },
@@ -210,6 +212,21 @@ impl SubscriberWorker {
                     }
                 }
             }
+        }
+    }
+
+    /// Counts a message dropped for its size; logs the first one.
+    fn oversized(&self, len: usize) {
+        Counters::incr(&self.shared.counters.oversized_dropped);
+        if !self
+            .warned_oversized
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            warn!(
+                len,
+                max = self.dial.max_bulk,
+                "pub/sub message over max_message_bytes dropped (logged once; counted in TransportStats::oversized_dropped)"
+            );
         }
     }
 
@@ -394,6 +411,7 @@ impl SubscriberWorker {
                     .map_err(lost)?;
                 match incoming {
                     Incoming::Message(msg) => self.dispatch(msg),
+                    Incoming::Oversized { len } => self.oversized(len),
                     Incoming::Reply(reply) => {
                         if let Some(e) = reply.error() {
                             return Err(if breaks_connection(&e) {
@@ -442,25 +460,22 @@ impl SubscriberWorker {
         let mut failures: u32 = 0;
         loop {
             self.purge_abandoned();
-            let error =
-                match RespConnection::open(&self.endpoint, self.tls.as_ref(), self.connect_timeout)
-                    .await
-                {
-                    Ok(mut conn) => {
-                        let all = self.registry.all();
-                        match self.subscribe_all(&mut conn, &all).await {
-                            Ok(()) => {
-                                self.resubscribed(&all, since, &mut conn).await;
-                                return Some(conn);
-                            }
-                            Err(RoundTripError::Lost(reason)) => reason,
-                            Err(RoundTripError::Command(e)) => {
-                                format!("re-subscribing failed: {e}")
-                            }
+            let error = match RespConnection::open(&self.endpoint, &self.dial).await {
+                Ok(mut conn) => {
+                    let all = self.registry.all();
+                    match self.subscribe_all(&mut conn, &all).await {
+                        Ok(()) => {
+                            self.resubscribed(&all, since, &mut conn).await;
+                            return Some(conn);
+                        }
+                        Err(RoundTripError::Lost(reason)) => reason,
+                        Err(RoundTripError::Command(e)) => {
+                            format!("re-subscribing failed: {e}")
                         }
                     }
-                    Err(e) => e.to_string(),
-                };
+                }
+                Err(e) => e.to_string(),
+            };
             failures = failures.saturating_add(1);
             debug!(%error, failures, "redis subscriber reconnect attempt failed");
             if self.backoff.exhausted(failures) {
