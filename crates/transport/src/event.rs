@@ -4,6 +4,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::message::SubscriptionId;
+
 /// Which of the transport's two connections an event or error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -68,6 +70,16 @@ pub enum ConnectionEvent {
         /// From the moment the loss was noticed to the confirmation of the
         /// last subscription.
         outage: Duration,
+    },
+    /// After a reconnect, Redis refused to subscribe one subscription again
+    /// (e.g. `NOPERM`: an ACL rule revoked meanwhile). It was removed (its
+    /// handler is not called any more); every other subscription was
+    /// subscribed again.
+    SubscriptionRefused {
+        /// The removed subscription.
+        id: SubscriptionId,
+        /// Redis's error, as text.
+        error: String,
     },
     /// The reconnect loop of `role` stopped after
     /// [`Backoff::max_retries`](crate::Backoff::max_retries) failed attempts

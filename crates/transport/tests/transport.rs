@@ -467,6 +467,48 @@ async fn acl_denied_channel_is_an_error_and_not_registered() {
     t.close().await;
 }
 
+/// One channel revoked while the connection was down used to keep every
+/// channel down (the whole re-subscription failed and was retried forever):
+/// now the refused subscription is removed and reported, the others come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_revoked_channel_does_not_keep_the_others_down() {
+    require_redis!();
+    let server = RedisServer::builder()
+        .config("user bob on >pw ~* &* +@all")
+        .config("user default off")
+        .credentials("bob", "pw")
+        .start()
+        .unwrap();
+    let t = connect(format!("redis://bob:pw@127.0.0.1:{}", server.port()), false).await;
+    let (h, mut inbox) = inbox();
+    t.subscribe(sub(&["kept"], &[]), h.clone()).await.unwrap();
+    let revoked = t.subscribe(sub(&["revoked"], &[]), h).await.unwrap();
+    let mut events = t.events();
+    // Redis 7 drops the connections of clients subscribed to a channel the rule
+    // no longer allows; kill the rest too.
+    server
+        .command(&["ACL", "SETUSER", "bob", "resetchannels", "&kept"])
+        .unwrap();
+    server.kill_clients().unwrap();
+    let (ev, _) = wait_event(&mut events, "SubscriptionRefused", |ev| {
+        matches!(ev, ConnectionEvent::SubscriptionRefused { .. })
+    })
+    .await;
+    let ConnectionEvent::SubscriptionRefused { id, error } = ev else {
+        unreachable!()
+    };
+    assert_eq!(id, revoked);
+    assert!(error.to_ascii_uppercase().contains("NOPERM"), "{error}");
+    let (ev, _) = wait_event(&mut events, "Resubscribed", is_resubscribed).await;
+    assert!(
+        matches!(ev, ConnectionEvent::Resubscribed { channels: 1, .. }),
+        "{ev:?}"
+    );
+    publish_eventually(&t, "kept", Bytes::from_static(b"still here")).await;
+    assert_eq!(inbox.recv().await.payload, "still here");
+    t.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acl_denied_publish_is_an_error_and_the_connection_stays() {
     require_redis!();

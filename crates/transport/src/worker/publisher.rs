@@ -14,13 +14,14 @@ use std::time::Duration;
 use redis::{Cmd, FromRedisValue, RedisResult};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
+use super::subscriber::DENIED_RETRY;
 use crate::backoff::Backoff;
 use crate::config::Endpoint;
 use crate::conn::mux::MuxConnection;
 use crate::conn::{Dial, RespConnection};
-use crate::error::{TransportError, breaks_connection};
+use crate::error::{ErrorClass, TransportError, breaks_connection, classify};
 use crate::event::{ConnectionEvent, Counters, Role};
 use crate::shared::{Shared, millis};
 
@@ -314,13 +315,20 @@ impl PublisherWorker {
     /// state is set accordingly).
     async fn reconnect(&mut self, generation: u64) -> Option<MuxConnection> {
         let mut failures: u32 = 0;
+        let mut told_denied = false;
         loop {
             let error = match self.publisher.open(&self.endpoint, generation).await {
                 Ok(conn) => return Some(conn),
                 Err(e) => e,
             };
             failures = failures.saturating_add(1);
-            debug!(error = %error, failures, "redis publisher reconnect attempt failed");
+            let denied = classify(&error) == ErrorClass::Denied;
+            if denied && !told_denied {
+                told_denied = true;
+                error!(%error, "redis publisher: credentials or permissions refused; retrying every {} ms", millis(DENIED_RETRY));
+            } else {
+                debug!(error = %error, failures, "redis publisher reconnect attempt failed");
+            }
             if self.backoff.exhausted(failures) {
                 warn!(error = %error, failures, "redis publisher gave up reconnecting");
                 self.publisher.set(State::GaveUp { attempts: failures });
@@ -331,7 +339,10 @@ impl PublisherWorker {
                 });
                 return None;
             }
-            let delay = self.backoff.delay(failures - 1);
+            let mut delay = self.backoff.delay(failures - 1);
+            if denied {
+                delay = delay.max(DENIED_RETRY);
+            }
             tokio::select! {
                 biased;
                 () = self.shutdown.cancelled() => {

@@ -134,6 +134,18 @@ impl Registry {
         self.handlers[slot(kind)].get(name).cloned()
     }
 
+    /// The ids of every subscription, in order.
+    pub(crate) fn ids(&self) -> Vec<SubscriptionId> {
+        let mut ids: Vec<SubscriptionId> = self.subs.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// What one subscription listens to.
+    pub(crate) fn names(&self, id: SubscriptionId) -> Option<Subscription> {
+        self.subs.get(&id).map(|r| r.names.clone())
+    }
+
     /// Every distinct name, sorted, for re-subscribing.
     pub(crate) fn all(&self) -> Subscription {
         let mut all = Subscription::default();

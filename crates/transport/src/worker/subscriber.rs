@@ -21,7 +21,7 @@ use super::registry::Registry;
 use crate::backoff::Backoff;
 use crate::config::Endpoint;
 use crate::conn::{Dial, Incoming, RespConnection};
-use crate::error::{TransportError, breaks_connection};
+use crate::error::{ErrorClass, TransportError, breaks_connection, classify};
 use crate::event::{ConnectionEvent, Counters, Role};
 use crate::message::{Message, MessageHandler, MessageKind, SubscriptionId};
 use crate::shared::{Shared, millis};
@@ -34,6 +34,11 @@ const SUBSCRIBE_CHUNK: usize = 1024;
 /// the response timeout, or when it takes this many response timeouts in all
 /// (30 s with the default 2 s) because messages kept arriving before the reply.
 const ROUND_TRIP_CAP_FACTOR: u32 = 15;
+
+/// Wait between reconnect attempts refused for credentials or permissions
+/// (`WRONGPASS`, `NOAUTH`, `NOPERM`): retrying can help only once an operator
+/// acted, so it is slow, and said at error level once per outage.
+pub(crate) const DENIED_RETRY: Duration = Duration::from_secs(1);
 
 /// Capacity of the command channel from the handles to the worker.
 pub(crate) const COMMAND_CAPACITY: usize = 64;
@@ -458,26 +463,44 @@ impl SubscriberWorker {
     /// giving up. Commands are served (offline) while waiting.
     async fn reconnect(&mut self, since: Instant) -> Option<RespConnection> {
         let mut failures: u32 = 0;
+        let mut told_denied = false;
         loop {
             self.purge_abandoned();
-            let error = match RespConnection::open(&self.endpoint, &self.dial).await {
+            let (error, denied) = match RespConnection::open(&self.endpoint, &self.dial).await {
                 Ok(mut conn) => {
                     let all = self.registry.all();
-                    match self.subscribe_all(&mut conn, &all).await {
+                    let done = match self.subscribe_all(&mut conn, &all).await {
+                        // Some subscription is refused (e.g. a revoked ACL rule):
+                        // the others must not stay down because of it.
+                        Err(RoundTripError::Command(e)) => {
+                            warn!(error = %e, "re-subscribing refused; subscribing one subscription at a time");
+                            self.resubscribe_each(&mut conn).await
+                        }
+                        other => other,
+                    };
+                    match done {
                         Ok(()) => {
+                            let all = self.registry.all();
                             self.resubscribed(&all, since, &mut conn).await;
                             return Some(conn);
                         }
-                        Err(RoundTripError::Lost(reason)) => reason,
+                        Err(RoundTripError::Lost(reason)) => (reason, false),
                         Err(RoundTripError::Command(e)) => {
-                            format!("re-subscribing failed: {e}")
+                            (format!("re-subscribing failed: {e}"), false)
                         }
                     }
                 }
-                Err(e) => e.to_string(),
+                Err(e) => (e.to_string(), classify(&e) == ErrorClass::Denied),
             };
             failures = failures.saturating_add(1);
-            debug!(%error, failures, "redis subscriber reconnect attempt failed");
+            if denied && !told_denied {
+                // Retried (an operator may fix the password or the ACL rule), but
+                // said loudly once per outage.
+                told_denied = true;
+                error!(%error, "redis subscriber: credentials or permissions refused; retrying every {} ms", millis(DENIED_RETRY));
+            } else {
+                debug!(%error, failures, "redis subscriber reconnect attempt failed");
+            }
             if self.backoff.exhausted(failures) {
                 warn!(%error, failures, "redis subscriber gave up reconnecting");
                 self.shared
@@ -490,7 +513,11 @@ impl SubscriberWorker {
                 });
                 return None;
             }
-            let deadline = tokio::time::Instant::now() + self.backoff.delay(failures - 1);
+            let mut delay = self.backoff.delay(failures - 1);
+            if denied {
+                delay = delay.max(DENIED_RETRY);
+            }
+            let deadline = tokio::time::Instant::now() + delay;
             loop {
                 tokio::select! {
                     biased;
@@ -507,6 +534,35 @@ impl SubscriberWorker {
                 }
             }
         }
+    }
+
+    /// Subscribes each registered subscription on its own; one that Redis
+    /// refuses is removed (its pending caller answered with the error) and
+    /// reported with [`ConnectionEvent::SubscriptionRefused`].
+    async fn resubscribe_each(&mut self, conn: &mut RespConnection) -> Result<(), RoundTripError> {
+        for id in self.registry.ids() {
+            let Some(names) = self.registry.names(id) else {
+                continue;
+            };
+            match self.subscribe_all(conn, &names).await {
+                Ok(()) => {}
+                Err(RoundTripError::Command(e)) => {
+                    error!(?id, error = %e, "redis refused a subscription; it is removed");
+                    self.remove(id, Some(conn))
+                        .await
+                        .map_err(RoundTripError::Lost)?;
+                    let error = e.to_string();
+                    if let Some(i) = self.pending.iter().position(|(p, _)| *p == id) {
+                        let (_, ack) = self.pending.swap_remove(i);
+                        let _ = ack.send(Err(TransportError::Redis(e)));
+                    }
+                    self.shared
+                        .emit(ConnectionEvent::SubscriptionRefused { id, error });
+                }
+                Err(lost) => return Err(lost),
+            }
+        }
+        Ok(())
     }
 
     /// Bookkeeping once every subscription is back.
