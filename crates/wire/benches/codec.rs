@@ -1,10 +1,14 @@
-//! Codec speed: encode + decode of the two messages on the broadcast path.
+//! Codec speed: encode + decode of the two messages on the broadcast path, and decoding
+//! a large object against an array of the same values (member names must cost no more
+//! than a constant per member).
 //! Run with `cargo bench -p sio-redis-wire --bench codec`.
 #![allow(missing_docs)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sio_redis_wire::classic::ClassicBroadcast;
-use sio_redis_wire::{BroadcastOptions, ClusterBody, ClusterMessage, Limits, Packet, Value};
+use sio_redis_wire::{
+    BroadcastOptions, ClusterBody, ClusterMessage, Limits, Packet, Value, json, msgpack,
+};
 use std::hint::black_box;
 
 fn payload() -> Vec<Value> {
@@ -57,5 +61,47 @@ fn cluster(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, classic, cluster);
+/// How many members / elements the large containers have.
+const LARGE: usize = 8_000;
+
+/// Element `i` of the large containers: a small record, as in an object keyed by user
+/// id (`{"u0":{"id":0,"name":"user 0"},…}`) or the array of the same records.
+fn record(i: usize) -> Value {
+    Value::Map(vec![
+        ("id".into(), Value::from(i as u64)),
+        ("name".into(), Value::from(format!("user {i}"))),
+    ])
+}
+
+fn large(c: &mut Criterion) {
+    let limits = Limits::default();
+    let object = Value::Map(
+        (0..LARGE)
+            .map(|i| (format!("u{i}").into(), record(i)))
+            .collect(),
+    );
+    let array = Value::Array((0..LARGE).map(record).collect());
+    let mut g = c.benchmark_group("decode 8 000");
+    let (object_json, array_json) = (json::encode(&object), json::encode(&array));
+    g.bench_function("JSON object of 8 000 members", |b| {
+        b.iter(|| json::decode(black_box(&object_json), &limits).expect("decodes"))
+    });
+    g.bench_function("JSON array of 8 000 elements", |b| {
+        b.iter(|| json::decode(black_box(&array_json), &limits).expect("decodes"))
+    });
+    let flavor = msgpack::Flavor::Notepack;
+    let (object_mp, array_mp) = (
+        msgpack::encode(&object, flavor),
+        msgpack::encode(&array, flavor),
+    );
+    g.bench_function("msgpack map of 8 000 members", |b| {
+        b.iter(|| msgpack::decode(black_box(&object_mp), &limits).expect("decodes"))
+    });
+    g.bench_function("msgpack array of 8 000 elements", |b| {
+        b.iter(|| msgpack::decode(black_box(&array_mp), &limits).expect("decodes"))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, classic, cluster, large);
 criterion_main!(benches);

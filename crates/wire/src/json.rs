@@ -6,6 +6,10 @@
 //! `Buffer.toJSON()` (`{"type":"Buffer","data":[..]}`), timestamps as `Date.toJSON()`
 //! ISO-8601 strings, non-finite numbers as `null`.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use crate::error::{DecodeError, Limits};
 use crate::sink::Sink;
 use crate::value::{Key, TIMESTAMP_EXT, Value, key};
@@ -78,7 +82,7 @@ struct Parser<'a> {
     max_depth: usize,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn error(&self, what: &str) -> DecodeError {
         DecodeError::Json(format!("{what} at byte {}", self.pos))
     }
@@ -152,49 +156,47 @@ impl Parser<'_> {
     fn object(&mut self, depth: usize) -> Result<Value, DecodeError> {
         self.enter(depth)?;
         self.pos += 1; // {
-        let mut members: Vec<(Key, Value)> = Vec::with_capacity(4);
+        let mut members = Members::new();
         if self.peek()? == b'}' {
             self.pos += 1;
-            return Ok(Value::Map(members));
+            return Ok(Value::Map(members.list));
         }
         loop {
             if self.peek()? != b'"' {
                 return Err(self.error("expected a member name"));
             }
-            let k = self.key()?;
+            let name = self.name()?;
             if self.peek()? != b':' {
                 return Err(self.error("expected :"));
             }
             self.pos += 1;
             let v = self.value(depth + 1)?;
-            match members.iter_mut().find(|(name, _)| *name == k) {
-                Some(slot) => slot.1 = v,
-                None => members.push((k, v)),
-            }
+            members.set(name, v);
             match self.peek()? {
                 b',' => self.pos += 1,
                 b'}' => {
                     self.pos += 1;
-                    return Ok(Value::Map(members));
+                    return Ok(Value::Map(members.list));
                 }
                 _ => return Err(self.error("expected , or }")),
             }
         }
     }
 
-    /// A member name: borrowed from the known names when it has no escapes.
-    fn key(&mut self) -> Result<Key, DecodeError> {
+    /// A member name: borrowed from the input when it has no escapes.
+    fn name(&mut self) -> Result<Cow<'a, str>, DecodeError> {
+        let s = self.s;
         let start = self.pos + 1;
-        let plain = special(&self.s[start..]);
+        let plain = special(&s[start..]);
         if let Some(len) = plain
-            && self.s[start + len] == b'"'
+            && s[start + len] == b'"'
         {
-            let name = std::str::from_utf8(&self.s[start..start + len])
+            let name = std::str::from_utf8(&s[start..start + len])
                 .map_err(|_| DecodeError::InvalidUtf8 { offset: start })?;
             self.pos = start + len + 1;
-            return Ok(key(name));
+            return Ok(Cow::Borrowed(name));
         }
-        self.string().map(Key::Owned)
+        self.string().map(Cow::Owned)
     }
 
     fn string(&mut self) -> Result<String, DecodeError> {
@@ -335,6 +337,66 @@ impl Parser<'_> {
         text.parse::<f64>()
             .map(Value::from)
             .map_err(|_| self.error("invalid number"))
+    }
+}
+
+/// Objects with up to this many members find a repeated name by comparing it with every
+/// member (no hashing, no index to build); past it, by a hash map of the names.
+const SCANNED_MEMBERS: usize = 16;
+
+/// The members of an object being parsed, with `JSON.parse`'s rule for repeated names
+/// (the last value wins, at the first one's position), in time linear in the member
+/// count.
+struct Members<'a> {
+    /// The members, in order of first occurrence.
+    list: Vec<(Key, Value)>,
+    /// Index in `list` of each name, once `list` has more than [`SCANNED_MEMBERS`]
+    /// members. Names are borrowed from the input when they have no escapes. The map
+    /// hashes with std's per-map random SipHash keys, so that a sender cannot choose
+    /// names that collide.
+    index: Option<HashMap<Cow<'a, str>, usize>>,
+}
+
+impl<'a> Members<'a> {
+    fn new() -> Self {
+        Self {
+            list: Vec::with_capacity(4),
+            index: None,
+        }
+    }
+
+    /// Adds the member `name: v`, or replaces the value of the member named `name`.
+    fn set(&mut self, name: Cow<'a, str>, v: Value) {
+        if self.index.is_none() {
+            if let Some(slot) = self.list.iter_mut().find(|(k, _)| *k == *name) {
+                slot.1 = v;
+                return;
+            }
+            if self.list.len() == SCANNED_MEMBERS {
+                let mut index = HashMap::with_capacity(4 * SCANNED_MEMBERS);
+                for (i, (k, _)) in self.list.iter().enumerate() {
+                    index.insert(k.clone(), i);
+                }
+                self.index = Some(index);
+            }
+        }
+        if let Some(index) = &mut self.index {
+            // Cloning a borrowed name copies a pointer; only names with escapes are owned.
+            match index.entry(name.clone()) {
+                Entry::Occupied(at) => {
+                    self.list[*at.get()].1 = v;
+                    return;
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(self.list.len());
+                }
+            }
+        }
+        let k = match name {
+            Cow::Borrowed(name) => key(name),
+            Cow::Owned(name) => Key::Owned(name),
+        };
+        self.list.push((k, v));
     }
 }
 
@@ -674,6 +736,106 @@ mod tests {
     fn binary_as_buffer_to_json() {
         let v = Value::Bin(bytes::Bytes::from_static(&[1, 2]));
         assert_eq!(encode(&v), br#"{"type":"Buffer","data":[1,2]}"#);
+    }
+
+    /// What `JSON.parse` builds from `members` (name, value) in order: the obvious
+    /// quadratic algorithm, as an oracle.
+    fn parsed(members: &[(String, i64)]) -> Value {
+        let mut out: Vec<(Key, Value)> = Vec::new();
+        for (name, v) in members {
+            match out.iter_mut().find(|(k, _)| k == name) {
+                Some(slot) => slot.1 = Value::Int(*v),
+                None => out.push((name.clone().into(), Value::Int(*v))),
+            }
+        }
+        Value::Map(out)
+    }
+
+    /// `{"name":v,…}`, names written with the escape `\u006d` for `m` when `escaped`.
+    fn object_text(members: &[(String, i64)], escaped: impl Fn(usize) -> bool) -> String {
+        let mut text = String::from("{");
+        for (i, (name, v)) in members.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            let name = if escaped(i) {
+                name.replacen('m', "\\u006d", 1)
+            } else {
+                name.clone()
+            };
+            text.push_str(&format!("\"{name}\":{v}"));
+        }
+        text.push('}');
+        text
+    }
+
+    /// Member names were once compared with every earlier one: an object of 100 000
+    /// members took over 20 s. Repeated names (some written with escapes) must still
+    /// keep `JSON.parse`'s rule: the last value wins, at the first one's position.
+    #[test]
+    fn object_with_many_members_decodes_in_linear_time() {
+        const N: i64 = 100_000;
+        let mut members: Vec<(String, i64)> = (0..N).map(|i| (format!("m{i}"), i)).collect();
+        // Every 7th name again, later, in reverse order, with a new value.
+        members.extend((0..N).rev().step_by(7).map(|i| (format!("m{i}"), -i)));
+        // Known member names (borrowed keys) among them, repeated too.
+        members.extend([("type".into(), 1), ("data".into(), 2), ("type".into(), 3)]);
+        let text = object_text(&members, |i| i % 11 == 0);
+        let v = decode(text.as_bytes(), &Limits::default()).unwrap();
+        let Value::Map(got) = &v else {
+            panic!("not a map")
+        };
+        assert_eq!(got.len(), N as usize + 2);
+        assert_eq!(got[0], ("m0".into(), Value::Int(0)));
+        assert_eq!(got[1], ("m1".into(), Value::Int(1)));
+        let last = N as usize - 1;
+        assert_eq!(got[last], (format!("m{last}").into(), Value::Int(1 - N)));
+        assert_eq!(got[last - 1].1, Value::Int(N - 2));
+        assert_eq!(got[last - 7].1, Value::Int(8 - N));
+        assert_eq!(got[N as usize], ("type".into(), Value::Int(3)));
+        let repeated = |i: i64| (N - 1 - i) % 7 == 0;
+        let want = (0..N)
+            .map(|i| {
+                (
+                    format!("m{i}").into(),
+                    Value::Int(if repeated(i) { -i } else { i }),
+                )
+            })
+            .chain([
+                ("type".into(), Value::Int(3)),
+                ("data".into(), Value::Int(2)),
+            ]);
+        assert_eq!(v, Value::Map(want.collect()));
+        assert_eq!(decode_str(&text, &Limits::default()).unwrap(), v);
+    }
+
+    /// Around the member count where repeated names stop being found by a scan and
+    /// start being found by the hash map, with repeats of the first, middle and last
+    /// names, before and after it.
+    #[test]
+    fn repeated_member_names_across_the_index_threshold() {
+        for n in [
+            1,
+            2,
+            SCANNED_MEMBERS - 1,
+            SCANNED_MEMBERS,
+            SCANNED_MEMBERS + 1,
+            40,
+        ] {
+            let names: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
+            for repeat in [0, n / 2, n - 1] {
+                for at in 0..=n {
+                    let mut members: Vec<(String, i64)> = names.iter().cloned().zip(0..).collect();
+                    members.insert(at, (names[repeat].clone(), -1));
+                    members.push((names[repeat].clone(), -2));
+                    for escaped in [false, true] {
+                        let text = object_text(&members, |i| escaped && i % 2 == 0);
+                        let got = decode(text.as_bytes(), &Limits::default()).unwrap();
+                        assert_eq!(got, parsed(&members), "{text}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
