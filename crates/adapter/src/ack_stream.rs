@@ -20,10 +20,18 @@ use crate::pending::{AckInbox, PendingGuard};
 /// At the timeout, each acknowledgement still missing from a counted remote client is
 /// yielded as a timeout error (remote acknowledgements carry no socket id, so remote
 /// items get a fresh [`Sid`] each).
+///
+/// Bounded: a server's client count above
+/// [`ClassicConfig::max_remote_client_count`](crate::ClassicConfig::max_remote_client_count)
+/// is not counted (as if that server had not answered), the sum of the counts saturates,
+/// and the timeout errors for remote clients are at most that limit × the servers Redis
+/// counted when the request was published.
 pub struct AckStream<E: SocketEmitter> {
     local: Pin<Box<E::AckStream>>,
     inbox: Arc<AckInbox>,
     expected_servers: usize,
+    /// Most timeout errors yielded for remote clients.
+    max_remote_timeouts: u64,
     deadline: Pin<Box<Sleep>>,
     timed_out: bool,
     missing_reported: bool,
@@ -45,13 +53,16 @@ impl<E: SocketEmitter> AckStream<E> {
         local: E::AckStream,
         inbox: Arc<AckInbox>,
         expected_servers: usize,
+        max_client_count: u64,
         timeout: std::time::Duration,
         guard: Option<PendingGuard>,
     ) -> Self {
+        let servers = u64::try_from(expected_servers).unwrap_or(u64::MAX);
         Self {
             local: Box::pin(local),
             inbox,
             expected_servers,
+            max_remote_timeouts: max_client_count.saturating_mul(servers),
             deadline: Box::pin(tokio::time::sleep(timeout)),
             timed_out: false,
             missing_reported: false,
@@ -93,7 +104,10 @@ impl<E: SocketEmitter> Stream for AckStream<E> {
                 s.servers >= this.expected_servers && s.received_acks >= s.expected_acks;
             if this.timed_out && !remote_done && !this.missing_reported {
                 this.missing_reported = true;
-                this.timeouts_left = s.expected_acks.saturating_sub(s.received_acks);
+                this.timeouts_left = s
+                    .expected_acks
+                    .saturating_sub(s.received_acks)
+                    .min(this.max_remote_timeouts);
                 if s.servers < this.expected_servers {
                     tracing::debug!(
                         answered = s.servers,

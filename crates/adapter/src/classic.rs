@@ -5,6 +5,9 @@
 //! `<key>-response#<nsp>#` and its own `<key>-response#<nsp>#<uid>#`, where `uid` is a
 //! fresh 6-character id as Node makes one.
 //!
+//! A client count from another server above `max_remote_client_count` (see
+//! [`ClassicConfig`](crate::ClassicConfig)) is dropped as malformed.
+//!
 //! Differences from Node, by design:
 //! * socketsJoin / socketsLeave / disconnectSockets are applied locally at once and this
 //!   node skips its own echo (Node applies its own echo instead); the wire is the same.
@@ -41,7 +44,7 @@ use tokio::sync::mpsc;
 use crate::ack_stream::AckStream;
 use crate::convert;
 use crate::error::Error;
-use crate::pending::{AckInbox, Pending, Waiter};
+use crate::pending::{AckInbox, Delivery, Pending, Waiter};
 use crate::state::{
     AckResult, BoxFuture, NamespaceOps, RedisAdapterState, ServerSideAck, ServerSideEvent,
     SocketInfo, lock,
@@ -234,7 +237,7 @@ impl<E: SocketEmitter> CoreAdapter<E> for ClassicAdapter<E> {
         let data = event_data(&packet).map(convert::from_sio).transpose()?;
         let (Some(data), false) = (data, opts.is_local(self.local.server_id())) else {
             let (local, _) = self.local.broadcast_with_ack(packet, opts, Some(timeout));
-            return Ok(AckStream::new(local, Arc::default(), 0, timeout, None));
+            return Ok(AckStream::new(local, Arc::default(), 0, 0, timeout, None));
         };
         let request_id = ids::classic_uid();
         let inbox = Arc::new(AckInbox::default());
@@ -270,7 +273,15 @@ impl<E: SocketEmitter> CoreAdapter<E> for ClassicAdapter<E> {
             self.ensure_own_rooms(&opts);
             self.local.broadcast_with_ack(packet, opts, Some(timeout)).0
         };
-        Ok(AckStream::new(local, inbox, expected, timeout, Some(guard)))
+        let max_count = self.state.inner.config.max_remote_client_count;
+        Ok(AckStream::new(
+            local,
+            inbox,
+            expected,
+            max_count,
+            timeout,
+            Some(guard),
+        ))
     }
 
     async fn add_sockets(&self, opts: SioOpts, rooms: impl RoomParam) -> Result<(), Error> {
@@ -945,10 +956,21 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
             Err(e) => return self.decode_failed(msg, &e),
         };
         let parser = self.local.parser();
-        self.pending.deliver(response, |packet| {
+        let max = self.state.inner.config.max_remote_client_count;
+        let delivery = self.pending.deliver(response, max, |packet| {
             let args: Vec<Value> = packet.into_iter().collect();
             convert::ack_to_sio(parser, &args).ok()
         });
+        if let Delivery::ClientCountTooLarge(n) = delivery {
+            self.drop_message(
+                "malformed:client_count",
+                msg,
+                &format_args!(
+                    "a client count of {n} is above max_remote_client_count ({max}); \
+                     counted as no answer from that server"
+                ),
+            );
+        }
     }
 }
 

@@ -32,6 +32,23 @@ pub struct ClassicConfig {
     /// How many foreign socket ids (Node's 20-character ids) are mapped to socketioxide
     /// ids at most; the oldest mapping is forgotten first (default 100 000).
     pub max_foreign_ids: usize,
+    /// The most clients one other server may report for one broadcast with
+    /// acknowledgements (its `BROADCAST_CLIENT_COUNT` response, type 8), default
+    /// [`ClassicConfig::DEFAULT_MAX_REMOTE_CLIENT_COUNT`] (2^20 = 1 048 576 clients).
+    ///
+    /// A larger count is far beyond what one Socket.IO node serves in one namespace, and
+    /// believing it would make the request expect that many acknowledgements (and, at its
+    /// timeout, yield that many timeout errors; a forged count can be 2^63), so it is
+    /// treated as malformed: dropped, counted in [`AdapterStats::dropped`] as
+    /// `"malformed:client_count"` (logged once), and the request goes on **as if that
+    /// server had not answered**: it does not end before its timeout, and what Node's
+    /// `emitWithAck` would give at that point (the acknowledgements that arrived) is what
+    /// the stream yields. With every count at most this limit, the timeout errors a
+    /// stream yields for missing remote acknowledgements are at most this limit × the
+    /// servers Redis counted for the request.
+    ///
+    /// [`AdapterStats::dropped`]: crate::AdapterStats::dropped
+    pub max_remote_client_count: u64,
 }
 
 impl Default for ClassicConfig {
@@ -42,6 +59,7 @@ impl Default for ClassicConfig {
             publish_on_specific_response_channel: false,
             limits: Limits::default(),
             max_foreign_ids: 100_000,
+            max_remote_client_count: Self::DEFAULT_MAX_REMOTE_CLIENT_COUNT,
         }
     }
 }
@@ -58,6 +76,9 @@ pub struct ConfigError {
 }
 
 impl ClassicConfig {
+    /// Default of [`ClassicConfig::max_remote_client_count`]: 2^20 clients.
+    pub const DEFAULT_MAX_REMOTE_CLIENT_COUNT: u64 = 1 << 20;
+
     /// Sets `key`.
     #[must_use]
     pub fn key(mut self, key: impl Into<String>) -> Self {
@@ -93,11 +114,18 @@ impl ClassicConfig {
         self
     }
 
+    /// Sets [`ClassicConfig::max_remote_client_count`].
+    #[must_use]
+    pub fn max_remote_client_count(mut self, max: u64) -> Self {
+        self.max_remote_client_count = max;
+        self
+    }
+
     /// Checks the settings once.
     ///
     /// # Errors
     /// [`ConfigError`] naming the setting: an empty `key`, a zero `requestsTimeout`,
-    /// zero limits.
+    /// zero limits, a zero `max_foreign_ids` or `max_remote_client_count`.
     pub fn validate(self) -> Result<Self, ConfigError> {
         let fail = |setting, reason| Err(ConfigError { setting, reason });
         if self.key.is_empty() {
@@ -111,6 +139,9 @@ impl ClassicConfig {
         }
         if self.max_foreign_ids == 0 {
             return fail("max_foreign_ids", "must be more than 0");
+        }
+        if self.max_remote_client_count == 0 {
+            return fail("max_remote_client_count", "must be more than 0");
         }
         Ok(self)
     }

@@ -15,6 +15,18 @@ use sio_redis_wire::classic::ClassicResponse;
 /// more are counted as dropped.
 const MAX_BUFFERED_ACKS: usize = 1 << 20;
 
+/// What [`Pending::deliver`] did with a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    /// Handed to its waiter (or dropped there as a duplicate).
+    Delivered,
+    /// No request waits for it (answered late, or not ours).
+    NoWaiter,
+    /// A `BROADCAST_CLIENT_COUNT` above the limit (`max_remote_client_count`): not
+    /// counted, as if that server had not answered.
+    ClientCountTooLarge(u64),
+}
+
 /// Where responses to one request go.
 #[derive(Debug)]
 pub(crate) enum Waiter {
@@ -50,24 +62,28 @@ impl Pending {
         self.lock().contains_key(request_id)
     }
 
-    /// Hands a response to its waiter. Returns false when no request waits for it
-    /// (answered late, or not ours).
+    /// Hands a response to its waiter. A client count above `max_client_count` is
+    /// refused ([`Delivery::ClientCountTooLarge`]).
     pub(crate) fn deliver(
         &self,
         response: ClassicResponse,
+        max_client_count: u64,
         convert_ack: impl FnOnce(Option<sio_redis_wire::Value>) -> Option<SioValue>,
-    ) -> bool {
+    ) -> Delivery {
         let map = self.lock();
         match map.get(response.request_id()) {
-            None => false,
+            None => Delivery::NoWaiter,
             Some(Waiter::Responses(tx)) => {
                 // A full channel means more answers than servers: duplicates, dropped.
                 let _ = tx.try_send(response);
-                true
+                Delivery::Delivered
             }
             Some(Waiter::Acks(inbox)) => {
                 match response {
                     ClassicResponse::BroadcastClientCount { client_count, .. } => {
+                        if client_count > max_client_count {
+                            return Delivery::ClientCountTooLarge(client_count);
+                        }
                         inbox.client_count(client_count);
                     }
                     ClassicResponse::BroadcastAck { packet, .. } => {
@@ -75,9 +91,9 @@ impl Pending {
                             inbox.ack(v);
                         }
                     }
-                    _ => return false,
+                    _ => return Delivery::NoWaiter,
                 }
-                true
+                Delivery::Delivered
             }
         }
     }
@@ -114,7 +130,8 @@ pub(crate) struct AckInbox {
 pub(crate) struct AckState {
     /// `BROADCAST_CLIENT_COUNT` responses received (one per server).
     pub(crate) servers: usize,
-    /// Sum of their client counts: acknowledgements to expect.
+    /// Sum of their client counts (each at most `max_remote_client_count`, the sum
+    /// saturating): acknowledgements to expect.
     pub(crate) expected_acks: u64,
     /// Acknowledgements received and not yet read.
     pub(crate) acks: VecDeque<SioValue>,
@@ -132,8 +149,8 @@ impl AckInbox {
 
     fn client_count(&self, n: u64) {
         let mut s = self.lock();
-        s.servers += 1;
-        s.expected_acks += n;
+        s.servers = s.servers.saturating_add(1);
+        s.expected_acks = s.expected_acks.saturating_add(n);
         if let Some(w) = s.waker.take() {
             w.wake();
         }
@@ -141,7 +158,7 @@ impl AckInbox {
 
     fn ack(&self, v: SioValue) {
         let mut s = self.lock();
-        s.received_acks += 1;
+        s.received_acks = s.received_acks.saturating_add(1);
         if s.acks.len() < MAX_BUFFERED_ACKS {
             s.acks.push_back(v);
         } else {
@@ -150,5 +167,48 @@ impl AckInbox {
         if let Some(w) = s.waker.take() {
             w.wake();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(request_id: &str, client_count: u64) -> ClassicResponse {
+        ClassicResponse::BroadcastClientCount {
+            request_id: request_id.into(),
+            client_count,
+        }
+    }
+
+    #[test]
+    fn forged_client_counts_above_the_limit_are_refused_and_sums_saturate() {
+        let pending = Pending::default();
+        let inbox = Arc::new(AckInbox::default());
+        let _guard = pending.register("r".into(), Waiter::Acks(inbox.clone()));
+        // Three counts of 2^63, as another node can send them: refused, not summed.
+        for _ in 0..3 {
+            let d = pending.deliver(count("r", 1 << 63), 1 << 20, |_| None);
+            assert_eq!(d, Delivery::ClientCountTooLarge(1 << 63));
+        }
+        {
+            let s = inbox.lock();
+            assert_eq!(
+                (s.servers, s.expected_acks),
+                (0, 0),
+                "as if nobody answered"
+            );
+        }
+        assert_eq!(
+            pending.deliver(count("r", 1 << 20), 1 << 20, |_| None),
+            Delivery::Delivered,
+            "the limit itself is accepted"
+        );
+        // Even with no limit the sum cannot overflow (it panicked in debug builds).
+        for _ in 0..3 {
+            pending.deliver(count("r", 1 << 63), u64::MAX, |_| None);
+        }
+        let s = inbox.lock();
+        assert_eq!((s.servers, s.expected_acks), (4, u64::MAX));
     }
 }

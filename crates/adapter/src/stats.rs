@@ -14,7 +14,7 @@ pub struct AdapterStats {
     /// Messages published.
     pub published: u64,
     /// Messages dropped, by reason (`"decode:json"`, `"foreign_namespace"`,
-    /// `"unknown_type"`, …).
+    /// `"unknown_type"`, `"malformed:client_count"`, …).
     pub dropped: HashMap<String, u64>,
 }
 
@@ -27,7 +27,7 @@ pub(crate) struct Counters {
 
 impl Counters {
     /// Counts a dropped message; logs the first of each kind at `warn`, the rest at
-    /// `debug`.
+    /// `debug`. `channel` is the Redis channel it came on.
     pub(crate) fn drop_message(&self, kind: &str, channel: &str, detail: &dyn std::fmt::Display) {
         let mut dropped = self.dropped.lock().unwrap_or_else(|e| e.into_inner());
         let n = dropped.entry(kind.to_owned()).or_insert(0);

@@ -247,3 +247,73 @@ async fn recovers_after_redis_restart() {
         .unwrap();
     assert_eq!(acks, vec![Value::from("b")], "requests work again");
 }
+
+// ---- bounds on what other servers can make this one do --------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_broadcast_client_count_is_dropped_not_yielded_as_timeouts() {
+    use futures_util::StreamExt;
+    use sio_redis::wire::classic::{ClassicRequest, ClassicResponse, RequestBody};
+    let redis = RedisServer::start().expect("redis");
+    let a = server(&redis.url(), fast(), "a").await;
+    // A "server" on the request channel (so Redis counts it) that answers every
+    // broadcast with ack with three client counts of 2^63 (their sum overflows u64).
+    let mut forger = RespConnection::connect(redis.addr()).unwrap();
+    forger.set_timeout(Duration::from_secs(10)).unwrap();
+    forger.send(&["SUBSCRIBE", "socket.io-request#/#"]).unwrap();
+    forger.read_reply().unwrap();
+    let addr = redis.addr();
+    let forging = tokio::task::spawn_blocking(move || {
+        let limits = sio_redis::wire::Limits::default();
+        loop {
+            let push = forger.read_reply().expect("a request");
+            let Some(sio_redis_testkit::RespValue::Bulk(payload)) =
+                push.as_array().and_then(|a| a.get(2)).cloned()
+            else {
+                continue;
+            };
+            let Ok(req) = ClassicRequest::decode(&payload, &limits) else {
+                continue;
+            };
+            let RequestBody::Broadcast { .. } = req.body else {
+                continue;
+            };
+            let mut publisher = RespConnection::connect(addr).unwrap();
+            for _ in 0..3 {
+                let count = ClassicResponse::BroadcastClientCount {
+                    request_id: req.request_id.clone().unwrap(),
+                    client_count: 1 << 63,
+                };
+                publisher
+                    .command(&[
+                        b"PUBLISH".as_slice(),
+                        b"socket.io-response#/#",
+                        &count.encode(),
+                    ])
+                    .unwrap();
+            }
+            return;
+        }
+    });
+    let started = Instant::now();
+    let stream = a
+        ._io
+        .timeout(Duration::from_millis(500))
+        .emit_with_ack::<_, serde_json::Value>("ev", &())
+        .await
+        .expect("broadcast with ack");
+    forging.await.unwrap();
+    // Before the fix: 2^63 timeout items (or a panic on the overflowing sum).
+    let items = tokio::time::timeout(Duration::from_secs(5), stream.take(3).collect::<Vec<_>>())
+        .await
+        .expect("the stream ends at its timeout");
+    assert!(items.is_empty(), "no client exists: {} items", items.len());
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(
+        a.state.stats().dropped.get("malformed:client_count"),
+        Some(&3),
+        "{:?}",
+        a.state.stats()
+    );
+    assert_eq!(a.state.pending_requests("/"), 0);
+}
