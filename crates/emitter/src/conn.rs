@@ -7,6 +7,8 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{AsyncConnectionConfig, Client};
 
+use sio_redis_transport::redact_url;
+
 use crate::config::EmitterConfig;
 use crate::error::Error;
 use crate::selection::Message;
@@ -43,18 +45,6 @@ impl std::fmt::Debug for Publisher {
             .field("connection", &self.describe)
             .field("response_timeout", &self.response_timeout)
             .finish()
-    }
-}
-
-/// `url` without its user-info (`redis://user:secret@host` → `redis://host`).
-pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
-        None => url.to_owned(),
     }
 }
 
@@ -108,7 +98,7 @@ impl Publisher {
         config.validate()?;
         ensure_tls_provider(url);
         let client = Client::open(url).map_err(|e| bad_url("url", e))?;
-        let target = redact(url);
+        let target = redact_url(url);
         let ct = config.get_connection_timeout();
         let rt = config.get_response_timeout();
         let probe_config = AsyncConnectionConfig::new()
@@ -156,7 +146,11 @@ impl Publisher {
         }
         let urls: Vec<&str> = urls.iter().map(AsRef::as_ref).collect();
         urls.iter().for_each(|u| ensure_tls_provider(u));
-        let target = urls.iter().map(|u| redact(u)).collect::<Vec<_>>().join(",");
+        let target = urls
+            .iter()
+            .map(|u| redact_url(u))
+            .collect::<Vec<_>>()
+            .join(",");
         let client = ClusterClient::builder(urls.iter().copied())
             .connection_timeout(config.get_connection_timeout())
             .response_timeout(config.get_response_timeout())
@@ -228,19 +222,5 @@ impl Publisher {
                 ms: millis(self.response_timeout),
             }),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redacts_user_info() {
-        assert_eq!(redact("redis://:pw@h:1/0"), "redis://h:1/0");
-        assert_eq!(redact("rediss://u:p@w@h:1"), "rediss://h:1");
-        assert_eq!(redact("redis://h:1/0?x=a@b"), "redis://h:1/0?x=a@b");
-        assert_eq!(redact("redis://h"), "redis://h");
-        assert_eq!(redact("h:1"), "h:1");
     }
 }

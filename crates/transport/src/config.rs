@@ -374,8 +374,18 @@ impl fmt::Debug for TransportConfig {
     }
 }
 
-/// `scheme://user:***@rest`: the password (if any) replaced.
-fn redact_url(url: &str) -> String {
+/// `url` fit to print: `scheme://user:***@rest`, the password (if any)
+/// replaced; each of several comma-separated URLs alike; `"<unparsable>"` for
+/// a string that is no URL (it might be a bare password). Used for every URL
+/// this project logs or shows (the transport's `Debug`, the emitter, the demo).
+pub fn redact_url(url: &str) -> String {
+    if url.contains(',') {
+        return url.split(',').map(redact_one).collect::<Vec<_>>().join(",");
+    }
+    redact_one(url)
+}
+
+fn redact_one(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "<unparsable>".to_owned();
     };
@@ -765,5 +775,18 @@ mod tests {
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("secret"), "{dbg}");
         assert!(dbg.contains("alice:***@127.0.0.1:7000/0"), "{dbg}");
+    }
+
+    #[test]
+    fn redacted_urls() {
+        assert_eq!(redact_url("redis://:pw@h:1/0"), "redis://:***@h:1/0");
+        assert_eq!(redact_url("rediss://u:p@w@h:1"), "rediss://u:***@h:1");
+        assert_eq!(redact_url("redis://h:1/0?x=a@b"), "redis://h:1/0?x=a@b");
+        assert_eq!(redact_url("redis://h"), "redis://h");
+        assert_eq!(redact_url("secret"), "<unparsable>");
+        assert_eq!(
+            redact_url("redis://a:x@h:1,redis://a:y@h:2"),
+            "redis://a:***@h:1,redis://a:***@h:2"
+        );
     }
 }

@@ -128,7 +128,7 @@ pub use backoff::Backoff;
 pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY, DEFAULT_HEALTH_CHECK_INTERVAL,
     DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PUBLISH_BUFFER_BYTES, DEFAULT_PUBLISH_BUFFER_MAX_AGE,
-    DEFAULT_RESPONSE_TIMEOUT, TransportConfig,
+    DEFAULT_RESPONSE_TIMEOUT, TransportConfig, redact_url,
 };
 pub use error::{ConfigError, ErrorClass, TransportError, classify};
 pub use event::{ConnectionEvent, Role, TransportStats};

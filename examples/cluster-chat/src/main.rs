@@ -76,7 +76,10 @@ async fn main() -> ExitCode {
 /// The Redis to use, and the private server started for it (stopped on drop).
 fn redis_url() -> Result<(String, Option<PrivateRedis>), String> {
     if let Ok(url) = std::env::var("REDIS_URL") {
-        println!("using Redis at {url} (REDIS_URL)");
+        println!(
+            "using Redis at {} (REDIS_URL)",
+            sio_redis::transport::redact_url(&url)
+        );
         return Ok((url, None));
     }
     if TcpStream::connect_timeout(

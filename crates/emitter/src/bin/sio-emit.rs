@@ -54,8 +54,12 @@ struct Cli {
         long,
         value_name = "URL",
         global = true,
+        env = "REDIS_URL",
+        hide_env_values = true,
         help = "Redis URL (redis://[user:password@]host:port[/db], rediss:// for TLS); \
-                several comma-separated URLs are the seed nodes of a Redis Cluster"
+                several comma-separated URLs are the seed nodes of a Redis Cluster. \
+                Read from REDIS_URL when not given, so that a password need not be \
+                on the command line"
     )]
     redis: Option<String>,
 
@@ -245,7 +249,7 @@ fn read_binaries(paths: &[PathBuf]) -> Result<Vec<Value>, String> {
 
 async fn run(cli: Cli, op: Op) -> Result<(), String> {
     let Some(redis) = cli.redis.as_deref() else {
-        usage_error("--redis URL is required");
+        usage_error("--redis URL (or REDIS_URL) is required");
     };
     let timeout = Duration::from_millis(cli.timeout_ms.max(1));
     let config = EmitterConfig::new()
