@@ -5,8 +5,11 @@
 //! `<key>-response#<nsp>#` and its own `<key>-response#<nsp>#<uid>#`, where `uid` is a
 //! fresh 6-character id as Node makes one.
 //!
-//! A client count from another server above `max_remote_client_count` (see
-//! [`ClassicConfig`](crate::ClassicConfig)) is dropped as malformed.
+//! What other servers can ask of this one is bounded (see
+//! [`ClassicConfig`](crate::ClassicConfig)): answers to their requests, and the forwarding
+//! of acknowledgements, run on background tasks, at most `max_concurrent_remote_requests`
+//! at once, more being dropped and counted;
+//! a client count above `max_remote_client_count` is dropped as malformed.
 //!
 //! Differences from Node, by design:
 //! * socketsJoin / socketsLeave / disconnectSockets are applied locally at once and this
@@ -781,19 +784,22 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
                 if let Ok(sid) = Sid::from_str(&sid) {
                     self.local.add_all(sid, room);
                 }
-                self.respond(requester, ClassicResponse::Done { request_id });
+                let response = ClassicResponse::Done { request_id };
+                self.respond(msg, "join", requester, response);
             }
             RequestBody::LegacyRemoteLeave { sid, room } => {
                 if let Ok(sid) = Sid::from_str(&sid) {
                     self.local.del(sid, room);
                 }
-                self.respond(requester, ClassicResponse::Done { request_id });
+                let response = ClassicResponse::Done { request_id };
+                self.respond(msg, "leave", requester, response);
             }
             RequestBody::LegacyRemoteDisconnect { sid, .. } => {
                 if let Ok(sid) = Sid::from_str(&sid) {
                     let _ = self.local.disconnect_socket(SioOpts::new(sid));
                 }
-                self.respond(requester, ClassicResponse::Done { request_id });
+                let response = ClassicResponse::Done { request_id };
+                self.respond(msg, "disconnect", requester, response);
             }
             RequestBody::Sockets { rooms } => {
                 let opts = BroadcastOptions {
@@ -806,32 +812,25 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
                     .into_iter()
                     .map(|s| s.to_string())
                     .collect();
-                self.respond(
-                    requester,
-                    ClassicResponse::Sockets {
-                        request_id,
-                        sockets,
-                    },
-                );
+                let response = ClassicResponse::Sockets {
+                    request_id,
+                    sockets,
+                };
+                self.respond(msg, "sockets", requester, response);
             }
             RequestBody::AllRooms => {
-                self.respond(
-                    requester,
-                    ClassicResponse::AllRooms {
-                        request_id,
-                        rooms: self.local_rooms(),
-                    },
-                );
+                let response = ClassicResponse::AllRooms {
+                    request_id,
+                    rooms: self.local_rooms(),
+                };
+                self.respond(msg, "allRooms", requester, response);
             }
             RequestBody::RemoteFetch { opts } => {
-                let sockets = self.describe_local(&opts);
-                self.respond(
-                    requester,
-                    ClassicResponse::FetchSockets {
-                        request_id,
-                        sockets,
-                    },
-                );
+                let response = ClassicResponse::FetchSockets {
+                    request_id,
+                    sockets: self.describe_local(&opts),
+                };
+                self.respond(msg, "fetchSockets", requester, response);
             }
             RequestBody::ServerSideEmit { data } => self.on_server_side_emit(req.request_id, data),
             RequestBody::Broadcast { packet, opts } => {
@@ -860,10 +859,11 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
                 send: Box::new(move |value| {
                     // Node answers serverSideEmit on the shared channel, whatever the option.
                     let response = ClassicResponse::ServerSideEmit { request_id, data: Some(value) };
-                    let channel = this.channels.response.clone();
                     let adapter = this.clone();
-                    this.state.inner.tasks.spawn(async move {
-                        if let Err(e) = adapter.publish(&channel, response.encode()).await {
+                    let channel = &this.channels.response;
+                    this.spawn_request(channel, "serverSideEmit acknowledgement", async move {
+                        let channel = &adapter.channels.response;
+                        if let Err(e) = adapter.publish(channel, response.encode()).await {
                             tracing::warn!(error = %e, "cannot publish a serverSideEmit acknowledgement");
                         }
                     });
@@ -886,6 +886,11 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
         opts: BroadcastOptions,
         msg: &Message,
     ) {
+        // The slot is taken first: beyond the limit the broadcast is not emitted either
+        // (its acknowledgements would have nowhere to go).
+        let Some(permit) = self.state.inner.try_request_permit() else {
+            return self.drop_overloaded(&msg.channel, "broadcast with acknowledgements");
+        };
         let value = match convert::event_to_sio(self.local.parser(), &packet.data) {
             Ok(v) => v,
             Err(e) => return self.drop_message("payload", msg, &e),
@@ -896,11 +901,12 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
             .and_then(|f| f.timeout)
             .map(Duration::from_millis);
         let sio = self.local_opts(&opts);
+        // Emitted here, in the order of the other broadcasts; the answers go to the pool.
         let (acks, count) =
             self.local
                 .broadcast_with_ack(SioPacket::event(self.nsp.clone(), value), sio, timeout);
         let this = self.clone();
-        self.state.inner.tasks.spawn(async move {
+        let forward = async move {
             let channel = this.response_channel(requester.as_deref());
             let count = ClassicResponse::BroadcastClientCount {
                 request_id: request_id.clone(),
@@ -927,6 +933,10 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
                     tracing::warn!(error = %e, "cannot publish a broadcast acknowledgement");
                 }
             }
+        };
+        self.state.inner.tasks.spawn(async move {
+            let _permit = permit;
+            forward.await;
         });
     }
 
@@ -939,9 +949,47 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
         }
     }
 
-    fn respond(self: &Arc<Self>, requester: Option<String>, response: ClassicResponse) {
-        let this = self.clone();
+    /// Runs `work` for a request of another server on a background task that holds one
+    /// of the `max_concurrent_remote_requests` slots. When every slot is taken the
+    /// request is dropped (counted as `"overloaded"`, logged once); never waits, so the
+    /// subscriber task is never held up.
+    fn spawn_request(
+        &self,
+        channel: &str,
+        what: &str,
+        work: impl Future<Output = ()> + Send + 'static,
+    ) {
+        let Some(permit) = self.state.inner.try_request_permit() else {
+            return self.drop_overloaded(channel, what);
+        };
         self.state.inner.tasks.spawn(async move {
+            let _permit = permit;
+            work.await;
+        });
+    }
+
+    fn drop_overloaded(&self, channel: &str, what: &str) {
+        let max = self.state.inner.config.max_concurrent_remote_requests;
+        self.state.inner.counters.drop_message(
+            "overloaded",
+            channel,
+            &format_args!(
+                "{what}: all {max} slots for remote requests (max_concurrent_remote_requests) are taken"
+            ),
+        );
+    }
+
+    /// Publishes `response` to the request `msg` of `requester` from the bounded pool
+    /// ([`ClassicAdapter::spawn_request`]).
+    fn respond(
+        self: &Arc<Self>,
+        msg: &Message,
+        what: &str,
+        requester: Option<String>,
+        response: ClassicResponse,
+    ) {
+        let this = self.clone();
+        self.spawn_request(&msg.channel, what, async move {
             let channel = this.response_channel(requester.as_deref());
             if let Err(e) = this.publish(&channel, response.encode()).await {
                 tracing::warn!(error = %e, "cannot publish a response");

@@ -49,6 +49,22 @@ pub struct ClassicConfig {
     ///
     /// [`AdapterStats::dropped`]: crate::AdapterStats::dropped
     pub max_remote_client_count: u64,
+    /// How many requests from other servers (fetchSockets, allRooms, the legacy
+    /// `sockets`/join/leave/disconnect answers, server-side emit acknowledgements, and
+    /// broadcasts with acknowledgements while their acknowledgements are forwarded) this
+    /// server works on at once, over all its namespaces; default
+    /// [`ClassicConfig::DEFAULT_MAX_CONCURRENT_REMOTE_REQUESTS`] (1024).
+    ///
+    /// Their answers are published from background tasks. A request that arrives while
+    /// every slot is taken is dropped without an answer (the requester sees a timeout
+    /// naming one server fewer), counted in
+    /// [`AdapterStats::dropped`](crate::AdapterStats::dropped) as `"overloaded"` and
+    /// logged once; the subscriber never waits for a slot. Requests in progress:
+    /// [`AdapterStats::remote_requests_in_flight`](crate::AdapterStats::remote_requests_in_flight).
+    /// Room changes and disconnections asked by other servers (`socketsJoin`,
+    /// `socketsLeave`, `disconnectSockets`) and received broadcasts are applied at once, in
+    /// the order Redis delivers them, and take no slot.
+    pub max_concurrent_remote_requests: usize,
 }
 
 impl Default for ClassicConfig {
@@ -60,6 +76,7 @@ impl Default for ClassicConfig {
             limits: Limits::default(),
             max_foreign_ids: 100_000,
             max_remote_client_count: Self::DEFAULT_MAX_REMOTE_CLIENT_COUNT,
+            max_concurrent_remote_requests: Self::DEFAULT_MAX_CONCURRENT_REMOTE_REQUESTS,
         }
     }
 }
@@ -78,6 +95,8 @@ pub struct ConfigError {
 impl ClassicConfig {
     /// Default of [`ClassicConfig::max_remote_client_count`]: 2^20 clients.
     pub const DEFAULT_MAX_REMOTE_CLIENT_COUNT: u64 = 1 << 20;
+    /// Default of [`ClassicConfig::max_concurrent_remote_requests`]: 1024 requests.
+    pub const DEFAULT_MAX_CONCURRENT_REMOTE_REQUESTS: usize = 1024;
 
     /// Sets `key`.
     #[must_use]
@@ -121,11 +140,20 @@ impl ClassicConfig {
         self
     }
 
+    /// Sets [`ClassicConfig::max_concurrent_remote_requests`].
+    #[must_use]
+    pub fn max_concurrent_remote_requests(mut self, max: usize) -> Self {
+        self.max_concurrent_remote_requests = max;
+        self
+    }
+
     /// Checks the settings once.
     ///
     /// # Errors
     /// [`ConfigError`] naming the setting: an empty `key`, a zero `requestsTimeout`,
-    /// zero limits, a zero `max_foreign_ids` or `max_remote_client_count`.
+    /// zero limits, a zero `max_foreign_ids`, `max_remote_client_count` or
+    /// `max_concurrent_remote_requests`, or a
+    /// `max_concurrent_remote_requests` above [`tokio::sync::Semaphore::MAX_PERMITS`].
     pub fn validate(self) -> Result<Self, ConfigError> {
         let fail = |setting, reason| Err(ConfigError { setting, reason });
         if self.key.is_empty() {
@@ -142,6 +170,15 @@ impl ClassicConfig {
         }
         if self.max_remote_client_count == 0 {
             return fail("max_remote_client_count", "must be more than 0");
+        }
+        if self.max_concurrent_remote_requests == 0 {
+            return fail("max_concurrent_remote_requests", "must be more than 0");
+        }
+        if self.max_concurrent_remote_requests > tokio::sync::Semaphore::MAX_PERMITS {
+            return fail(
+                "max_concurrent_remote_requests",
+                "must be at most tokio::sync::Semaphore::MAX_PERMITS",
+            );
         }
         Ok(self)
     }

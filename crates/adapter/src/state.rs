@@ -12,6 +12,7 @@ use std::time::Duration;
 use sio_redis_transport::{Transport, TransportConfig};
 use sio_redis_wire::{BroadcastOptions, SocketDescription, Value};
 use socketioxide_core::{Sid, Uid};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use crate::config::{ClassicConfig, ConfigError};
@@ -143,6 +144,17 @@ pub(crate) struct StateInner {
     pub(crate) counters: Counters,
     /// Background work (answers to requests); awaited by [`RedisAdapterState::close`].
     pub(crate) tasks: TaskTracker,
+    /// One permit per remote request being worked on
+    /// (`max_concurrent_remote_requests`).
+    pub(crate) request_permits: Arc<Semaphore>,
+}
+
+impl StateInner {
+    /// A slot for one remote request, or `None` (without waiting) when every slot of
+    /// `max_concurrent_remote_requests` is taken; the caller counts the drop.
+    pub(crate) fn try_request_permit(&self) -> Option<OwnedSemaphorePermit> {
+        self.request_permits.clone().try_acquire_owned().ok()
+    }
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -171,6 +183,7 @@ impl RedisAdapterState {
     /// [`ConfigError`] naming a bad setting.
     pub fn new(transport: Transport, config: ClassicConfig) -> Result<Self, ConfigError> {
         let config = config.validate()?;
+        let request_permits = Arc::new(Semaphore::new(config.max_concurrent_remote_requests));
         Ok(Self {
             inner: Arc::new(StateInner {
                 transport,
@@ -182,6 +195,7 @@ impl RedisAdapterState {
                 remote_uid: Uid::new(),
                 counters: Counters::default(),
                 tasks: TaskTracker::new(),
+                request_permits,
             }),
         })
     }
@@ -196,9 +210,18 @@ impl RedisAdapterState {
         &self.inner.config
     }
 
-    /// Counters of this server's adapters: messages received, dropped by kind, …
+    /// Counters of this server's adapters: messages received, dropped by kind, remote
+    /// requests in progress, …
     pub fn stats(&self) -> crate::stats::AdapterStats {
-        self.inner.counters.snapshot()
+        let inner = &self.inner;
+        let free = inner.request_permits.available_permits();
+        let in_flight = inner
+            .config
+            .max_concurrent_remote_requests
+            .saturating_sub(free);
+        inner
+            .counters
+            .snapshot(u64::try_from(in_flight).unwrap_or(u64::MAX))
     }
 
     fn ns(&self, nsp: &str) -> Result<Arc<dyn NamespaceOps>, Error> {

@@ -14,8 +14,11 @@ pub struct AdapterStats {
     /// Messages published.
     pub published: u64,
     /// Messages dropped, by reason (`"decode:json"`, `"foreign_namespace"`,
-    /// `"unknown_type"`, `"malformed:client_count"`, …).
+    /// `"unknown_type"`, `"malformed:client_count"`, `"overloaded"`, …).
     pub dropped: HashMap<String, u64>,
+    /// Requests from other servers being worked on now (at most
+    /// [`ClassicConfig::max_concurrent_remote_requests`](crate::ClassicConfig::max_concurrent_remote_requests)).
+    pub remote_requests_in_flight: u64,
 }
 
 #[derive(Debug, Default)]
@@ -39,8 +42,9 @@ impl Counters {
         }
     }
 
-    pub(crate) fn snapshot(&self) -> AdapterStats {
+    pub(crate) fn snapshot(&self, remote_requests_in_flight: u64) -> AdapterStats {
         AdapterStats {
+            remote_requests_in_flight,
             received: self.received.load(Ordering::Relaxed),
             published: self.published.load(Ordering::Relaxed),
             dropped: self

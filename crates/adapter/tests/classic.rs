@@ -250,6 +250,33 @@ async fn recovers_after_redis_restart() {
 
 // ---- bounds on what other servers can make this one do --------------------------------
 
+/// A broadcast-with-ack request (type 7) from a server that does not exist, for event
+/// `ev` to every socket of `/`, with `flags.timeout` = `timeout_ms`.
+fn forged_broadcast_with_ack(request_id: &str, timeout_ms: u64) -> Vec<u8> {
+    use sio_redis::wire::classic::{ClassicRequest, RequestBody};
+    use sio_redis::wire::{BroadcastFlags, BroadcastOptions, Packet};
+    let mut opts = BroadcastOptions::new(Vec::new(), Vec::new());
+    opts.flags = Some(BroadcastFlags {
+        timeout: Some(timeout_ms),
+        ..BroadcastFlags::default()
+    });
+    ClassicRequest {
+        uid: Some("forger".into()),
+        request_id: Some(request_id.into()),
+        body: RequestBody::Broadcast {
+            packet: Packet::event(vec![Value::from("ev")], Some("/".into())),
+            opts,
+        },
+    }
+    .encode()
+}
+
+fn publish(redis: &RedisServer, channel: &str, payload: &[u8]) {
+    redis
+        .command(&[b"PUBLISH".as_slice(), channel.as_bytes(), payload])
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_broadcast_client_count_is_dropped_not_yielded_as_timeouts() {
     use futures_util::StreamExt;
@@ -316,4 +343,52 @@ async fn forged_broadcast_client_count_is_dropped_not_yielded_as_timeouts() {
         a.state.stats()
     );
     assert_eq!(a.state.pending_requests("/"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_requests_beyond_the_limit_are_dropped_counted_and_never_stall_delivery() {
+    let redis = RedisServer::start().expect("redis");
+    let a = server(&redis.url(), fast(), "a").await;
+    let b = server(&redis.url(), fast().max_concurrent_remote_requests(1), "b").await;
+    let (_to_server, _from_server) = b._io.new_dummy_sock("/", ()).await;
+    // b's only slot is taken for 2.5 s: a broadcast with ack its client never answers.
+    publish(
+        &redis,
+        "socket.io-request#/#",
+        &forged_broadcast_with_ack("busy01", 2500),
+    );
+    wait_for("b to work on the request", Duration::from_secs(5), || {
+        b.state.stats().remote_requests_in_flight == 1
+    })
+    .await;
+    // Before the fix b answered (no limit).
+    match a.state.fetch_sockets("/", Default::default()).await {
+        Err(Error::Timeout {
+            received, expected, ..
+        }) => assert_eq!((received, expected), (0, 1)),
+        other => panic!("expected b to drop the request, got {other:?}"),
+    }
+    assert_eq!(b.state.stats().dropped.get("overloaded"), Some(&1));
+    assert_eq!(b.state.stats().remote_requests_in_flight, 1, "still busy");
+    // The subscriber is not held up meanwhile: server-side events flow.
+    a.state
+        .server_side_emit("/", "while-busy", vec![])
+        .await
+        .unwrap();
+    wait_for("b to get the event", Duration::from_secs(1), || {
+        b.sse.lock().unwrap().iter().any(|(e, _)| e == "while-busy")
+    })
+    .await;
+    assert_eq!(b.state.stats().remote_requests_in_flight, 1, "still busy");
+    // Once the slot is free, b answers again.
+    wait_for("b's slot to be free", Duration::from_secs(5), || {
+        b.state.stats().remote_requests_in_flight == 0
+    })
+    .await;
+    let sockets = a
+        .state
+        .fetch_sockets("/", Default::default())
+        .await
+        .unwrap();
+    assert_eq!(sockets.len(), 1, "b's client");
 }
