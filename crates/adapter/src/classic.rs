@@ -6,9 +6,10 @@
 //! fresh 6-character id as Node makes one.
 //!
 //! What other servers can ask of this one is bounded (see
-//! [`ClassicConfig`](crate::ClassicConfig)): answers to their requests, and the forwarding
-//! of acknowledgements, run on background tasks, at most `max_concurrent_remote_requests`
-//! at once, more being dropped and counted;
+//! [`ClassicConfig`](crate::ClassicConfig)): answers that list or describe the local
+//! sockets or rooms, and the forwarding of acknowledgements, run on background tasks (never
+//! on the Redis subscriber task), at most `max_concurrent_remote_requests` at once, more
+//! being dropped and counted;
 //! a client count above `max_remote_client_count` is dropped as malformed.
 //!
 //! Differences from Node, by design:
@@ -780,57 +781,66 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
                 let sio = self.local_opts(&opts);
                 let _ = self.local.disconnect_socket(sio);
             }
+            // The legacy single-socket changes are applied here, in order; only their
+            // answer goes to the pool.
             RequestBody::LegacyRemoteJoin { sid, room } => {
                 if let Ok(sid) = Sid::from_str(&sid) {
                     self.local.add_all(sid, room);
                 }
-                let response = ClassicResponse::Done { request_id };
-                self.respond(msg, "join", requester, response);
+                self.respond(msg, "join", requester, |_| ClassicResponse::Done {
+                    request_id,
+                });
             }
             RequestBody::LegacyRemoteLeave { sid, room } => {
                 if let Ok(sid) = Sid::from_str(&sid) {
                     self.local.del(sid, room);
                 }
-                let response = ClassicResponse::Done { request_id };
-                self.respond(msg, "leave", requester, response);
+                self.respond(msg, "leave", requester, |_| ClassicResponse::Done {
+                    request_id,
+                });
             }
             RequestBody::LegacyRemoteDisconnect { sid, .. } => {
                 if let Ok(sid) = Sid::from_str(&sid) {
                     let _ = self.local.disconnect_socket(SioOpts::new(sid));
                 }
-                let response = ClassicResponse::Done { request_id };
-                self.respond(msg, "disconnect", requester, response);
-            }
-            RequestBody::Sockets { rooms } => {
-                let opts = BroadcastOptions {
-                    rooms,
-                    ..BroadcastOptions::default()
-                };
-                let sockets = self
-                    .local
-                    .sockets(sio_opts(&opts))
-                    .into_iter()
-                    .map(|s| s.to_string())
-                    .collect();
-                let response = ClassicResponse::Sockets {
+                self.respond(msg, "disconnect", requester, |_| ClassicResponse::Done {
                     request_id,
-                    sockets,
-                };
-                self.respond(msg, "sockets", requester, response);
+                });
+            }
+            // What lists or describes every local socket or room runs on the pool.
+            RequestBody::Sockets { rooms } => {
+                self.respond(msg, "sockets", requester, move |this| {
+                    let opts = BroadcastOptions {
+                        rooms,
+                        ..BroadcastOptions::default()
+                    };
+                    let sockets = this
+                        .local
+                        .sockets(sio_opts(&opts))
+                        .into_iter()
+                        .map(|s| s.to_string())
+                        .collect();
+                    ClassicResponse::Sockets {
+                        request_id,
+                        sockets,
+                    }
+                });
             }
             RequestBody::AllRooms => {
-                let response = ClassicResponse::AllRooms {
-                    request_id,
-                    rooms: self.local_rooms(),
-                };
-                self.respond(msg, "allRooms", requester, response);
+                self.respond(msg, "allRooms", requester, |this| {
+                    ClassicResponse::AllRooms {
+                        request_id,
+                        rooms: this.local_rooms(),
+                    }
+                });
             }
             RequestBody::RemoteFetch { opts } => {
-                let response = ClassicResponse::FetchSockets {
-                    request_id,
-                    sockets: self.describe_local(&opts),
-                };
-                self.respond(msg, "fetchSockets", requester, response);
+                self.respond(msg, "fetchSockets", requester, move |this| {
+                    ClassicResponse::FetchSockets {
+                        request_id,
+                        sockets: this.describe_local(&opts),
+                    }
+                });
             }
             RequestBody::ServerSideEmit { data } => self.on_server_side_emit(req.request_id, data),
             RequestBody::Broadcast { packet, opts } => {
@@ -979,17 +989,18 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
         );
     }
 
-    /// Publishes `response` to the request `msg` of `requester` from the bounded pool
-    /// ([`ClassicAdapter::spawn_request`]).
+    /// Answers the request `msg` of `requester`: `make` builds the response on the
+    /// bounded pool ([`ClassicAdapter::spawn_request`]), which then publishes it.
     fn respond(
         self: &Arc<Self>,
         msg: &Message,
         what: &str,
         requester: Option<String>,
-        response: ClassicResponse,
+        make: impl FnOnce(&Self) -> ClassicResponse + Send + 'static,
     ) {
         let this = self.clone();
         self.spawn_request(&msg.channel, what, async move {
+            let response = make(&this);
             let channel = this.response_channel(requester.as_deref());
             if let Err(e) = this.publish(&channel, response.encode()).await {
                 tracing::warn!(error = %e, "cannot publish a response");
@@ -1102,5 +1113,65 @@ impl<E: SocketEmitter> NamespaceOps for ClassicAdapter<E> {
 
     fn pending_requests(&self) -> usize {
         self.pending.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The transport calls message handlers inline on its reader task: a fetchSockets
+    /// request must not describe the local sockets there. Proven by holding the lock the
+    /// description needs: the request waits for it, later messages do not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[allow(clippy::await_holding_lock)] // on purpose: the lock is the test's switch
+    async fn fetch_sockets_request_is_described_off_the_subscriber_task() {
+        use socketioxide::SocketIo;
+        use socketioxide::adapter::Emitter;
+
+        let redis = sio_redis_testkit::RedisServer::start().expect("redis");
+        let config = || crate::ClassicConfig::default().requests_timeout(Duration::from_secs(5));
+        let mut servers = Vec::new();
+        for _ in 0..2 {
+            let state = RedisAdapterState::connect(&redis.url(), config())
+                .await
+                .unwrap();
+            let (_svc, io) = SocketIo::builder()
+                .with_adapter::<ClassicAdapter<Emitter>>(state.clone())
+                .build_svc();
+            io.ns("/", async || {}).await.unwrap();
+            servers.push((state, io));
+        }
+        let (a, b) = (servers[0].0.clone(), servers[1].0.clone());
+        let (seen_tx, mut seen) = mpsc::unbounded_channel();
+        b.on_server_side_emit("/", move |ev| {
+            let _ = seen_tx.send(ev.event);
+        });
+
+        let received = b.stats().received;
+        let meta = b.inner.socket_meta.lock().unwrap();
+        let fetch = tokio::spawn({
+            let a = a.clone();
+            async move { a.fetch_sockets("/", Default::default()).await }
+        });
+        // The request reaches b (its answer cannot be built while `meta` is held).
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while b.stats().received == received {
+            assert!(std::time::Instant::now() < deadline, "b got no request");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        a.server_side_emit("/", "after", vec![]).await.unwrap();
+        // Before the fix b's subscriber task was stuck on the lock, describing sockets.
+        let event = tokio::time::timeout(Duration::from_secs(3), seen.recv()).await;
+        drop(meta);
+        assert_eq!(
+            event.expect("b's subscriber goes on while the answer waits"),
+            Some("after".to_owned())
+        );
+        let sockets = fetch
+            .await
+            .unwrap()
+            .expect("b answers once the lock is free");
+        assert!(sockets.is_empty());
     }
 }

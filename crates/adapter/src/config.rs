@@ -55,9 +55,9 @@ pub struct ClassicConfig {
     /// server works on at once, over all its namespaces; default
     /// [`ClassicConfig::DEFAULT_MAX_CONCURRENT_REMOTE_REQUESTS`] (1024).
     ///
-    /// Their answers are published from background tasks. A request that arrives while
-    /// every slot is taken is dropped without an answer (the requester sees a timeout
-    /// naming one server fewer), counted in
+    /// The work runs on background tasks, never on the Redis subscriber task. A request
+    /// that arrives while every slot is taken is dropped without an answer (the requester
+    /// sees a timeout naming one server fewer), counted in
     /// [`AdapterStats::dropped`](crate::AdapterStats::dropped) as `"overloaded"` and
     /// logged once; the subscriber never waits for a slot. Requests in progress:
     /// [`AdapterStats::remote_requests_in_flight`](crate::AdapterStats::remote_requests_in_flight).
