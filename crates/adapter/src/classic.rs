@@ -9,7 +9,7 @@
 //! [`ClassicConfig`](crate::ClassicConfig)): answers that list or describe the local
 //! sockets or rooms, and the forwarding of acknowledgements, run on background tasks (never
 //! on the Redis subscriber task), at most `max_concurrent_remote_requests` at once, more
-//! being dropped and counted;
+//! being dropped and counted; a remote `flags.timeout` is cut to `max_remote_ack_timeout`;
 //! a client count above `max_remote_client_count` is dropped as malformed.
 //!
 //! Differences from Node, by design:
@@ -389,6 +389,20 @@ fn event_data(packet: &SioPacket) -> Option<&SioValue> {
 
 fn adapter_err(e: Error) -> BroadcastError {
     BroadcastError::Adapter(e.into())
+}
+
+/// How long this server waits for its clients' acknowledgements of another server's
+/// broadcast with acknowledgements: the request's `flags.timeout` (ms), else the
+/// namespace's `ack_timeout`, at most `max` (`max_remote_ack_timeout`).
+fn remote_ack_timeout(
+    flags_timeout_ms: Option<u64>,
+    ack_timeout: Duration,
+    max: Duration,
+) -> Duration {
+    flags_timeout_ms
+        .map(Duration::from_millis)
+        .unwrap_or(ack_timeout)
+        .min(max)
 }
 
 /// socketioxide options for a remote operation: rooms, except and volatile from the wire;
@@ -905,16 +919,21 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
             Ok(v) => v,
             Err(e) => return self.drop_message("payload", msg, &e),
         };
-        let timeout = opts
-            .flags
-            .as_ref()
-            .and_then(|f| f.timeout)
-            .map(Duration::from_millis);
+        let config = &self.state.inner.config;
+        let timeout = remote_ack_timeout(
+            opts.flags.as_ref().and_then(|f| f.timeout),
+            self.local.ack_timeout(),
+            config.max_remote_ack_timeout,
+        );
+        // However slowly Redis takes the answers, the task ends by then.
+        let hard_deadline = timeout.saturating_add(config.requests_timeout);
         let sio = self.local_opts(&opts);
         // Emitted here, in the order of the other broadcasts; the answers go to the pool.
-        let (acks, count) =
-            self.local
-                .broadcast_with_ack(SioPacket::event(self.nsp.clone(), value), sio, timeout);
+        let (acks, count) = self.local.broadcast_with_ack(
+            SioPacket::event(self.nsp.clone(), value),
+            sio,
+            Some(timeout),
+        );
         let this = self.clone();
         let forward = async move {
             let channel = this.response_channel(requester.as_deref());
@@ -946,7 +965,11 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
         };
         self.state.inner.tasks.spawn(async move {
             let _permit = permit;
-            forward.await;
+            if tokio::time::timeout(hard_deadline, forward).await.is_err() {
+                tracing::debug!(
+                    "broadcast with ack: stopped forwarding acknowledgements at the deadline"
+                );
+            }
         });
     }
 
@@ -1119,6 +1142,23 @@ impl<E: SocketEmitter> NamespaceOps for ClassicAdapter<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_flags_timeout_is_capped() {
+        let (ack, max) = (Duration::from_secs(5), Duration::from_secs(60));
+        assert_eq!(remote_ack_timeout(Some(u64::MAX), ack, max), max);
+        assert_eq!(remote_ack_timeout(Some(60_001), ack, max), max);
+        assert_eq!(
+            remote_ack_timeout(Some(250), ack, max),
+            Duration::from_millis(250)
+        );
+        assert_eq!(remote_ack_timeout(None, ack, max), ack);
+        assert_eq!(
+            remote_ack_timeout(None, Duration::from_secs(600), max),
+            max,
+            "socketioxide's ack_timeout is capped too"
+        );
+    }
 
     /// The transport calls message handlers inline on its reader task: a fetchSockets
     /// request must not describe the local sockets there. Proven by holding the lock the

@@ -49,6 +49,19 @@ pub struct ClassicConfig {
     ///
     /// [`AdapterStats::dropped`]: crate::AdapterStats::dropped
     pub max_remote_client_count: u64,
+    /// The longest this server waits for its clients' acknowledgements of a broadcast
+    /// with acknowledgements that another server asked for, default
+    /// [`ClassicConfig::DEFAULT_MAX_REMOTE_ACK_TIMEOUT`] (60 s).
+    ///
+    /// The request's `flags.timeout` (milliseconds, set by the requesting server from its
+    /// own `timeout()`) is used when it is shorter; a longer or absurd one (up to 2^64 − 1
+    /// ms) is cut to this. Without a `flags.timeout`, socketioxide's `ack_timeout` is used,
+    /// also cut to this. Each such request holds one of the
+    /// [`max_concurrent_remote_requests`](ClassicConfig::max_concurrent_remote_requests)
+    /// slots until its acknowledgements are forwarded: at most this timeout plus
+    /// `requestsTimeout` (for the last answers to reach Redis).
+    /// (Node's adapter waits on the remote side until each client answers or disconnects.)
+    pub max_remote_ack_timeout: Duration,
     /// How many requests from other servers (fetchSockets, allRooms, the legacy
     /// `sockets`/join/leave/disconnect answers, server-side emit acknowledgements, and
     /// broadcasts with acknowledgements while their acknowledgements are forwarded) this
@@ -76,6 +89,7 @@ impl Default for ClassicConfig {
             limits: Limits::default(),
             max_foreign_ids: 100_000,
             max_remote_client_count: Self::DEFAULT_MAX_REMOTE_CLIENT_COUNT,
+            max_remote_ack_timeout: Self::DEFAULT_MAX_REMOTE_ACK_TIMEOUT,
             max_concurrent_remote_requests: Self::DEFAULT_MAX_CONCURRENT_REMOTE_REQUESTS,
         }
     }
@@ -95,6 +109,9 @@ pub struct ConfigError {
 impl ClassicConfig {
     /// Default of [`ClassicConfig::max_remote_client_count`]: 2^20 clients.
     pub const DEFAULT_MAX_REMOTE_CLIENT_COUNT: u64 = 1 << 20;
+    /// Default of [`ClassicConfig::max_remote_ack_timeout`]: 60 s (twelve times
+    /// socketioxide's and Node's usual 5 s acknowledgement and request timeouts).
+    pub const DEFAULT_MAX_REMOTE_ACK_TIMEOUT: Duration = Duration::from_secs(60);
     /// Default of [`ClassicConfig::max_concurrent_remote_requests`]: 1024 requests.
     pub const DEFAULT_MAX_CONCURRENT_REMOTE_REQUESTS: usize = 1024;
 
@@ -140,6 +157,13 @@ impl ClassicConfig {
         self
     }
 
+    /// Sets [`ClassicConfig::max_remote_ack_timeout`].
+    #[must_use]
+    pub fn max_remote_ack_timeout(mut self, max: Duration) -> Self {
+        self.max_remote_ack_timeout = max;
+        self
+    }
+
     /// Sets [`ClassicConfig::max_concurrent_remote_requests`].
     #[must_use]
     pub fn max_concurrent_remote_requests(mut self, max: usize) -> Self {
@@ -151,8 +175,8 @@ impl ClassicConfig {
     ///
     /// # Errors
     /// [`ConfigError`] naming the setting: an empty `key`, a zero `requestsTimeout`,
-    /// zero limits, a zero `max_foreign_ids`, `max_remote_client_count` or
-    /// `max_concurrent_remote_requests`, or a
+    /// zero limits, a zero `max_foreign_ids`, `max_remote_client_count`,
+    /// `max_remote_ack_timeout` or `max_concurrent_remote_requests`, or a
     /// `max_concurrent_remote_requests` above [`tokio::sync::Semaphore::MAX_PERMITS`].
     pub fn validate(self) -> Result<Self, ConfigError> {
         let fail = |setting, reason| Err(ConfigError { setting, reason });
@@ -170,6 +194,9 @@ impl ClassicConfig {
         }
         if self.max_remote_client_count == 0 {
             return fail("max_remote_client_count", "must be more than 0");
+        }
+        if self.max_remote_ack_timeout.is_zero() {
+            return fail("max_remote_ack_timeout", "must be more than 0 ms");
         }
         if self.max_concurrent_remote_requests == 0 {
             return fail("max_concurrent_remote_requests", "must be more than 0");

@@ -346,6 +346,53 @@ async fn forged_broadcast_client_count_is_dropped_not_yielded_as_timeouts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_ack_timeout_of_u64_max_is_capped_and_the_responder_task_ends() {
+    let redis = RedisServer::start().expect("redis");
+    let config = fast().max_remote_ack_timeout(Duration::from_millis(300));
+    let b = server(&redis.url(), config, "b").await;
+    // A client that never acknowledges.
+    let (_to_server, mut from_server) = b._io.new_dummy_sock("/", ()).await;
+    let mut responses = RespConnection::connect(redis.addr()).unwrap();
+    responses.set_timeout(Duration::from_secs(5)).unwrap();
+    responses
+        .send(&["SUBSCRIBE", "socket.io-response#/#"])
+        .unwrap();
+    responses.read_reply().unwrap();
+
+    publish(
+        &redis,
+        "socket.io-request#/#",
+        &forged_broadcast_with_ack("ackreq", u64::MAX),
+    );
+    // The client gets the event, and b reports one client.
+    let packet = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            // Engine.IO packets, read through Debug (`Message(Str(b"21[\"ev\"]"))`).
+            let packet = format!("{:?}", from_server.recv().await.expect("socket open"));
+            if packet.contains("ev") {
+                return packet;
+            }
+        }
+    })
+    .await
+    .expect("the event reaches the client");
+    assert!(
+        packet.contains(r#""21[\"ev\"]""#),
+        "an event with an ack id: {packet}"
+    );
+    let count = responses.read_reply().unwrap();
+    let payload = count.as_array().unwrap()[2].as_str().unwrap().to_owned();
+    assert!(payload.contains("\"clientCount\":1"), "{payload}");
+    // Before the fix the forwarding task waited ~584 million years for the ack.
+    wait_for(
+        "the responder task to end at the capped timeout",
+        Duration::from_secs(5),
+        || b.state.stats().remote_requests_in_flight == 0,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_requests_beyond_the_limit_are_dropped_counted_and_never_stall_delivery() {
     let redis = RedisServer::start().expect("redis");
     let a = server(&redis.url(), fast(), "a").await;
