@@ -10,7 +10,8 @@
 //! sockets or rooms, and the forwarding of acknowledgements, run on background tasks (never
 //! on the Redis subscriber task), at most `max_concurrent_remote_requests` at once, more
 //! being dropped and counted; a remote `flags.timeout` is cut to `max_remote_ack_timeout`;
-//! a client count above `max_remote_client_count` is dropped as malformed.
+//! a client count above `max_remote_client_count` is dropped as malformed. Dropping the
+//! adapter removes its subscription.
 //!
 //! Differences from Node, by design:
 //! * socketsJoin / socketsLeave / disconnectSockets are applied locally at once and this
@@ -119,6 +120,35 @@ impl Spawnable for InitRes {
 
 impl<E> DefinedAdapter for ClassicAdapter<E> {}
 
+/// Dropping the adapter (socketioxide drops it with its namespace or its server) removes
+/// its Redis subscription without blocking: the `UNSUBSCRIBE`/`PUNSUBSCRIBE` goes out on a
+/// task of the current Tokio runtime, or, when none is running, at the next namespace
+/// initialisation on the same [`RedisAdapterState`] (closing the state closes the
+/// subscriber connection, which drops every subscription anyway).
+impl<E> Drop for ClassicAdapter<E> {
+    fn drop(&mut self) {
+        let id = self
+            .subscription
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let inner = &self.state.inner;
+        {
+            let mut namespaces = lock(&inner.namespaces);
+            // Ours (dead now) unless another adapter of the namespace replaced it.
+            if namespaces
+                .get(&self.nsp)
+                .is_some_and(|w| w.strong_count() == 0)
+            {
+                namespaces.remove(&self.nsp);
+            }
+        }
+        if let Some(id) = id {
+            inner.unsubscribe_later(id);
+        }
+    }
+}
+
 impl<E: SocketEmitter> CoreAdapter<E> for ClassicAdapter<E> {
     type Error = Error;
     type State = RedisAdapterState;
@@ -144,6 +174,7 @@ impl<E: SocketEmitter> CoreAdapter<E> for ClassicAdapter<E> {
 
     fn init(self: Arc<Self>, on_success: impl FnOnce() + Send + 'static) -> Self::InitRes {
         InitRes(Box::pin(async move {
+            self.state.inner.unsubscribe_orphans().await;
             let weak = Arc::downgrade(&self);
             let handler: MessageHandler = Arc::new(move |msg| {
                 if let Some(adapter) = weak.upgrade() {

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use sio_redis_transport::{Transport, TransportConfig};
+use sio_redis_transport::{SubscriptionId, Transport, TransportConfig};
 use sio_redis_wire::{BroadcastOptions, SocketDescription, Value};
 use socketioxide_core::{Sid, Uid};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -147,6 +147,9 @@ pub(crate) struct StateInner {
     /// One permit per remote request being worked on
     /// (`max_concurrent_remote_requests`).
     pub(crate) request_permits: Arc<Semaphore>,
+    /// Subscriptions of adapters dropped where no Tokio runtime was running, removed
+    /// at the next namespace initialisation.
+    pub(crate) orphaned_subscriptions: Mutex<Vec<SubscriptionId>>,
 }
 
 impl StateInner {
@@ -154,6 +157,34 @@ impl StateInner {
     /// `max_concurrent_remote_requests` is taken; the caller counts the drop.
     pub(crate) fn try_request_permit(&self) -> Option<OwnedSemaphorePermit> {
         self.request_permits.clone().try_acquire_owned().ok()
+    }
+
+    /// Removes a subscription without waiting: on a task of the current Tokio runtime,
+    /// or, with no runtime, at the next namespace initialisation
+    /// ([`StateInner::unsubscribe_orphans`]). Called from `Drop`.
+    pub(crate) fn unsubscribe_later(&self, id: SubscriptionId) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let transport = self.transport.clone();
+                runtime.spawn(self.tasks.track_future(async move {
+                    // Closed transport: nothing stays subscribed anyway.
+                    if let Err(e) = transport.unsubscribe(id).await {
+                        tracing::debug!(error = %e, "cannot unsubscribe a dropped adapter");
+                    }
+                }));
+            }
+            Err(_) => lock(&self.orphaned_subscriptions).push(id),
+        }
+    }
+
+    /// Removes the subscriptions [`StateInner::unsubscribe_later`] could not remove.
+    pub(crate) async fn unsubscribe_orphans(&self) {
+        let orphans = std::mem::take(&mut *lock(&self.orphaned_subscriptions));
+        for id in orphans {
+            if let Err(e) = self.transport.unsubscribe(id).await {
+                tracing::debug!(error = %e, "cannot unsubscribe a dropped adapter");
+            }
+        }
     }
 }
 
@@ -196,6 +227,7 @@ impl RedisAdapterState {
                 counters: Counters::default(),
                 tasks: TaskTracker::new(),
                 request_permits,
+                orphaned_subscriptions: Mutex::default(),
             }),
         })
     }

@@ -250,6 +250,22 @@ async fn recovers_after_redis_restart() {
 
 // ---- bounds on what other servers can make this one do --------------------------------
 
+/// `PUBSUB NUMSUB channel` and `PUBSUB NUMPAT` of `redis`.
+fn subscribers(redis: &RedisServer, channel: &str) -> (i64, i64) {
+    let numsub = redis
+        .command(&["PUBSUB", "NUMSUB", channel])
+        .unwrap()
+        .as_array()
+        .and_then(|a| a.get(1).and_then(|n| n.as_int()))
+        .expect("NUMSUB reply");
+    let numpat = redis
+        .command(&["PUBSUB", "NUMPAT"])
+        .unwrap()
+        .as_int()
+        .expect("NUMPAT reply");
+    (numsub, numpat)
+}
+
 /// A broadcast-with-ack request (type 7) from a server that does not exist, for event
 /// `ev` to every socket of `/`, with `flags.timeout` = `timeout_ms`.
 fn forged_broadcast_with_ack(request_id: &str, timeout_ms: u64) -> Vec<u8> {
@@ -438,4 +454,25 @@ async fn remote_requests_beyond_the_limit_are_dropped_counted_and_never_stall_de
         .await
         .unwrap();
     assert_eq!(sockets.len(), 1, "b's client");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_adapter_unsubscribes_its_channels() {
+    let redis = RedisServer::start().expect("redis");
+    let Server { state, _io: io, .. } = server(&redis.url(), fast(), "a").await;
+    assert_eq!(subscribers(&redis, "socket.io-request#/#"), (1, 1));
+    assert!(state.is_ready("/"));
+    drop(io); // socketioxide drops the namespace and its adapter
+    // Before the fix the channels stayed subscribed as long as the transport lived.
+    wait_for(
+        "the adapter's channels to be unsubscribed",
+        Duration::from_secs(5),
+        || subscribers(&redis, "socket.io-request#/#") == (0, 0),
+    )
+    .await;
+    assert!(!state.is_ready("/"));
+    assert!(
+        state.transport().is_connected(),
+        "the state itself still works"
+    );
 }
