@@ -1339,8 +1339,9 @@ async fn traffic_through(
     server: &mut RedisServer,
     resp3: bool,
     break_it: fn(&mut RedisServer),
+    seconds: u32,
 ) -> (usize, usize, u128) {
-    const COUNT: u32 = 600;
+    let count: u32 = 200 * seconds;
     let sender = connect(server.url(), resp3).await;
     let receiver = connect(server.url(), resp3).await;
     let (own, _own_inbox) = inbox();
@@ -1358,7 +1359,7 @@ async fn traffic_through(
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(5));
             let mut refused = 0;
-            for i in 0..COUNT {
+            for i in 0..count {
                 tick.tick().await;
                 let payload = Bytes::from(i.to_string());
                 if sender.publish_queued("seq".into(), payload).await.is_err() {
@@ -1394,7 +1395,7 @@ async fn traffic_through(
             resumed = Some(at);
         }
     }
-    let lost = COUNT as usize - seen.len();
+    let lost = count as usize - seen.len();
     let duplicated = seen.values().map(|n| n - 1).sum();
     let resumed_ms = resumed.map_or(0, |at| at.saturating_duration_since(answering).as_millis());
     eprintln!(
@@ -1409,6 +1410,22 @@ async fn traffic_through(
     (lost, duplicated, resumed_ms)
 }
 
+fn signal(server: &RedisServer, sig: &str) {
+    let pid = server.pid().expect("redis-server runs").to_string();
+    let status = std::process::Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Redis frozen for 5 s (SIGSTOP, then SIGCONT): no FIN, no reset, nothing.
+fn pause_five_seconds(server: &mut RedisServer) {
+    signal(server, "-STOP");
+    std::thread::sleep(Duration::from_secs(5)); // the outage itself
+    signal(server, "-CONT");
+}
+
 fn restart_one_second_down(server: &mut RedisServer) {
     server.stop().unwrap();
     std::thread::sleep(Duration::from_secs(1)); // the outage itself
@@ -1419,17 +1436,29 @@ fn restart_one_second_down(server: &mut RedisServer) {
 async fn queued_publishes_wait_out_a_restart_resp2() {
     require_redis!();
     let mut server = RedisServer::start().unwrap();
-    let (lost, duplicated, _) = traffic_through(&mut server, false, restart_one_second_down).await;
+    let (lost, duplicated, _) =
+        traffic_through(&mut server, false, restart_one_second_down, 3).await;
     assert_eq!(duplicated, 0);
     // At most the pipeline in flight when the connections broke.
     assert!(lost <= 3, "lost {lost}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_publishes_wait_out_a_pause_resp2() {
+    require_redis!();
+    let mut server = RedisServer::start().unwrap();
+    let (lost, duplicated, _) = traffic_through(&mut server, false, pause_five_seconds, 8).await;
+    assert_eq!(duplicated, 0);
+    // What was in flight when Redis froze, and what aged out of the offline
+    // buffer (5 s) before it thawed.
+    assert!(lost <= 50, "lost {lost}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_publishes_survive_client_kill_resp3() {
     require_redis!();
     let mut server = RedisServer::start().unwrap();
-    let (lost, duplicated, _) = traffic_through(&mut server, true, kill_clients).await;
+    let (lost, duplicated, _) = traffic_through(&mut server, true, kill_clients, 3).await;
     assert_eq!(duplicated, 0);
     // At most the pipeline in flight when the connections broke.
     assert!(lost <= 3, "lost {lost}");

@@ -47,9 +47,6 @@ pub(crate) struct Publisher {
     wake: Notify,
     /// Highest connection generation reported broken by a command.
     broken: AtomicU64,
-    /// Highest connection generation whose command timed out (to be checked
-    /// with a `PING`).
-    suspect: AtomicU64,
     last_error: Mutex<String>,
     response_timeout: Duration,
     /// How connections are made (TLS, timeouts, limits).
@@ -75,7 +72,6 @@ impl Publisher {
             settled: watch::channel(false).0,
             wake: Notify::new(),
             broken: AtomicU64::new(0),
-            suspect: AtomicU64::new(0),
             last_error: Mutex::new(String::new()),
             response_timeout,
             dial,
@@ -115,7 +111,7 @@ impl Publisher {
             self.response_timeout,
             Arc::new(move |reason: String| {
                 if let Some(p) = weak.upgrade() {
-                    p.report(generation, &p.broken, reason);
+                    p.report(generation, reason);
                 }
             }),
         ))
@@ -173,28 +169,37 @@ impl Publisher {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => {
                 if breaks_connection(&e) {
-                    self.report(generation, &self.broken, e.to_string());
+                    self.report(generation, e.to_string());
                 }
                 Err(TransportError::Redis(e))
             }
+            // The replies of a pipelined connection come in order: one that is
+            // late holds back every later one, so the connection is replaced
+            // rather than checked with a PING that would wait behind it (a
+            // frozen Redis would cost a second response timeout, with the
+            // publish queue sending into the dead connection meanwhile).
             Err(_) => {
                 let ms = millis(self.response_timeout);
-                self.report(
-                    generation,
-                    &self.suspect,
-                    format!("no reply within {ms} ms"),
-                );
+                self.report(generation, format!("no reply within {ms} ms"));
                 Err(TransportError::Timeout { ms })
             }
         }
     }
 
-    fn report(&self, generation: u64, flag: &AtomicU64, error: String) {
-        if flag.fetch_max(generation, Ordering::AcqRel) < generation {
+    /// Reports connection `generation` broken: it is taken out of use at once
+    /// (later commands fail with `NotConnected`, and the publish queue holds its
+    /// messages for the next connection instead of sending them into this one),
+    /// and the worker is woken to replace it.
+    fn report(&self, generation: u64, error: String) {
+        if self.broken.fetch_max(generation, Ordering::AcqRel) < generation {
             *self
                 .last_error
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = error;
+        }
+        let current = matches!(&*self.lock(), State::Up { generation: g, .. } if *g == generation);
+        if current {
+            self.set(State::Down);
         }
         self.wake.notify_one();
     }
@@ -265,12 +270,6 @@ impl PublisherWorker {
                     () = self.publisher.wake.notified() => {
                         if self.publisher.broken.load(Ordering::Acquire) >= generation {
                             break self.publisher.last_error();
-                        }
-                        if self.publisher.suspect.load(Ordering::Acquire) >= generation {
-                            if let Err(e) = self.publisher.ping().await {
-                                break e;
-                            }
-                            debug!("publisher: a command timed out but PING answers");
                         }
                     }
                     // The subscriber lost its connection, most likely to the
