@@ -225,11 +225,15 @@ async fn on_connect<A: Adapter>(settings: Arc<Settings>, socket: SocketRef<A>) {
     });
 }
 
-/// `bench:emit`: `count` broadcasts of `{s, t, p}` at `rate` per second (0: at once).
+/// `bench:emit`: `count` broadcasts of `{s, t, p}` at `rate` per second (0: at once);
+/// `{sent, ms, errors}`, or an error for an unknown namespace.
 async fn bench_emit<A: Adapter>(io: &SocketIo<A>, nsp: &str, p: &Json) -> Result<Json, String> {
     let req = BenchEmit::from_json(nsp, p);
+    if io.of(&req.nsp).is_none() {
+        return Err(format!("no namespace {}", req.nsp));
+    }
     let pad = req.pad.as_str();
-    req.run(|s, t| {
+    let reply = req.run(|s, t| {
         let op = io
             .of(&req.nsp)
             .ok_or_else(|| format!("no namespace {}", req.nsp))
@@ -246,6 +250,6 @@ async fn bench_emit<A: Adapter>(io: &SocketIo<A>, nsp: &str, p: &Json) -> Result
                 .await
                 .map_err(|e| e.to_string())
         }
-    })
-    .await
+    });
+    Ok(reply.await)
 }

@@ -404,10 +404,13 @@ impl<A: Adapter> Node<A> {
         )
     }
 
+    /// `bench:emit`: `{sent, ms, errors}`; `{error}` only for an unknown namespace (a
+    /// failed broadcast is counted in `errors` and the run goes on).
     async fn bench_emit(&self, nsp: &str, p: &Json) -> Result<Json, String> {
         let req = BenchEmit::from_json(nsp, p);
+        self.op(&req.nsp)?;
         let (event, pad) = (req.event.as_str(), req.pad.as_str());
-        req.run(|s, t| {
+        let reply = req.run(|s, t| {
             let op = self.op(&req.nsp).map(|op| {
                 if req.rooms.is_empty() {
                     op
@@ -420,7 +423,7 @@ impl<A: Adapter> Node<A> {
                     .await
                     .map_err(|e| e.to_string())
             }
-        })
-        .await
+        });
+        Ok(reply.await)
     }
 }

@@ -81,32 +81,74 @@ impl BenchEmit {
         }
     }
 
-    /// Sends the broadcasts with `emit(sequence, epoch ms)`, `batch` at a time,
-    /// paced at `rate`; the reply `{sent, ms}`.
-    ///
-    /// # Errors
-    /// The first error of `emit`.
-    pub async fn run<F, Fut>(&self, mut emit: F) -> Result<Json, String>
+    /// Sends the `count` broadcasts with `emit(sequence, epoch ms)`, `batch` at a time,
+    /// paced at `rate`, and returns the reply `{sent, ms, errors}` (PEER-NODE.md):
+    /// `sent` broadcasts `emit` accepted, `errors` the ones it failed (e.g. Redis is
+    /// down), `ms` the run's duration in milliseconds (a float). A failed broadcast does
+    /// not stop the run: every sequence number from 0 to `count - 1` is tried once, so
+    /// `sent + errors = count` and receivers see the failed ones as gaps. The first
+    /// failure is logged at `warn`, the others at `debug`.
+    pub async fn run<F, Fut>(&self, mut emit: F) -> Json
     where
         F: FnMut(u64, f64) -> Fut,
         Fut: Future<Output = Result<(), String>>,
     {
         let start = tokio::time::Instant::now();
-        let mut sent = 0u64;
-        while sent < self.count {
-            for _ in 0..self.batch.min(self.count - sent) {
+        let (mut tried, mut errors) = (0u64, 0u64);
+        while tried < self.count {
+            for _ in 0..self.batch.min(self.count - tried) {
                 let t = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map(|d| d.as_secs_f64() * 1000.0)
                     .unwrap_or(0.0);
-                emit(sent, t).await?;
-                sent += 1;
+                if let Err(e) = emit(tried, t).await {
+                    errors += 1;
+                    if errors == 1 {
+                        tracing::warn!(error = %e, sequence = tried, "bench:emit: a broadcast failed (the run goes on; later failures at debug)");
+                    } else {
+                        tracing::debug!(error = %e, sequence = tried, "bench:emit: a broadcast failed");
+                    }
+                }
+                tried += 1;
             }
             if self.rate > 0.0 {
-                tokio::time::sleep_until(start + Duration::from_secs_f64(sent as f64 / self.rate))
+                tokio::time::sleep_until(start + Duration::from_secs_f64(tried as f64 / self.rate))
                     .await;
             }
         }
-        Ok(json!({ "sent": sent, "ms": start.elapsed().as_secs_f64() * 1000.0 }))
+        json!({
+            "sent": tried - errors,
+            "ms": start.elapsed().as_secs_f64() * 1000.0,
+            "errors": errors,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bench_emit_goes_on_after_a_failed_broadcast() {
+        let req = BenchEmit::from_json("/", &json!({ "count": 5, "batch": 2, "size": 3 }));
+        let mut tried = Vec::new();
+        let reply = req
+            .run(|s, _| {
+                tried.push(s);
+                async move {
+                    if s == 1 || s == 3 {
+                        Err("redis is down".to_owned())
+                    } else {
+                        Ok(())
+                    }
+                }
+            })
+            .await;
+        assert_eq!(tried, [0, 1, 2, 3, 4], "every broadcast is tried once");
+        assert_eq!(
+            (reply["sent"].as_u64(), reply["errors"].as_u64()),
+            (Some(3), Some(2))
+        );
+        assert!(reply["ms"].as_f64().is_some(), "{reply}");
     }
 }
