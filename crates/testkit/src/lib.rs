@@ -8,6 +8,8 @@
 //!   created with `redis-cli --cluster create`, with a failover helper.
 //! * [`RespConnection`] / [`RespValue`] – a tiny blocking RESP client to drive
 //!   and inspect them.
+//! * [`StallProxy`] – a TCP proxy that can stop forwarding without closing
+//!   anything (half-open connections).
 //! * [`key_slot`] – the cluster hash slot of a key.
 //! * [`hex`] – hex text ↔ bytes, for golden vectors.
 //! * [`proc`] – CPU time and RSS of a process, from `/proc`.
@@ -39,6 +41,7 @@ mod cluster;
 mod error;
 pub mod hex;
 pub mod proc;
+mod proxy;
 mod resp;
 mod server;
 mod slot;
@@ -46,6 +49,7 @@ mod util;
 
 pub use cluster::{RedisCluster, RedisClusterBuilder};
 pub use error::{Result, TestkitError};
+pub use proxy::StallProxy;
 pub use resp::{RespConnection, RespValue};
 pub use server::{RedisServer, RedisServerBuilder};
 pub use slot::{SLOT_COUNT, key_slot};

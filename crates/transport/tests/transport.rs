@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sio_redis_testkit::{RedisServer, RespValue, redis_server_available};
+use sio_redis_testkit::{RedisServer, RespValue, StallProxy, redis_server_available};
 use sio_redis_transport::{
     Backoff, ConnectionEvent, Message, MessageHandler, MessageKind, Role, Subscription, Transport,
     TransportConfig, TransportError,
@@ -1336,14 +1336,14 @@ async fn sentinel_follows_a_failover() {
 /// returns (lost, duplicated, ms from Redis answering to the first message
 /// published after the fault arriving).
 async fn traffic_through(
-    server: &mut RedisServer,
+    url: String,
     resp3: bool,
-    break_it: fn(&mut RedisServer),
     seconds: u32,
+    break_it: impl FnOnce(),
 ) -> (usize, usize, u128) {
     let count: u32 = 200 * seconds;
-    let sender = connect(server.url(), resp3).await;
-    let receiver = connect(server.url(), resp3).await;
+    let sender = connect(url.clone(), resp3).await;
+    let receiver = connect(url, resp3).await;
     let (own, _own_inbox) = inbox();
     sender.subscribe(sub(&["seq"], &[]), own).await.unwrap();
     // Arrival times are taken in the handler.
@@ -1373,7 +1373,7 @@ async fn traffic_through(
     // a condition).
     tokio::time::sleep(Duration::from_secs(1)).await;
     let sent_before = Instant::now();
-    tokio::task::block_in_place(|| break_it(server));
+    tokio::task::block_in_place(break_it);
     let answering = Instant::now();
     let refused = producer.await.unwrap();
     // Everything still queued has gone out once a marker sent after it is back.
@@ -1436,8 +1436,10 @@ fn restart_one_second_down(server: &mut RedisServer) {
 async fn queued_publishes_wait_out_a_restart_resp2() {
     require_redis!();
     let mut server = RedisServer::start().unwrap();
-    let (lost, duplicated, _) =
-        traffic_through(&mut server, false, restart_one_second_down, 3).await;
+    let (lost, duplicated, _) = traffic_through(server.url(), false, 3, || {
+        restart_one_second_down(&mut server)
+    })
+    .await;
     assert_eq!(duplicated, 0);
     // At most the pipeline in flight when the connections broke.
     assert!(lost <= 3, "lost {lost}");
@@ -1447,10 +1449,28 @@ async fn queued_publishes_wait_out_a_restart_resp2() {
 async fn queued_publishes_wait_out_a_pause_resp2() {
     require_redis!();
     let mut server = RedisServer::start().unwrap();
-    let (lost, duplicated, _) = traffic_through(&mut server, false, pause_five_seconds, 8).await;
+    let (lost, duplicated, _) =
+        traffic_through(server.url(), false, 8, || pause_five_seconds(&mut server)).await;
     assert_eq!(duplicated, 0);
     // What was in flight when Redis froze, and what aged out of the offline
     // buffer (5 s) before it thawed.
+    assert!(lost <= 50, "lost {lost}");
+}
+
+/// Every connection half-open for 3 s (a proxy that forwards nothing and closes
+/// nothing; connections made meanwhile hang too), then new connections work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_publishes_wait_out_half_open_connections_resp3() {
+    require_redis!();
+    let server = RedisServer::start().unwrap();
+    let proxy = StallProxy::start(server.addr()).unwrap();
+    let (lost, duplicated, _) = traffic_through(proxy.url(), true, 6, || {
+        proxy.stall();
+        std::thread::sleep(Duration::from_secs(3)); // the outage itself
+        proxy.resume();
+    })
+    .await;
+    assert_eq!(duplicated, 0);
     assert!(lost <= 50, "lost {lost}");
 }
 
@@ -1458,7 +1478,8 @@ async fn queued_publishes_wait_out_a_pause_resp2() {
 async fn queued_publishes_survive_client_kill_resp3() {
     require_redis!();
     let mut server = RedisServer::start().unwrap();
-    let (lost, duplicated, _) = traffic_through(&mut server, true, kill_clients, 3).await;
+    let (lost, duplicated, _) =
+        traffic_through(server.url(), true, 3, || kill_clients(&mut server)).await;
     assert_eq!(duplicated, 0);
     // At most the pipeline in flight when the connections broke.
     assert!(lost <= 3, "lost {lost}");
