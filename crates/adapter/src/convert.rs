@@ -17,12 +17,12 @@ use socketioxide_core::{Str, Value as SioValue};
 
 use crate::error::Error;
 
-/// Limits for data this process serialised itself (no size limit; nesting as deep as
-/// serde allows).
-const OWN_DATA: Limits = Limits {
-    max_bytes: usize::MAX,
-    max_depth: 512,
-};
+/// Limits for data this process serialised itself (no size or element limit; nesting as
+/// deep as serde allows).
+const OWN_DATA: Limits = Limits::new()
+    .max_bytes(usize::MAX)
+    .max_depth(512)
+    .max_elements(usize::MAX);
 
 /// Reads a socketioxide payload (`[event, ...args]` or `[...args]`) into a [`Value`].
 ///

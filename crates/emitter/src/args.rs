@@ -140,10 +140,10 @@ impl Serialize for NoArgs {
 /// Any `T` as one wire [`Value`], through msgpack so that binary stays binary.
 fn to_value<T: Serialize + ?Sized>(data: &T) -> Result<Value, Error> {
     let bytes = rmp_serde::to_vec_named(data).map_err(Error::serialize)?;
-    let limits = Limits {
-        max_bytes: usize::MAX,
-        max_depth: MAX_DEPTH,
-    };
+    let limits = Limits::new()
+        .max_bytes(usize::MAX)
+        .max_depth(MAX_DEPTH)
+        .max_elements(usize::MAX);
     let mut value = msgpack::decode(&bytes, &limits).map_err(Error::serialize)?;
     widen_floats(&mut value);
     Ok(value)

@@ -3,15 +3,35 @@
 /// Bounds applied to every decoder, since messages arrive from a shared Redis and are
 /// untrusted.
 ///
-/// The defaults (`max_bytes` 64 MiB, `max_depth` 64) are far above anything a Node
-/// Socket.IO server sends (socket.io's own `maxHttpBufferSize` is 1 MB) while keeping a
-/// hostile message from exhausting memory or the stack.
+/// The defaults (`max_bytes` 64 MiB, `max_depth` 64, `max_elements` 2^20) are far above
+/// anything a Node Socket.IO server sends (socket.io's own `maxHttpBufferSize` is 1 MB)
+/// while keeping a hostile message from exhausting memory or the stack.
+///
+/// Fields may be added: build a `Limits` from [`Limits::default`] (or [`Limits::new`] in
+/// a `const`) and the setters.
+///
+/// ```
+/// use sio_redis_wire::Limits;
+///
+/// const SMALL: Limits = Limits::new().max_bytes(1 << 20).max_elements(10_000);
+/// assert_eq!(SMALL.max_depth, Limits::DEFAULT_MAX_DEPTH);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Largest accepted message, in bytes (for stream entries: the `data` field).
     pub max_bytes: usize,
     /// Deepest accepted nesting of arrays and maps (a scalar at top level has depth 0).
     pub max_depth: usize,
+    /// Most values one message may hold, counted as the decoders create them: the
+    /// top-level value, and every array element and map member at any depth, whatever
+    /// its type (a member's name and value count once; a repeated JSON member name
+    /// counts each time it appears). `[1, [2, 3]]` holds 5 values, `{"a": {}}` 2.
+    ///
+    /// A container is charged its declared length before its elements are decoded, so
+    /// that what a decoder allocates for one message is bounded by this count as well
+    /// as by the input's length, whatever a msgpack length prefix claims.
+    pub max_elements: usize,
 }
 
 impl Limits {
@@ -19,6 +39,45 @@ impl Limits {
     pub const DEFAULT_MAX_BYTES: usize = 64 * 1024 * 1024;
     /// Default deepest nesting: 64 levels.
     pub const DEFAULT_MAX_DEPTH: usize = 64;
+    /// Default most values in one message: 2^20 = 1 048 576.
+    ///
+    /// Every value takes at least one byte of msgpack (two of JSON), so this admits
+    /// every message of up to 1 MB (socket.io's default `maxHttpBufferSize`, 10^6 bytes)
+    /// however it is made, with room to spare for the adapter's envelope. It bounds the
+    /// decoded tree of one message to about 64 MiB (a [`Value`](crate::Value) is 40
+    /// bytes, a map member 64) plus its strings and binary, which `max_bytes` bounds;
+    /// without it, a 64 MiB message of 1-byte values would decode to 2.5 GiB.
+    pub const DEFAULT_MAX_ELEMENTS: usize = 1 << 20;
+
+    /// The defaults, as [`Limits::default`] gives them, usable in `const` items.
+    pub const fn new() -> Self {
+        Self {
+            max_bytes: Self::DEFAULT_MAX_BYTES,
+            max_depth: Self::DEFAULT_MAX_DEPTH,
+            max_elements: Self::DEFAULT_MAX_ELEMENTS,
+        }
+    }
+
+    /// Sets [`Limits::max_bytes`], in bytes.
+    #[must_use]
+    pub const fn max_bytes(mut self, bytes: usize) -> Self {
+        self.max_bytes = bytes;
+        self
+    }
+
+    /// Sets [`Limits::max_depth`], in levels.
+    #[must_use]
+    pub const fn max_depth(mut self, levels: usize) -> Self {
+        self.max_depth = levels;
+        self
+    }
+
+    /// Sets [`Limits::max_elements`], a count of values.
+    #[must_use]
+    pub const fn max_elements(mut self, values: usize) -> Self {
+        self.max_elements = values;
+        self
+    }
 
     pub(crate) fn check_len(&self, len: usize) -> Result<(), DecodeError> {
         if len > self.max_bytes {
@@ -33,10 +92,41 @@ impl Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_bytes: Self::DEFAULT_MAX_BYTES,
-            max_depth: Self::DEFAULT_MAX_DEPTH,
-        }
+        Self::new()
+    }
+}
+
+/// What is left of [`Limits::max_elements`] while one message is decoded.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    left: usize,
+    max: usize,
+}
+
+impl Budget {
+    /// The budget of one message, its top-level value already charged.
+    ///
+    /// # Errors
+    /// [`DecodeError::TooManyElements`] when `max_elements` is 0.
+    pub(crate) fn new(limits: &Limits) -> Result<Self, DecodeError> {
+        let mut budget = Self {
+            left: limits.max_elements,
+            max: limits.max_elements,
+        };
+        budget.take(1)?;
+        Ok(budget)
+    }
+
+    /// Charges `values` more values.
+    ///
+    /// # Errors
+    /// [`DecodeError::TooManyElements`] when fewer are left.
+    pub(crate) fn take(&mut self, values: usize) -> Result<(), DecodeError> {
+        self.left = self
+            .left
+            .checked_sub(values)
+            .ok_or(DecodeError::TooManyElements { max: self.max })?;
+        Ok(())
     }
 }
 
@@ -59,6 +149,12 @@ pub enum DecodeError {
     #[error("nesting deeper than {max} levels")]
     TooDeep {
         /// The limit, in levels.
+        max: usize,
+    },
+    /// The message holds more values than [`Limits::max_elements`].
+    #[error("more than {max} values in one message")]
+    TooManyElements {
+        /// The limit, a count of values.
         max: usize,
     },
     /// The input ends inside a value.
@@ -134,6 +230,7 @@ impl DecodeError {
         match self {
             Self::TooLarge { .. } => "too_large",
             Self::TooDeep { .. } => "too_deep",
+            Self::TooManyElements { .. } => "too_many_elements",
             Self::Truncated { .. } => "truncated",
             Self::InvalidMarker { .. } => "invalid_marker",
             Self::InvalidUtf8 { .. } => "invalid_utf8",

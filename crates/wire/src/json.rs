@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use crate::error::{DecodeError, Limits};
+use crate::error::{Budget, DecodeError, Limits};
 use crate::sink::Sink;
 use crate::value::{Key, TIMESTAMP_EXT, Value, key};
 
@@ -27,7 +27,8 @@ pub fn encode(value: &Value) -> Vec<u8> {
 /// the last value wins, at the first one's position.
 ///
 /// # Errors
-/// [`DecodeError::TooLarge`] / [`DecodeError::TooDeep`] past `limits`;
+/// [`DecodeError::TooLarge`] / [`DecodeError::TooDeep`] /
+/// [`DecodeError::TooManyElements`] past `limits`;
 /// [`DecodeError::Json`] (with the byte offset) for anything that is not JSON;
 /// [`DecodeError::TrailingBytes`] for anything but white space after the value.
 pub fn decode(input: &[u8], limits: &Limits) -> Result<Value, DecodeError> {
@@ -50,6 +51,7 @@ fn parse(input: &[u8], text: Option<&str>, limits: &Limits) -> Result<Value, Dec
         text,
         pos: 0,
         max_depth: limits.max_depth,
+        budget: Budget::new(limits)?,
     };
     let v = p.value(0)?;
     p.skip_ws();
@@ -80,6 +82,8 @@ struct Parser<'a> {
     text: Option<&'a str>,
     pos: usize,
     max_depth: usize,
+    /// [`Limits::max_elements`] left for the text (its top-level value charged).
+    budget: Budget,
 }
 
 impl<'a> Parser<'a> {
@@ -141,6 +145,7 @@ impl<'a> Parser<'a> {
             return Ok(Value::Array(items));
         }
         loop {
+            self.budget.take(1)?;
             items.push(self.value(depth + 1)?);
             match self.peek()? {
                 b',' => self.pos += 1,
@@ -170,6 +175,7 @@ impl<'a> Parser<'a> {
                 return Err(self.error("expected :"));
             }
             self.pos += 1;
+            self.budget.take(1)?;
             let v = self.value(depth + 1)?;
             members.set(name, v);
             match self.peek()? {
@@ -360,7 +366,9 @@ struct Members<'a> {
 impl<'a> Members<'a> {
     fn new() -> Self {
         Self {
-            list: Vec::with_capacity(4),
+            // No allocation for `{}`: a message of empty objects costs what its
+            // budget of values says. The first member reserves room for 4.
+            list: Vec::new(),
             index: None,
         }
     }
@@ -836,6 +844,40 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn element_budget_counts_every_value() {
+        let max = Limits::DEFAULT_MAX_ELEMENTS;
+        let zeros = |n: usize| format!("[{}0]", "0,".repeat(n - 1));
+        // The array and its elements: max values, then one more.
+        assert!(decode(zeros(max - 1).as_bytes(), &Limits::default()).is_ok());
+        assert_eq!(
+            decode(zeros(max).as_bytes(), &Limits::default()),
+            Err(DecodeError::TooManyElements { max })
+        );
+        assert_eq!(
+            decode_str(&zeros(max), &Limits::default()),
+            Err(DecodeError::TooManyElements { max })
+        );
+        let text = br#"[1,{"a":[2],"b":{}}]"#;
+        let six = Limits::default().max_elements(6);
+        assert!(decode(text, &six).is_ok());
+        assert_eq!(
+            decode(text, &six.max_elements(5)),
+            Err(DecodeError::TooManyElements { max: 5 })
+        );
+        // A repeated member name counts each time.
+        let repeated = br#"{"a":1,"a":2}"#;
+        assert!(decode(repeated, &Limits::default().max_elements(3)).is_ok());
+        assert_eq!(
+            decode(repeated, &Limits::default().max_elements(2)),
+            Err(DecodeError::TooManyElements { max: 2 })
+        );
+        assert_eq!(
+            decode(b"null", &Limits::default().max_elements(0)),
+            Err(DecodeError::TooManyElements { max: 0 })
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use bytes::Bytes;
 
-use crate::error::{DecodeError, Limits};
+use crate::error::{Budget, DecodeError, Limits};
 use crate::js::{MAX_SAFE_INTEGER, MAX_SAFE_INTEGER_U64};
 use crate::sink::Sink;
 use crate::value::{Value, key};
@@ -40,8 +40,10 @@ pub fn encode(value: &Value, flavor: Flavor) -> Vec<u8> {
 /// [`Value::Ext`].
 ///
 /// # Errors
-/// [`DecodeError::TooLarge`] / [`DecodeError::TooDeep`] past `limits`; `Truncated`,
-/// `InvalidMarker`, `InvalidUtf8`, `NonStringKey` or `TrailingBytes` for malformed input.
+/// [`DecodeError::TooLarge`] / [`DecodeError::TooDeep`] /
+/// [`DecodeError::TooManyElements`] past `limits`; `Truncated` (also for a container
+/// whose declared length cannot fit in the bytes left), `InvalidMarker`, `InvalidUtf8`,
+/// `NonStringKey` or `TrailingBytes` for malformed input.
 pub fn decode(input: &[u8], limits: &Limits) -> Result<Value, DecodeError> {
     let mut r = Reader::new(input, limits)?;
     let v = r.value(0)?;
@@ -263,16 +265,20 @@ pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
     max_depth: usize,
+    /// [`Limits::max_elements`] left for the message.
+    budget: Budget,
 }
 
 impl<'a> Reader<'a> {
-    /// A reader over `input`, refused when it is over `limits`.
+    /// A reader over `input`, one message holding one top-level value (charged to
+    /// the element budget here), refused when it is over `limits`.
     pub(crate) fn new(input: &'a [u8], limits: &Limits) -> Result<Self, DecodeError> {
         limits.check_len(input.len())?;
         Ok(Reader {
             buf: input,
             pos: 0,
             max_depth: limits.max_depth,
+            budget: Budget::new(limits)?,
         })
     }
 
@@ -298,20 +304,20 @@ impl<'a> Reader<'a> {
         nil
     }
 
-    /// The element count of the array at the cursor; `None` (nothing read) when
-    /// the next value is not an array.
+    /// The element count of the array at the cursor, charged to the element budget;
+    /// `None` (nothing read) when the next value is not an array.
     pub(crate) fn array_header(&mut self) -> Result<Option<usize>, DecodeError> {
         self.container_header(false)
     }
 
-    /// The member count of the map at the cursor; `None` (nothing read) when the
-    /// next value is not a map.
+    /// The member count of the map at the cursor, charged to the element budget;
+    /// `None` (nothing read) when the next value is not a map.
     pub(crate) fn map_header(&mut self) -> Result<Option<usize>, DecodeError> {
         self.container_header(true)
     }
 
     fn container_header(&mut self, map: bool) -> Result<Option<usize>, DecodeError> {
-        let (fix, m16, m32, bytes_per_item) = if map {
+        let (fix, m16, m32, bytes_per_element) = if map {
             (0x80, 0xde, 0xdf, 2)
         } else {
             (0x90, 0xdc, 0xdd, 1)
@@ -331,7 +337,7 @@ impl<'a> Reader<'a> {
         } else {
             return Ok(None);
         };
-        self.check_count(len, bytes_per_item)?;
+        self.admit(len, bytes_per_element)?;
         Ok(Some(len))
     }
 
@@ -363,8 +369,9 @@ impl<'a> Reader<'a> {
             .map_err(|_| DecodeError::InvalidUtf8 { offset: at })
     }
 
-    /// The bytes of the next value, stepped over by their lengths (structure and
-    /// depth checked; strings and map keys are checked when the bytes are read).
+    /// The bytes of the next value, stepped over by their lengths (structure, depth
+    /// and element budget checked; strings and map keys are checked when the bytes are
+    /// read).
     /// `depth`: how deep the value sits in the message (for the depth limit).
     pub(crate) fn raw_value(&mut self, depth: usize) -> Result<&'a [u8], DecodeError> {
         let start = self.pos;
@@ -403,7 +410,12 @@ impl<'a> Reader<'a> {
         self.take(bytes)?;
         if items > 0 || matches!(marker, 0x80..=0x9f | 0xdc..=0xdf) {
             self.container_depth(depth)?;
-            self.check_count(items, 1)?;
+            // A map's items are its members' names and values: charged as members.
+            if matches!(marker, 0x80..=0x8f | 0xde | 0xdf) {
+                self.admit(items / 2, 2)?;
+            } else {
+                self.admit(items, 1)?;
+            }
             for _ in 0..items {
                 self.skip(depth + 1)?;
             }
@@ -476,15 +488,18 @@ impl<'a> Reader<'a> {
         Ok(u32::from_be_bytes(self.be()?) as usize)
     }
 
-    /// Rejects a container whose declared element count cannot fit in what is left
-    /// (every element takes at least one byte), before anything is allocated for it.
-    fn check_count(&self, count: usize, bytes_per_item: usize) -> Result<(), DecodeError> {
-        if count.saturating_mul(bytes_per_item) > self.buf.len() - self.pos {
+    /// Admits a container of `count` elements (members, for a map), each taking at
+    /// least `bytes_per_element` bytes, before anything is allocated for it: refused
+    /// when they cannot fit in the bytes left (`Truncated`) or in the element budget
+    /// (`TooManyElements`), else charged to the budget. So the capacity reserved from
+    /// length prefixes over a whole message is bounded by both.
+    fn admit(&mut self, count: usize, bytes_per_element: usize) -> Result<(), DecodeError> {
+        if count.saturating_mul(bytes_per_element) > self.buf.len() - self.pos {
             return Err(DecodeError::Truncated {
                 offset: self.buf.len(),
             });
         }
-        Ok(())
+        self.budget.take(count)
     }
 
     fn str(&mut self, len: usize, at: usize) -> Result<String, DecodeError> {
@@ -495,7 +510,7 @@ impl<'a> Reader<'a> {
     }
 
     fn array(&mut self, len: usize, depth: usize) -> Result<Value, DecodeError> {
-        self.check_count(len, 1)?;
+        self.admit(len, 1)?;
         let mut items = Vec::with_capacity(len);
         for _ in 0..len {
             items.push(self.value(depth + 1)?);
@@ -504,7 +519,7 @@ impl<'a> Reader<'a> {
     }
 
     fn map(&mut self, len: usize, depth: usize) -> Result<Value, DecodeError> {
-        self.check_count(len, 2)?;
+        self.admit(len, 2)?;
         let mut members = Vec::with_capacity(len);
         for _ in 0..len {
             let at = self.pos;
@@ -658,10 +673,25 @@ mod tests {
     #[test]
     fn hostile_lengths_fail_without_allocating() {
         let l = Limits::default();
-        assert!(matches!(
-            decode(&[0xdd, 0xff, 0xff, 0xff, 0xff], &l),
-            Err(DecodeError::Truncated { .. })
-        ));
+        // Headers claiming 2^32 − 1 elements, with nothing after them: were room
+        // reserved for them (160 GiB of values), the test would abort.
+        for header in [
+            [0xdd, 0xff, 0xff, 0xff, 0xff],
+            [0xdf, 0xff, 0xff, 0xff, 0xff],
+        ] {
+            assert_eq!(
+                decode(&header, &l),
+                Err(DecodeError::Truncated { offset: 5 })
+            );
+            assert_eq!(
+                to_json(&header, &l),
+                Err(DecodeError::Truncated { offset: 5 })
+            );
+            // Inside an array that is stepped over by lengths.
+            let wrapped = [&[0x91][..], &header].concat();
+            let mut r = Reader::new(&wrapped, &l).unwrap();
+            assert_eq!(r.raw_value(0), Err(DecodeError::Truncated { offset: 6 }));
+        }
         assert!(matches!(
             decode(&[0xdb, 0xff, 0xff, 0xff, 0xff], &l),
             Err(DecodeError::Truncated { .. })
@@ -683,6 +713,86 @@ mod tests {
             decode(&[0x81, 0x01, 0x01], &l),
             Err(DecodeError::NonStringKey { .. })
         ));
+    }
+
+    /// An array of `n` nils.
+    fn nils(n: usize) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let mut w = Writer::new(Flavor::Notepack);
+        w.begin_array(n);
+        bytes.append(&mut w.into_bytes());
+        bytes.resize(bytes.len() + n, 0xc0);
+        bytes
+    }
+
+    #[test]
+    fn element_budget_counts_every_value() {
+        let max = Limits::DEFAULT_MAX_ELEMENTS;
+        let l = Limits::default();
+        // The array and its elements: max values, then one more.
+        assert!(decode(&nils(max - 1), &l).is_ok());
+        assert_eq!(
+            decode(&nils(max), &l),
+            Err(DecodeError::TooManyElements { max })
+        );
+        assert_eq!(
+            to_json(&nils(max), &l),
+            Err(DecodeError::TooManyElements { max })
+        );
+        assert_eq!(
+            to_json(&nils(max - 1), &l).map(|json| json.map(|j| j.len())),
+            Ok(Some(5 * (max - 1) + 1))
+        );
+        let over = nils(max);
+        let mut r = Reader::new(&over, &l).unwrap();
+        assert_eq!(r.raw_value(0), Err(DecodeError::TooManyElements { max }));
+        // [1, {"a": [2]}] holds 5 values.
+        let v = Value::Array(vec![
+            Value::Int(1),
+            Value::Map(vec![("a".into(), Value::Array(vec![Value::Int(2)]))]),
+        ]);
+        let bytes = encode(&v, Flavor::Notepack);
+        let five = Limits::default().max_elements(5);
+        assert_eq!(decode(&bytes, &five), Ok(v));
+        assert_eq!(to_json(&bytes, &five), Ok(Some(r#"[1,{"a":[2]}]"#.into())));
+        assert!(Reader::new(&bytes, &five).unwrap().raw_value(0).is_ok());
+        let four = Limits::default().max_elements(4);
+        assert_eq!(
+            decode(&bytes, &four),
+            Err(DecodeError::TooManyElements { max: 4 })
+        );
+        assert_eq!(
+            to_json(&bytes, &four),
+            Err(DecodeError::TooManyElements { max: 4 })
+        );
+        let mut r = Reader::new(&bytes, &four).unwrap();
+        assert_eq!(r.raw_value(0), Err(DecodeError::TooManyElements { max: 4 }));
+        // A scalar is one value.
+        let none = Limits::default().max_elements(0);
+        assert_eq!(
+            decode(&[0xc0], &none),
+            Err(DecodeError::TooManyElements { max: 0 })
+        );
+        assert_eq!(decode(&[0xc0], &none.max_elements(1)), Ok(Value::Nil));
+    }
+
+    /// Room is reserved for a container's declared length only once that length is
+    /// charged to the budget: nested headers cannot each claim the whole budget.
+    #[test]
+    fn declared_lengths_are_charged_before_elements_are_read() {
+        let l = Limits::default().max_elements(100);
+        // [[50 elements…], 49 more…]: 1 + 50 + 50 values claimed by two headers, with
+        // bytes enough for them all.
+        let mut bytes = vec![0xdc, 0x00, 0x32, 0xdc, 0x00, 0x32];
+        bytes.resize(200, 0xc0);
+        assert_eq!(
+            decode(&bytes, &l),
+            Err(DecodeError::TooManyElements { max: 100 })
+        );
+        assert_eq!(
+            to_json(&bytes, &l),
+            Err(DecodeError::TooManyElements { max: 100 })
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@ use sio_redis_wire::classic::{
     ClassicBroadcast, ClassicBroadcastRef, ClassicRequest, ClassicResponse, RequestBody,
 };
 use sio_redis_wire::{
-    BroadcastFlags, BroadcastOptions, ClusterBody, ClusterMessage, Limits, Packet, SessionRecord,
-    SocketDescription, Value, json, msgpack,
+    BroadcastFlags, BroadcastOptions, ClusterBody, ClusterMessage, DecodeError, Limits, Packet,
+    SessionRecord, SocketDescription, Value, json, msgpack,
 };
 
 /// Any value msgpack can carry (NaN left out so that `==` holds).
@@ -253,28 +253,42 @@ proptest! {
     }
 
     #[test]
-    fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-        let limits = Limits { max_bytes: 150, max_depth: 8 };
-        let _ = sio_redis_wire::decode_any(&bytes, &limits);
-        let _ = ClassicBroadcast::decode(&bytes, &limits);
-        // Where the tree decoder refuses, the borrowing one refuses, or reading its
-        // data does.
-        match (ClassicBroadcast::decode(&bytes, &limits), ClassicBroadcastRef::decode(&bytes, &limits)) {
-            (Ok(_), r) => prop_assert!(r.is_ok()),
-            (Err(_), Ok(r)) => prop_assert!(r.data_value(&limits).is_err() && r.data_json(&limits).is_err()),
-            (Err(_), Err(_)) => {}
+    fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200), max_elements in 1usize..40) {
+        for limits in [
+            Limits::new().max_bytes(150).max_depth(8),
+            Limits::new().max_bytes(150).max_depth(8).max_elements(max_elements),
+        ] {
+            decoders_never_panic_on(&bytes, &limits)?;
         }
-        let _ = sio_redis_wire::msgpack::to_json(&bytes, &limits);
-        let _ = ClassicRequest::decode(&bytes, &limits);
-        let _ = ClassicResponse::decode(&bytes, &limits);
-        let _ = ClusterMessage::decode(&bytes, &limits);
-        let _ = SessionRecord::decode(&bytes, &limits);
-        let _ = ClusterMessage::from_stream_fields([("type", &b"3"[..]), ("uid", b"u"), ("nsp", b"/"), ("data", &bytes)], &limits);
+    }
+
+    /// The element budget counts exactly the values of the message (the limit at
+    /// that count accepts it, one fewer refuses it), in every decoder.
+    #[test]
+    fn element_budget_is_exact(v in any_value()) {
+        let n = values(&v);
+        let bytes = msgpack::encode(&v, msgpack::Flavor::Notepack);
+        let (fits, over) = (Limits::new().max_elements(n), Limits::new().max_elements(n - 1));
+        prop_assert!(msgpack::decode(&bytes, &fits).is_ok());
+        prop_assert_eq!(msgpack::decode(&bytes, &over), Err(too_many(n - 1)));
+        prop_assert!(msgpack::to_json(&bytes, &fits).is_ok());
+        prop_assert_eq!(msgpack::to_json(&bytes, &over), Err(too_many(n - 1)));
+    }
+
+    #[test]
+    fn json_element_budget_is_exact(v in json_value()) {
+        let n = values(&v);
+        let bytes = json::encode(&v);
+        let (fits, over) = (Limits::new().max_elements(n), Limits::new().max_elements(n - 1));
+        prop_assert!(json::decode(&bytes, &fits).is_ok());
+        prop_assert_eq!(json::decode(&bytes, &over), Err(too_many(n - 1)));
+        let text = std::str::from_utf8(&bytes).unwrap();
+        prop_assert_eq!(json::decode_str(text, &over), Err(too_many(n - 1)));
     }
 
     #[test]
     fn limits_are_enforced(depth in 9usize..40) {
-        let limits = Limits { max_bytes: 1024, max_depth: 8 };
+        let limits = Limits::new().max_bytes(1024).max_depth(8);
         let nested = vec![0x91u8; depth].into_iter().chain([0xc0]).collect::<Vec<_>>();
         let r = msgpack::decode(&nested, &limits);
         prop_assert!(matches!(r, Err(sio_redis_wire::DecodeError::TooDeep { .. })), "{:?}", r);
@@ -285,6 +299,173 @@ proptest! {
         let r = json::decode(&big, &limits);
         prop_assert!(matches!(r, Err(sio_redis_wire::DecodeError::TooLarge { .. })), "{:?}", r);
     }
+}
+
+/// The body of `decoders_never_panic`, for one `limits`.
+fn decoders_never_panic_on(bytes: &[u8], limits: &Limits) -> Result<(), TestCaseError> {
+    let _ = sio_redis_wire::decode_any(bytes, limits);
+    // Where the tree decoder refuses, the borrowing one refuses, or reading its
+    // data does.
+    match (
+        ClassicBroadcast::decode(bytes, limits),
+        ClassicBroadcastRef::decode(bytes, limits),
+    ) {
+        (Ok(_), r) => prop_assert!(r.is_ok()),
+        (Err(_), Ok(r)) => {
+            prop_assert!(r.data_value(limits).is_err() && r.data_json(limits).is_err())
+        }
+        (Err(_), Err(_)) => {}
+    }
+    let _ = msgpack::to_json(bytes, limits);
+    let _ = ClassicRequest::decode(bytes, limits);
+    let _ = ClassicResponse::decode(bytes, limits);
+    let _ = ClusterMessage::decode(bytes, limits);
+    let _ = SessionRecord::decode(bytes, limits);
+    let fields = [
+        ("type", &b"3"[..]),
+        ("uid", b"u"),
+        ("nsp", b"/"),
+        ("data", bytes),
+    ];
+    let _ = ClusterMessage::from_stream_fields(fields, limits);
+    Ok(())
+}
+
+/// How many values `v` holds, as [`Limits::max_elements`] counts them.
+fn values(v: &Value) -> usize {
+    1 + match v {
+        Value::Array(items) => items.iter().map(values).sum(),
+        Value::Map(members) => members.iter().map(|(_, v)| values(v)).sum(),
+        _ => 0,
+    }
+}
+
+fn too_many(max: usize) -> DecodeError {
+    DecodeError::TooManyElements { max }
+}
+
+/// `decode` accepts its message with a budget of exactly `n` values (what the whole
+/// message holds) and refuses it, with the typed error, with one fewer.
+fn budget_is_exact<T: std::fmt::Debug>(
+    what: &str,
+    n: usize,
+    decode: impl Fn(&Limits) -> Result<T, DecodeError>,
+) {
+    if let Err(e) = decode(&Limits::new().max_elements(n)) {
+        panic!("{what}: refused with a budget of {n}: {e}");
+    }
+    assert_eq!(
+        decode(&Limits::new().max_elements(n - 1)).map(|_| ()),
+        Err(too_many(n - 1)),
+        "{what}"
+    );
+}
+
+fn unbase64(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+}
+
+/// Every decoder of a message type enforces `Limits::max_elements` over the whole
+/// message, counting what the tree decoders count.
+#[test]
+fn element_budget_is_enforced_by_every_decoder() {
+    let data: Vec<Value> = vec![
+        "event".into(),
+        Value::Array((0..100).map(Value::Int).collect()),
+        Value::Map(vec![("a".into(), Value::Array(vec![Value::Nil; 10]))]),
+    ];
+    let opts = BroadcastOptions::new(vec!["r1".into(), "r2".into()], vec!["x".into()]);
+    let count =
+        |bytes: &[u8]| values(&sio_redis_wire::decode_any(bytes, &Limits::default()).unwrap());
+
+    let broadcast = ClassicBroadcast {
+        uid: "MPVgyK".into(),
+        packet: Packet::event(data.clone(), Some("/".into())),
+        opts: opts.clone(),
+    }
+    .encode();
+    let n = count(&broadcast);
+    assert!(n > 115, "{n}");
+    budget_is_exact("ClassicBroadcast", n, |l| {
+        ClassicBroadcast::decode(&broadcast, l)
+    });
+    budget_is_exact("ClassicBroadcastRef", n, |l| {
+        let r = ClassicBroadcastRef::decode(&broadcast, l)?;
+        // Read with the same limits, the data alone is within the budget.
+        r.data_json(l)?;
+        r.data_value(l)
+    });
+
+    let request = ClassicRequest {
+        uid: Some("MPVgyK".into()),
+        request_id: Some("abcdef".into()),
+        body: RequestBody::ServerSideEmit {
+            data: Value::Array(data.clone()),
+        },
+    }
+    .encode();
+    budget_is_exact("ClassicRequest", count(&request), |l| {
+        ClassicRequest::decode(&request, l)
+    });
+
+    let response = ClassicResponse::AllRooms {
+        request_id: "abcdef".into(),
+        rooms: (0..50).map(|i| format!("room{i}")).collect(),
+    }
+    .encode();
+    budget_is_exact("ClassicResponse", count(&response), |l| {
+        ClassicResponse::decode(&response, l)
+    });
+
+    let cluster = ClusterMessage {
+        uid: "273fd5511329e8bc".into(),
+        nsp: "/".into(),
+        body: ClusterBody::Broadcast {
+            packet: Packet::event(data.clone(), None),
+            request_id: None,
+            opts,
+        },
+    };
+    for bytes in [cluster.encode_sharded(), cluster.encode_streams_pubsub()] {
+        budget_is_exact("ClusterMessage", count(&bytes), |l| {
+            ClusterMessage::decode(&bytes, l)
+        });
+    }
+    // Stream entries: the budget applies to `data`, JSON or base64 msgpack.
+    let mut binary = cluster.clone();
+    if let ClusterBody::Broadcast { packet, .. } = &mut binary.body
+        && let Value::Array(items) = &mut packet.data
+    {
+        items.push(Value::Bin(Bytes::from_static(b"\x01")));
+    }
+    for m in [&cluster, &binary] {
+        let fields = m.to_stream_fields(false).fields;
+        let data = &fields.iter().find(|(k, _)| *k == "data").unwrap().1;
+        assert_eq!(data.starts_with('{'), std::ptr::eq(m, &cluster), "{data}");
+        let n = if data.starts_with('{') {
+            count(data.as_bytes())
+        } else {
+            count(&unbase64(data))
+        };
+        budget_is_exact("stream entry", n, |l| {
+            ClusterMessage::from_stream_fields(fields.iter().map(|(k, v)| (k, v)), l)
+        });
+    }
+
+    let session = SessionRecord {
+        sid: "A".repeat(20),
+        pid: "B".repeat(20),
+        rooms: vec!["r".into(); 30],
+        data: Value::Array(data),
+    }
+    .encode();
+    let n = count(&unbase64(&session));
+    budget_is_exact("SessionRecord", n, |l| {
+        SessionRecord::decode(session.as_bytes(), l)
+    });
 }
 
 /// Found by the `session` fuzz target: a session whose data holds an integer beyond

@@ -142,9 +142,12 @@ impl<'a> ClassicBroadcastRef<'a> {
     /// Decodes `[uid, {type, data, nsp?}, opts]` (packet members in any order,
     /// unknown members ignored, `nsp: null` as absent).
     ///
+    /// The values of `data`, stepped over, count towards [`Limits::max_elements`] as
+    /// they do for [`ClassicBroadcast::decode`].
+    ///
     /// # Errors
-    /// As [`ClassicBroadcast::decode`]: malformed msgpack, past `limits`, or a
-    /// missing or mistyped member.
+    /// As [`ClassicBroadcast::decode`]: malformed msgpack, past `limits` (bytes,
+    /// depth, values), or a missing or mistyped member.
     pub fn decode(input: &'a [u8], limits: &Limits) -> Result<Self, DecodeError> {
         const WHAT: &str = "classic broadcast";
         let wrong = |message, field, expected| DecodeError::WrongType {
@@ -240,12 +243,12 @@ impl<'a> ClassicBroadcastRef<'a> {
         msgpack::to_json(self.data, &Self::data_limits(limits))
     }
 
-    /// `limits` for the data alone: it sits [`DATA_DEPTH`] levels deep.
+    /// `limits` for the data alone: it sits [`DATA_DEPTH`] levels deep. The element
+    /// budget is the message's: [`ClassicBroadcastRef::decode`] counted the data's
+    /// values with the rest of the message, so the data alone never exceeds it when
+    /// read with the same `limits`.
     fn data_limits(limits: &Limits) -> Limits {
-        Limits {
-            max_bytes: limits.max_bytes,
-            max_depth: limits.max_depth.saturating_sub(DATA_DEPTH),
-        }
+        limits.max_depth(limits.max_depth.saturating_sub(DATA_DEPTH))
     }
 }
 
