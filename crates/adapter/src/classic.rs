@@ -240,6 +240,7 @@ impl<E: SocketEmitter> CoreAdapter<E> for ClassicAdapter<E> {
             opts: wire_opts,
         };
         let channel = msg.channel(&self.channels);
+        let volatile = opts.has_flag(SioFlags::Volatile);
         let local = if single_remote {
             Ok(())
         } else {
@@ -247,13 +248,17 @@ impl<E: SocketEmitter> CoreAdapter<E> for ClassicAdapter<E> {
             self.local.broadcast(packet, opts)
         };
         // Queued, not awaited: Node does not wait for its PUBLISH either, and queued
-        // broadcasts go out in pipelines (one Redis round trip per batch).
-        let queued = self
-            .state
-            .inner
-            .transport
-            .publish_queued(channel, Bytes::from(msg.encode()));
-        queued.await.map_err(|e| adapter_err(e.into()))?;
+        // broadcasts go out in pipelines (one Redis round trip per batch). While the
+        // publisher reconnects they wait in the transport's offline buffer, except
+        // volatile ones, which are worthless later.
+        let payload = Bytes::from(msg.encode());
+        let transport = &self.state.inner.transport;
+        let queued = if volatile {
+            transport.publish_volatile(channel, payload).await
+        } else {
+            transport.publish_queued(channel, payload).await
+        };
+        queued.map_err(|e| adapter_err(e.into()))?;
         self.state
             .inner
             .counters

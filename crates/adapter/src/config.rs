@@ -186,8 +186,12 @@ impl ClassicConfig {
         if self.requests_timeout.is_zero() {
             return fail("requestsTimeout", "must be more than 0 ms");
         }
-        if self.limits.max_bytes == 0 || self.limits.max_depth == 0 {
-            return fail("limits", "max_bytes and max_depth must be more than 0");
+        if self.limits.max_bytes == 0 || self.limits.max_depth == 0 || self.limits.max_elements == 0
+        {
+            return fail(
+                "limits",
+                "max_bytes, max_depth and max_elements must be more than 0",
+            );
         }
         if self.max_foreign_ids == 0 {
             return fail("max_foreign_ids", "must be more than 0");
