@@ -44,7 +44,6 @@ pub mod proc;
 mod proxy;
 mod resp;
 mod server;
-mod slot;
 mod util;
 
 pub use cluster::{RedisCluster, RedisClusterBuilder};
@@ -52,7 +51,8 @@ pub use error::{Result, TestkitError};
 pub use proxy::StallProxy;
 pub use resp::{RespConnection, RespValue};
 pub use server::{RedisServer, RedisServerBuilder};
-pub use slot::{SLOT_COUNT, key_slot};
+/// The cluster hash slot of a key (from `sio-redis-wire`, the project's one copy).
+pub use sio_redis_wire::slot::{SLOT_COUNT, key_slot};
 
 /// Whether `redis-server --version` runs: use it to skip tests on machines
 /// without Redis.

@@ -42,6 +42,7 @@ pub mod msgpack;
 mod packet;
 mod session;
 mod sink;
+pub mod slot;
 mod stream;
 mod types;
 mod value;
