@@ -1668,3 +1668,59 @@ async fn oversized_messages_are_dropped_resp3() {
     require_redis!();
     oversized_messages_are_dropped(true).await;
 }
+
+/// A subscriber slower than its traffic: Redis drops it at its
+/// `client-output-buffer-limit pubsub` (here 256 KiB); the transport notices,
+/// reconnects and re-subscribes, and what is published afterwards arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_consumer_dropped_by_redis_comes_back() {
+    require_redis!();
+    let server = RedisServer::builder()
+        .config("client-output-buffer-limit pubsub 256kb 0 0")
+        .start()
+        .unwrap();
+    let t = connect(server.url(), false).await;
+    let sender = connect(server.url(), false).await;
+    let mut events = t.events();
+    let slow = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (tx, mut inbox) = mpsc::channel::<Bytes>(16);
+    let handler: MessageHandler = {
+        let slow = slow.clone();
+        Arc::new(move |m: Message| {
+            if slow.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(1));
+            } else if m.payload == "after" {
+                let _ = tx.try_send(m.payload);
+            }
+        })
+    };
+    t.subscribe(sub(&["flood"], &[]), handler).await.unwrap();
+    // 48 MiB at once (more than the socket buffers hold), 1 ms per 4 KiB
+    // message on the receiving side.
+    let chunk = Bytes::from(vec![b'x'; 4096]);
+    for _ in 0..12 * 1024 {
+        sender
+            .publish_queued("flood".into(), chunk.clone())
+            .await
+            .unwrap();
+    }
+    let (ev, _) = wait_event(&mut events, "subscriber Disconnected", |ev| {
+        matches!(
+            ev,
+            ConnectionEvent::Disconnected {
+                role: Role::Subscriber,
+                ..
+            }
+        )
+    })
+    .await;
+    eprintln!("slow consumer: {ev:?}");
+    slow.store(false, std::sync::atomic::Ordering::Relaxed);
+    wait_event(&mut events, "Resubscribed", is_resubscribed).await;
+    publish_eventually(&sender, "flood", Bytes::from_static(b"after")).await;
+    let got = tokio::time::timeout(DEADLINE, inbox.recv()).await.unwrap();
+    assert_eq!(got.as_deref(), Some(&b"after"[..]));
+    assert!(t.stats().resubscriptions >= 1);
+    t.close().await;
+    sender.close().await;
+}
