@@ -99,13 +99,11 @@ impl PublishQueue {
         let full = || TransportError::BufferFull {
             limit_bytes: self.limit_bytes as usize,
         };
-        let permit = match mode {
-            Mode::Offline => self
-                .bytes
-                .clone()
-                .try_acquire_many_owned(want)
-                .map_err(|_| full())?,
-            Mode::Online { wait } => {
+        // The broadcast path takes no timer unless the queue is full.
+        let permit = match (self.bytes.clone().try_acquire_many_owned(want), mode) {
+            (Ok(permit), _) => permit,
+            (Err(_), Mode::Offline) => return Err(full()),
+            (Err(_), Mode::Online { wait }) => {
                 match tokio::time::timeout(wait, self.bytes.clone().acquire_many_owned(want)).await
                 {
                     Ok(Ok(permit)) => permit,
@@ -121,20 +119,18 @@ impl PublishQueue {
             queued_at: Instant::now(),
             _bytes: permit,
         };
-        match mode {
-            Mode::Offline => self.tx.try_send(queued).map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => full(),
-                mpsc::error::TrySendError::Closed(_) => TransportError::Closed,
-            }),
-            Mode::Online { wait } => {
-                self.tx
-                    .send_timeout(queued, wait)
-                    .await
-                    .map_err(|e| match e {
-                        mpsc::error::SendTimeoutError::Timeout(_) => full(),
-                        mpsc::error::SendTimeoutError::Closed(_) => TransportError::Closed,
-                    })
-            }
+        match (self.tx.try_send(queued), mode) {
+            (Ok(()), _) => Ok(()),
+            (Err(mpsc::error::TrySendError::Closed(_)), _) => Err(TransportError::Closed),
+            (Err(mpsc::error::TrySendError::Full(_)), Mode::Offline) => Err(full()),
+            (Err(mpsc::error::TrySendError::Full(queued)), Mode::Online { wait }) => self
+                .tx
+                .send_timeout(queued, wait)
+                .await
+                .map_err(|e| match e {
+                    mpsc::error::SendTimeoutError::Timeout(_) => full(),
+                    mpsc::error::SendTimeoutError::Closed(_) => TransportError::Closed,
+                }),
         }
     }
 }
