@@ -659,7 +659,9 @@ impl<E: SocketEmitter> ClassicAdapter<E> {
             .await
             .map_err(|e| (e, Vec::new()))?;
         let deadline = tokio::time::Instant::now() + self.state.inner.config.requests_timeout;
-        let mut responses = Vec::with_capacity(expected);
+        // `expected` comes from Redis (NUMSUB): room grows with the answers, not
+        // with what the reply claims.
+        let mut responses = Vec::with_capacity(expected.min(64));
         while responses.len() < expected {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(r)) => responses.push(r),
