@@ -476,3 +476,58 @@ async fn dropping_the_adapter_unsubscribes_its_channels() {
         "the state itself still works"
     );
 }
+
+/// The least a Redis ACL user needs for the classic adapter (documented in README):
+/// its channels only (`&socket.io*`, and the broadcast pattern of each namespace
+/// literally, `&socket.io#/#*`, as Redis checks `PSUBSCRIBE` patterns literally; no
+/// keys) and the pub/sub commands. Two servers on such a user talk to each other; a user without
+/// `PSUBSCRIBE` is refused when the namespace starts, with an error that names the
+/// refused permission.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minimal_acl_user_is_enough_and_a_missing_permission_is_named() {
+    let rules = "resetchannels &socket.io* &socket.io#/#* resetkeys -@all +publish +subscribe +psubscribe \
+                 +unsubscribe +punsubscribe +pubsub|numsub +ping";
+    let redis = RedisServer::builder()
+        .config(format!("user sio on >pw {rules}"))
+        .config(format!(
+            "user nopattern on >pw {}",
+            rules.replace(" +psubscribe", "")
+        ))
+        .config("user default off")
+        .credentials("sio", "pw")
+        .start()
+        .expect("redis");
+    let url = format!("redis://sio:pw@127.0.0.1:{}", redis.port());
+    let a = server(&url, fast(), "a").await;
+    let b = server(&url, fast(), "b").await;
+    assert_eq!(a.state.server_count("/").await.unwrap(), 2);
+    let acks = a
+        .state
+        .server_side_emit_with_ack("/", "ping", vec![])
+        .await
+        .unwrap();
+    assert_eq!(acks, vec![Value::from("b")]);
+    drop(b);
+
+    let url = format!("redis://nopattern:pw@127.0.0.1:{}", redis.port());
+    let state = RedisAdapterState::connect(&url, fast())
+        .await
+        .expect("connect");
+    let (_svc, io) = SocketIo::builder()
+        .with_adapter::<Adapter>(state.clone())
+        .build_svc();
+    let err = io
+        .ns("/", async |_: SocketRef<Adapter>| {})
+        .await
+        .expect_err("PSUBSCRIBE is refused");
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    assert!(
+        text.to_ascii_lowercase().contains("psubscribe"),
+        "the error names the refused command: {text}"
+    );
+}
