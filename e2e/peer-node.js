@@ -349,10 +349,17 @@ function setupNamespace(io, nsp) {
       const op = rooms.length ? target.to(rooms) : target.to([]);
       const start = performance.now();
       let s = 0;
+      let errors = 0;
       while (s < count) {
         const n = Math.min(batch, count - s);
         for (let i = 0; i < n; i++) {
-          op.emit(event, { s, t: performance.timeOrigin + performance.now(), p: payload });
+          // A broadcast that fails does not stop the run (PEER-NODE.md); the Node
+          // adapter's publish is not awaited, so only a synchronous throw counts.
+          try {
+            op.emit(event, { s, t: performance.timeOrigin + performance.now(), p: payload });
+          } catch {
+            errors++;
+          }
           s++;
         }
         if (rate > 0) {
@@ -364,7 +371,7 @@ function setupNamespace(io, nsp) {
           await tick();
         }
       }
-      return { sent: s, ms: performance.now() - start };
+      return { sent: s - errors, ms: performance.now() - start, errors };
     });
 
     handle("bench:stats", () => {
