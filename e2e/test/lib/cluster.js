@@ -178,35 +178,57 @@ function redisPing(port) {
   });
 }
 
-/** Starts a private redis-server on a free port (never 6379) and waits until it answers. */
+/** Spawns redis-server on `port` and waits until it answers; returns the child. */
+async function spawnRedis(port, bin) {
+  const child = spawnChild(`redis:${port}`, bin, [
+    "--port", String(port),
+    "--bind", "127.0.0.1",
+    "--save", "",
+    "--appendonly", "no",
+    "--protected-mode", "no",
+  ], process.env);
+  try {
+    await waitFor(async () => {
+      if (!child.alive()) throw new Error(`redis-server exited\n${child.tail()}`);
+      return redisPing(port);
+    }, 10000, `redis-server on port ${port}`, 25);
+  } catch (err) {
+    await child.stop();
+    throw err;
+  }
+  return child;
+}
+
+/**
+ * Starts a private redis-server on a free port (never 6379) and waits until it answers.
+ * `restart(downMs)` stops it, keeps it down for `downMs` and starts it again on the same
+ * port; it resolves with the time (performance.now()) at which it answered again.
+ */
 async function startRedis({ bin = process.env.REDIS_SERVER || "redis-server" } = {}) {
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
     if (port === 6379) continue;
-    const child = spawnChild(`redis:${port}`, bin, [
-      "--port", String(port),
-      "--bind", "127.0.0.1",
-      "--save", "",
-      "--appendonly", "no",
-      "--protected-mode", "no",
-    ], process.env);
+    let child;
     try {
-      await waitFor(async () => {
-        if (!child.alive()) throw new Error(`redis-server exited\n${child.tail()}`);
-        return redisPing(port);
-      }, 10000, `redis-server on port ${port}`, 25);
+      child = await spawnRedis(port, bin);
     } catch (err) {
-      await child.stop();
       if (attempt < 2) continue; // port taken in the meantime: try another
       throw err;
     }
-    return {
+    const redis = {
       port,
       url: `redis://127.0.0.1:${port}`,
       child,
-      tail: () => child.tail(),
-      stop: () => child.stop(),
+      tail: () => redis.child.tail(),
+      stop: () => redis.child.stop(),
+      restart: async (downMs) => {
+        await redis.child.stop();
+        await sleep(downMs); // the outage itself
+        redis.child = await spawnRedis(port, bin);
+        return performance.now();
+      },
     };
+    return redis;
   }
 }
 
