@@ -480,12 +480,12 @@ async fn dropping_the_adapter_unsubscribes_its_channels() {
 /// The least a Redis ACL user needs for the classic adapter (documented in README):
 /// its channels only (`&socket.io*`, and the broadcast pattern of each namespace
 /// literally, `&socket.io#/#*`, as Redis checks `PSUBSCRIBE` patterns literally; no
-/// keys) and the pub/sub commands. Two servers on such a user talk to each other; a user without
+/// keys; `&sio-redis-probe#*` for the transport's liveness probe) and the pub/sub commands. Two servers on such a user talk to each other; a user without
 /// `PSUBSCRIBE` is refused when the namespace starts, with an error that names the
 /// refused permission.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn minimal_acl_user_is_enough_and_a_missing_permission_is_named() {
-    let rules = "resetchannels &socket.io* &socket.io#/#* resetkeys -@all +publish +subscribe +psubscribe \
+    let rules = "resetchannels &socket.io* &socket.io#/#* &sio-redis-probe#* resetkeys -@all +publish +subscribe +psubscribe \
                  +unsubscribe +punsubscribe +pubsub|numsub +ping";
     let redis = RedisServer::builder()
         .config(format!("user sio on >pw {rules}"))

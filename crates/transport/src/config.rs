@@ -18,6 +18,13 @@ pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(2000);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(2000);
 /// Default of [`TransportConfig::health_check_interval`]: 1000 ms.
 pub const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_millis(1000);
+/// Default of [`TransportConfig::probe_interval`]: 10 000 ms.
+pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_millis(10_000);
+/// Prefix of the liveness probe's channel (see
+/// [`TransportConfig::probe_interval`]); each transport adds 16 hex digits of
+/// its own. An ACL user needs `&sio-redis-probe#*` (or the probe is off, said
+/// once at warn level).
+pub const PROBE_CHANNEL_PREFIX: &str = "sio-redis-probe#";
 /// Default of [`TransportConfig::publish_buffer_bytes`]: 32 MiB.
 pub const DEFAULT_PUBLISH_BUFFER_BYTES: usize = 32 * 1024 * 1024;
 /// Default of [`TransportConfig::publish_buffer_max_age`]: 5000 ms.
@@ -61,6 +68,7 @@ pub struct TransportConfig {
     pub(crate) response_timeout: Duration,
     pub(crate) connect_timeout: Duration,
     health_check_interval: Duration,
+    probe_interval: Duration,
     pub(crate) event_capacity: usize,
     pub(crate) publish_buffer_bytes: usize,
     pub(crate) max_message_bytes: usize,
@@ -103,6 +111,7 @@ impl TransportConfig {
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL,
+            probe_interval: DEFAULT_PROBE_INTERVAL,
             event_capacity: DEFAULT_EVENT_CAPACITY,
             publish_buffer_bytes: DEFAULT_PUBLISH_BUFFER_BYTES,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
@@ -170,6 +179,27 @@ impl TransportConfig {
     #[must_use]
     pub fn health_check_interval(mut self, interval: Duration) -> Self {
         self.health_check_interval = interval;
+        self
+    }
+
+    /// Idle time after which the subscriber connection is probed through
+    /// Redis: when no message arrived for this long, a numbered `PUBLISH` goes
+    /// (on the publisher connection) to a channel the subscriber connection
+    /// holds (named [`PROBE_CHANNEL_PREFIX`] + 16 random hex digits) and must
+    /// come back on it within twice the response timeout; a reply of 0
+    /// receivers or no probe back means the subscription is silently gone
+    /// (connection up, `PING` answered, nothing arriving), and the subscriber
+    /// connection is replaced and everything re-subscribed. Such a loss is so
+    /// found within two intervals plus two response timeouts. Probe messages
+    /// never reach a handler. Counted in
+    /// [`TransportStats::probes`](crate::TransportStats::probes) and
+    /// [`TransportStats::probe_failures`](crate::TransportStats::probe_failures).
+    /// If Redis refuses the probe channel (an ACL user without
+    /// `&sio-redis-probe#*`), probing is off for that connection, said once at
+    /// warn level. [`Duration::ZERO`] disables it. Default: 10 000 ms.
+    #[must_use]
+    pub fn probe_interval(mut self, interval: Duration) -> Self {
+        self.probe_interval = interval;
         self
     }
 
@@ -348,6 +378,11 @@ impl TransportConfig {
     pub(crate) fn health_checks(&self) -> Option<Duration> {
         (!self.health_check_interval.is_zero()).then_some(self.health_check_interval)
     }
+
+    /// The probe interval, `None` when probing is off.
+    pub(crate) fn probes(&self) -> Option<Duration> {
+        (!self.probe_interval.is_zero()).then_some(self.probe_interval)
+    }
 }
 
 impl fmt::Debug for TransportConfig {
@@ -363,6 +398,7 @@ impl fmt::Debug for TransportConfig {
             .field("response_timeout", &self.response_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("health_check_interval", &self.health_check_interval)
+            .field("probe_interval", &self.probe_interval)
             .field("event_capacity", &self.event_capacity)
             .field("publish_buffer_bytes", &self.publish_buffer_bytes)
             .field("max_message_bytes", &self.max_message_bytes)

@@ -124,6 +124,13 @@ pub struct TransportStats {
     /// [`TransportConfig::max_message_bytes`](crate::TransportConfig::max_message_bytes)
     /// (skipped without being buffered; the connection stays up).
     pub oversized_dropped: u64,
+    /// Liveness probes sent on an idle subscriber connection (see
+    /// [`TransportConfig::probe_interval`](crate::TransportConfig::probe_interval)).
+    pub probes: u64,
+    /// Probes that found the subscription gone (0 receivers, or not back
+    /// within twice the response timeout); each replaced the subscriber
+    /// connection.
+    pub probe_failures: u64,
 }
 
 #[derive(Debug, Default)]
@@ -135,6 +142,8 @@ pub(crate) struct Counters {
     pub(crate) publish_errors: AtomicU64,
     pub(crate) publish_dropped: AtomicU64,
     pub(crate) oversized_dropped: AtomicU64,
+    pub(crate) probes: AtomicU64,
+    pub(crate) probe_failures: AtomicU64,
 }
 
 impl Counters {
@@ -151,6 +160,8 @@ impl Counters {
             publish_errors: self.publish_errors.load(Ordering::Relaxed),
             publish_dropped: self.publish_dropped.load(Ordering::Relaxed),
             oversized_dropped: self.oversized_dropped.load(Ordering::Relaxed),
+            probes: self.probes.load(Ordering::Relaxed),
+            probe_failures: self.probe_failures.load(Ordering::Relaxed),
         }
     }
 }

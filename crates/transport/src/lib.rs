@@ -21,7 +21,10 @@
 //!   [`MessageHandler`]s inline, in arrival order. When the connection drops
 //!   it reconnects with the same back-off, re-subscribes *every* registered
 //!   channel, pattern and shard channel ([`Subscription`]), and emits [`ConnectionEvent::Resubscribed`] with
-//!   the outage length.
+//!   the outage length. An idle subscriber connection is probed through Redis
+//!   ([`TransportConfig::probe_interval`], 10 s by default), so that a
+//!   subscription that is silently gone (connection up, nothing arriving) is
+//!   found and re-established.
 //! * Standalone Redis (`redis://`, `rediss://` with rustls, `unix://` sockets), ACL users,
 //!   RESP2 (default) and RESP3, Sentinel (`redis+sentinel://`), and an
 //!   optional separate subscriber endpoint such as a replica
@@ -127,8 +130,9 @@ mod worker;
 pub use backoff::Backoff;
 pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY, DEFAULT_HEALTH_CHECK_INTERVAL,
-    DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PUBLISH_BUFFER_BYTES, DEFAULT_PUBLISH_BUFFER_MAX_AGE,
-    DEFAULT_RESPONSE_TIMEOUT, TransportConfig, redact_url,
+    DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PROBE_INTERVAL, DEFAULT_PUBLISH_BUFFER_BYTES,
+    DEFAULT_PUBLISH_BUFFER_MAX_AGE, DEFAULT_RESPONSE_TIMEOUT, PROBE_CHANNEL_PREFIX,
+    TransportConfig, redact_url,
 };
 pub use error::{ConfigError, ErrorClass, TransportError, classify};
 pub use event::{ConnectionEvent, Role, TransportStats};

@@ -17,6 +17,7 @@ use crate::event::{ConnectionEvent, Counters, Role, TransportStats};
 use crate::message::{MessageHandler, SubscriptionId};
 use crate::shared::{Shared, millis};
 use crate::subscription::Subscription;
+use crate::worker::probe::Probe;
 use crate::worker::publish_queue::{Mode, PublishQueue, PublishWorker};
 use crate::worker::publisher::{Publisher, PublisherWorker};
 use crate::worker::registry::Registry;
@@ -146,6 +147,9 @@ impl Transport {
                 registry: Registry::default(),
                 pending: Vec::new(),
                 warned_oversized: AtomicBool::new(false),
+                probe: config
+                    .probes()
+                    .map(|interval| Probe::new(interval, publisher.clone())),
             }
             .run(sub_conn)
         });

@@ -1725,3 +1725,85 @@ async fn slow_consumer_dropped_by_redis_comes_back() {
     t.close().await;
     sender.close().await;
 }
+
+// ---------------------------------------------------------------- liveness probe
+
+/// A subscription silently gone (the subscriber's connection stalls without
+/// closing, health checks off so only the probe can notice) is found by the
+/// liveness probe and re-established; counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn liveness_probe_finds_a_silently_gone_subscription() {
+    require_redis!();
+    let server = RedisServer::start().unwrap();
+    let proxy = StallProxy::start(server.addr()).unwrap();
+    let config = TransportConfig::new(server.url())
+        .subscriber_url(proxy.url())
+        .health_check_interval(Duration::ZERO)
+        .probe_interval(Duration::from_millis(200))
+        .response_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let t = Transport::connect(config).await.unwrap();
+    let mut events = t.events();
+    let (handler, mut inbox) = inbox();
+    t.subscribe(sub(&["c"], &[]), handler).await.unwrap();
+    assert_eq!(
+        t.publish("c", Bytes::from_static(b"before")).await.unwrap(),
+        1
+    );
+    assert_eq!(&inbox.recv().await.payload[..], b"before");
+
+    proxy.stall();
+    let (ev, _) = wait_event(&mut events, "subscriber disconnect", |ev| {
+        matches!(
+            ev,
+            ConnectionEvent::Disconnected {
+                role: Role::Subscriber,
+                ..
+            }
+        )
+    })
+    .await;
+    let ConnectionEvent::Disconnected { error, .. } = ev else {
+        unreachable!()
+    };
+    assert!(error.contains("liveness probe"), "{error}");
+    assert!(t.stats().probe_failures >= 1, "{:?}", t.stats());
+    proxy.resume();
+    wait_event(&mut events, "resubscribed", is_resubscribed).await;
+    // (The stalled connection is still subscribed as far as Redis knows: the
+    // proxy holds it open.)
+    assert!(publish_eventually(&t, "c", Bytes::from_static(b"after")).await >= 1);
+    assert_eq!(&inbox.recv().await.payload[..], b"after");
+    t.close().await;
+}
+
+/// On a healthy idle connection the probe passes again and again, never
+/// reaches a handler (not even a pattern matching every channel) and never
+/// replaces the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn liveness_probe_on_a_healthy_connection_is_invisible() {
+    require_redis!();
+    let server = RedisServer::start().unwrap();
+    for resp3 in [false, true] {
+        let config = TransportConfig::new(server.url())
+            .resp3(resp3)
+            .probe_interval(Duration::from_millis(50))
+            .build()
+            .unwrap();
+        let t = Transport::connect(config).await.unwrap();
+        let (handler, mut inbox) = inbox();
+        t.subscribe(sub(&[], &["*"]), handler).await.unwrap();
+        wait_until("three probes", || t.stats().probes >= 3).await;
+        t.publish("marker", Bytes::from_static(b"m")).await.unwrap();
+        assert_eq!(inbox.recv().await.channel, "marker");
+        inbox.assert_empty();
+        let stats = t.stats();
+        assert_eq!(
+            (stats.probe_failures, stats.reconnects),
+            (0, 0),
+            "{stats:?}"
+        );
+        t.close().await;
+    }
+}

@@ -6,10 +6,12 @@
 //! * [`publish_queue`]: every `PUBLISH`, in order, sent in pipelines;
 //! * [`subscriber`]: the dedicated pub/sub connection, its [`registry`] of
 //!   subscriptions, re-subscribed after any reconnect;
+//! * [`probe`]: the subscriber's liveness probe through Redis;
 //! * [`supervisor`]: spawns, stops and replaces them.
 //!
 //! [`Supervisor`]: supervisor::Supervisor
 
+pub(crate) mod probe;
 pub(crate) mod publish_queue;
 pub(crate) mod publisher;
 pub(crate) mod registry;

@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, trace, warn};
 
+use super::probe::{Probe, ProbePublish};
 use super::registry::Registry;
 use crate::backoff::Backoff;
 use crate::config::Endpoint;
@@ -141,6 +142,8 @@ pub(crate) struct SubscriberWorker {
     pub(crate) pending: Vec<(SubscriptionId, Ack)>,
     /// Whether an oversized message was logged already.
     pub(crate) warned_oversized: std::sync::atomic::AtomicBool,
+    /// The liveness probe; `None` when off.
+    pub(crate) probe: Option<Probe>,
 }
 
 impl std::fmt::Debug for SubscriberWorker {
@@ -182,11 +185,22 @@ impl SubscriberWorker {
         }
     }
 
-    /// The connected phase: messages, commands, health checks.
+    /// The connected phase: messages, commands, health checks, probes.
     async fn serve(&mut self, conn: &mut RespConnection) -> Exit {
         let period = self.health_check.unwrap_or(Duration::from_secs(3600));
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        if let Err(reason) = self.subscribe_probe(conn).await {
+            return Exit::Lost(reason);
+        }
+        let idle = self
+            .probe
+            .as_ref()
+            .map_or(Duration::from_secs(3600), |p| p.interval);
+        let probe_timer = tokio::time::sleep(idle);
+        tokio::pin!(probe_timer);
+        let mut probe_publish: Option<ProbePublish> = None;
+        let mut received_at_tick = self.received();
         loop {
             tokio::select! {
                 biased;
@@ -205,6 +219,17 @@ impl SubscriberWorker {
                     Ok(Incoming::Reply(reply)) => trace!(name = ?reply.name(), "unexpected reply ignored"),
                     Err(e) => return Exit::Lost(e.to_string()),
                 },
+                () = &mut probe_timer, if self.probe.as_ref().is_some_and(|p| p.subscribed) => {
+                    if let Err(reason) = self.probe_tick(&mut received_at_tick, &mut probe_publish, probe_timer.as_mut()) {
+                        return Exit::Lost(reason);
+                    }
+                }
+                receivers = async { probe_publish.as_mut().expect("guarded").await }, if probe_publish.is_some() => {
+                    probe_publish = None;
+                    if let Err(reason) = self.probe_published(receivers) {
+                        return Exit::Lost(reason);
+                    }
+                }
                 _ = ticker.tick(), if self.health_check.is_some() => {
                     match self.round_trip(conn, &redis::cmd("PING"), b"pong", 1).await {
                         Ok(_) => trace!("subscriber health check ok"),
@@ -235,8 +260,108 @@ impl SubscriberWorker {
         }
     }
 
+    /// Messages received so far (probes not counted).
+    fn received(&self) -> u64 {
+        self.shared
+            .counters
+            .received
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Subscribes the probe channel on a new connection. `Err` means the
+    /// connection is lost; a refusal turns probing off for this connection.
+    async fn subscribe_probe(&mut self, conn: &mut RespConnection) -> Result<(), String> {
+        let Some(probe) = &self.probe else {
+            return Ok(());
+        };
+        let mut cmd = redis::cmd("SUBSCRIBE");
+        cmd.arg(probe.channel());
+        let result = self.round_trip(conn, &cmd, b"subscribe", 1).await;
+        let Some(probe) = &mut self.probe else {
+            return Ok(());
+        };
+        probe.subscribed = false;
+        probe.not_sent();
+        match result {
+            Ok(()) => {
+                probe.subscribed = true;
+                Ok(())
+            }
+            Err(RoundTripError::Lost(reason)) => Err(reason),
+            Err(RoundTripError::Command(e)) => {
+                if !std::mem::replace(&mut probe.told_refused, true) {
+                    warn!(error = %e, channel = probe.channel(), "redis refused the liveness probe channel; probing is off (logged once; allow &sio-redis-probe#* to turn it on)");
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The probe timer fired: after an idle interval a probe is sent; after a
+    /// probe's deadline, one not back means the subscription is gone (`Err`).
+    fn probe_tick(
+        &mut self,
+        received_at_tick: &mut u64,
+        publish: &mut Option<ProbePublish>,
+        timer: std::pin::Pin<&mut tokio::time::Sleep>,
+    ) -> Result<(), String> {
+        let received = self.received();
+        let deadline = self.response_timeout.saturating_mul(2);
+        let Some(probe) = &mut self.probe else {
+            return Ok(());
+        };
+        let now = tokio::time::Instant::now();
+        if probe.is_awaiting() && publish.is_none() {
+            Counters::incr(&self.shared.counters.probe_failures);
+            return Err(format!(
+                "liveness probe not received within {} ms: the subscription is gone",
+                millis(deadline)
+            ));
+        }
+        if probe.is_awaiting() || received != *received_at_tick {
+            // Still publishing, or messages arrived: evidently alive.
+            *received_at_tick = received;
+            timer.reset(now + probe.interval);
+            return Ok(());
+        }
+        Counters::incr(&self.shared.counters.probes);
+        trace!(
+            channel = probe.channel(),
+            "idle subscriber: sending a liveness probe"
+        );
+        *publish = Some(probe.send());
+        timer.reset(now + deadline);
+        Ok(())
+    }
+
+    /// The probe's `PUBLISH` answered: 0 receivers means the subscription is
+    /// gone (`Err`); a failed `PUBLISH` (publisher down) is no verdict.
+    fn probe_published(&mut self, receivers: Result<u64, TransportError>) -> Result<(), String> {
+        let Some(probe) = &mut self.probe else {
+            return Ok(());
+        };
+        match receivers {
+            Ok(0) => {
+                Counters::incr(&self.shared.counters.probe_failures);
+                Err("liveness probe reached no subscriber: the subscription is gone".into())
+            }
+            Ok(_) => Ok(()),
+            Err(e) => {
+                debug!(error = %e, "liveness probe not sent");
+                probe.not_sent();
+                Ok(())
+            }
+        }
+    }
+
     /// Calls the handlers of one message, in registration order.
     fn dispatch(&self, message: Message) {
+        if let Some(probe) = &self.probe
+            && probe.is_probe(&message.channel)
+        {
+            probe.received(&message.payload);
+            return;
+        }
         Counters::incr(&self.shared.counters.received);
         let name = match (message.kind, &message.pattern) {
             (MessageKind::PMessage, Some(p)) => p,
