@@ -150,6 +150,8 @@ impl Transport {
                 probe: config
                     .probes()
                     .map(|interval| Probe::new(interval, publisher.clone())),
+                identity: None,
+                identify_refused: false,
             }
             .run(sub_conn)
         });

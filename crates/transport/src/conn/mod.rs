@@ -135,6 +135,11 @@ impl Reply {
         resp::reply_name(&self.0)
     }
 
+    /// The reply as a redis-rs value (for replies off the message path).
+    pub(crate) fn value(&self) -> RedisResult<redis::Value> {
+        redis::parse_redis_value(&self.0)
+    }
+
     /// The error Redis answered, if it is one (parsed by redis-rs, so that
     /// its kind and retry advice are redis-rs's).
     pub(crate) fn error(&self) -> Option<RedisError> {
@@ -360,10 +365,21 @@ impl RespConnection {
     /// Sends `cmd` and waits for its reply, an error reply being an `Err`
     /// (before any subscription only: no message can arrive meanwhile).
     async fn call(&mut self, cmd: &redis::Cmd) -> RedisResult<()> {
+        let reply = self.command(cmd).await?;
+        reply.error().map_or(Ok(()), Err)
+    }
+
+    /// Sends `cmd` and returns its reply, error replies included (before any
+    /// subscription only: no message can arrive meanwhile). Not bounded in
+    /// time: the caller puts a deadline on it.
+    ///
+    /// # Errors
+    /// I/O errors: the connection is unusable.
+    pub(crate) async fn command(&mut self, cmd: &redis::Cmd) -> RedisResult<Reply> {
         self.send(cmd).await?;
         loop {
             if let Incoming::Reply(reply) = self.next().await? {
-                return reply.error().map_or(Ok(()), Err);
+                return Ok(reply);
             }
         }
     }

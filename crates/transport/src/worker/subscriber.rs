@@ -144,6 +144,33 @@ pub(crate) struct SubscriberWorker {
     pub(crate) warned_oversized: std::sync::atomic::AtomicBool,
     /// The liveness probe; `None` when off.
     pub(crate) probe: Option<Probe>,
+    /// The current connection as Redis knows it (`CLIENT INFO`), so that the
+    /// next connection can close it on the server.
+    pub(crate) identity: Option<Identity>,
+    /// Whether Redis refused `CLIENT INFO` (ACL, or Redis < 6.2): no more tries.
+    pub(crate) identify_refused: bool,
+}
+
+/// A subscriber connection as Redis sees it: `id=` and `addr=` of `CLIENT INFO`.
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    id: String,
+    addr: String,
+}
+
+impl Identity {
+    /// From a `CLIENT INFO` line (`id=7 addr=127.0.0.1:50412 laddr=… …`).
+    fn parse(info: &str) -> Option<Identity> {
+        let field = |name: &str| {
+            info.split_ascii_whitespace()
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                .map(str::to_owned)
+        };
+        Some(Identity {
+            id: field("id")?,
+            addr: field("addr")?,
+        })
+    }
 }
 
 impl std::fmt::Debug for SubscriberWorker {
@@ -161,8 +188,13 @@ impl SubscriberWorker {
     pub(crate) async fn run(mut self, initial: RespConnection) {
         let mut conn = initial;
         self.shared.set_subscriber_up(true);
+        // (Connections made by `reconnect` identify themselves there.)
+        let mut identified = self.identify(&mut conn).await;
         loop {
-            let exit = self.serve(&mut conn).await;
+            let exit = match std::mem::replace(&mut identified, Ok(())) {
+                Ok(()) => self.serve(&mut conn).await,
+                Err(reason) => Exit::Lost(reason),
+            };
             self.shared.set_subscriber_up(false);
             drop(conn);
             let reason = match exit {
@@ -258,6 +290,66 @@ impl SubscriberWorker {
                 "pub/sub message over max_message_bytes dropped (logged once; counted in TransportStats::oversized_dropped)"
             );
         }
+    }
+
+    /// On a new connection, before anything is subscribed: closes the previous
+    /// connection on the server (`CLIENT KILL ID <id> ADDR <addr>`: both must
+    /// match, so nothing else is hit, also on another server after a
+    /// failover), then learns this one's id and address (`CLIENT INFO`). A
+    /// connection we gave up on may still be open on the server (half-open:
+    /// the server sees no FIN, and Redis's own `tcp-keepalive` takes 300 s),
+    /// and until it is closed `PUBSUB NUMSUB` counts it: every request would
+    /// wait for a server that never answers. Refused (ACL without
+    /// `+client|info`/`+client|kill`, Redis < 6.2): skipped for good, said at
+    /// debug level. `Err`: the connection is lost.
+    async fn identify(&mut self, conn: &mut RespConnection) -> Result<(), String> {
+        if self.identify_refused {
+            return Ok(());
+        }
+        let timeout = self.response_timeout;
+        let silent = || format!("no reply within {} ms", millis(timeout));
+        if let Some(old) = self.identity.take() {
+            let mut kill = redis::cmd("CLIENT");
+            kill.arg("KILL")
+                .arg("ID")
+                .arg(&old.id)
+                .arg("ADDR")
+                .arg(&old.addr);
+            let reply = tokio::time::timeout(timeout, conn.command(&kill))
+                .await
+                .map_err(|_| silent())?
+                .map_err(|e| e.to_string())?;
+            match reply.error() {
+                Some(e) => {
+                    debug!(error = %e, "CLIENT KILL of the previous subscriber connection refused")
+                }
+                None => {
+                    if reply
+                        .value()
+                        .ok()
+                        .and_then(|v| redis::from_redis_value::<i64>(v).ok())
+                        > Some(0)
+                    {
+                        info!(id = %old.id, addr = %old.addr, "closed the previous subscriber connection, still open on the server");
+                    }
+                }
+            }
+        }
+        let reply = tokio::time::timeout(timeout, conn.command(redis::cmd("CLIENT").arg("INFO")))
+            .await
+            .map_err(|_| silent())?
+            .map_err(|e| e.to_string())?;
+        if let Some(e) = reply.error() {
+            debug!(error = %e, "CLIENT INFO refused: a stale subscriber connection will not be closed");
+            self.identify_refused = true;
+            return Ok(());
+        }
+        self.identity = reply
+            .value()
+            .ok()
+            .and_then(|v| redis::from_redis_value::<String>(v).ok())
+            .and_then(|info| Identity::parse(&info));
+        Ok(())
     }
 
     /// Messages received so far (probes not counted).
@@ -592,7 +684,10 @@ impl SubscriberWorker {
         loop {
             self.purge_abandoned();
             let (error, denied) = match RespConnection::open(&self.endpoint, &self.dial).await {
-                Ok(mut conn) => {
+                Ok(mut conn) => 'attempt: {
+                    if let Err(reason) = self.identify(&mut conn).await {
+                        break 'attempt (reason, false);
+                    }
                     let all = self.registry.all();
                     let done = match self.subscribe_all(&mut conn, &all).await {
                         // Some subscription is refused (e.g. a revoked ACL rule):
@@ -724,5 +819,18 @@ impl SubscriberWorker {
                 let _ = self.remove(id, Some(conn)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Identity;
+
+    #[test]
+    fn identity_from_client_info() {
+        let info = "id=7 addr=127.0.0.1:50412 laddr=127.0.0.1:6379 fd=8 name= age=0 idle=0 flags=N db=0 sub=0 psub=0 ssub=0\n";
+        let id = Identity::parse(info).unwrap();
+        assert_eq!((id.id.as_str(), id.addr.as_str()), ("7", "127.0.0.1:50412"));
+        assert!(Identity::parse("laddr=127.0.0.1:6379 fd=8").is_none());
     }
 }
