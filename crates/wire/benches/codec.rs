@@ -101,6 +101,20 @@ fn large(c: &mut Criterion) {
         b.iter(|| msgpack::decode(black_box(&array_mp), &limits).expect("decodes"))
     });
     g.finish();
+    // A hostile node message (issue 10): 1 MB of 100 000 small members; target: decoded
+    // within 50 ms.
+    let huge = Value::Map(
+        (0..100_000u64)
+            .map(|i| (format!("m{i}").into(), Value::from(i)))
+            .collect(),
+    );
+    let huge_json = json::encode(&huge);
+    let mut g = c.benchmark_group("decode 100 000");
+    g.sample_size(10);
+    g.bench_function("JSON object of 100 000 members", |b| {
+        b.iter(|| json::decode(black_box(&huge_json), &limits).expect("decodes"))
+    });
+    g.finish();
 }
 
 criterion_group!(benches, classic, cluster, large);

@@ -6,6 +6,7 @@
 //! * [`publish_queue`]: every `PUBLISH`, in order, sent in pipelines;
 //! * [`subscriber`]: the dedicated pub/sub connection, its [`registry`] of
 //!   subscriptions, re-subscribed after any reconnect;
+//! * [`retry`]: the failed-attempt bookkeeping both reconnect loops share;
 //! * [`probe`]: the subscriber's liveness probe through Redis;
 //! * [`supervisor`]: spawns, stops and replaces them.
 //!
@@ -15,5 +16,6 @@ pub(crate) mod probe;
 pub(crate) mod publish_queue;
 pub(crate) mod publisher;
 pub(crate) mod registry;
+pub(crate) mod retry;
 pub(crate) mod subscriber;
 pub(crate) mod supervisor;

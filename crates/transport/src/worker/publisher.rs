@@ -14,9 +14,9 @@ use std::time::Duration;
 use redis::{Cmd, FromRedisValue, RedisResult};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
-use super::subscriber::DENIED_RETRY;
+use super::retry::{Attempts, Next};
 use crate::backoff::Backoff;
 use crate::config::Endpoint;
 use crate::conn::mux::MuxConnection;
@@ -313,35 +313,25 @@ impl PublisherWorker {
     /// Reconnects with back-off; `None` on shutdown or when giving up (the
     /// state is set accordingly).
     async fn reconnect(&mut self, generation: u64) -> Option<MuxConnection> {
-        let mut failures: u32 = 0;
-        let mut told_denied = false;
+        let mut attempts = Attempts::new(Role::Publisher);
         loop {
             let error = match self.publisher.open(&self.endpoint, generation).await {
                 Ok(conn) => return Some(conn),
                 Err(e) => e,
             };
-            failures = failures.saturating_add(1);
             let denied = classify(&error) == ErrorClass::Denied;
-            if denied && !told_denied {
-                told_denied = true;
-                error!(%error, "redis publisher: credentials or permissions refused; retrying every {} ms", millis(DENIED_RETRY));
-            } else {
-                debug!(error = %error, failures, "redis publisher reconnect attempt failed");
-            }
-            if self.backoff.exhausted(failures) {
-                warn!(error = %error, failures, "redis publisher gave up reconnecting");
-                self.publisher.set(State::GaveUp { attempts: failures });
-                self.shared.emit(ConnectionEvent::GaveUp {
-                    role: Role::Publisher,
-                    attempts: failures,
-                    error: error.to_string(),
-                });
-                return None;
-            }
-            let mut delay = self.backoff.delay(failures - 1);
-            if denied {
-                delay = delay.max(DENIED_RETRY);
-            }
+            let delay = match attempts.failed(&error.to_string(), denied, &self.backoff) {
+                Next::Retry(delay) => delay,
+                Next::GiveUp(failures) => {
+                    self.publisher.set(State::GaveUp { attempts: failures });
+                    self.shared.emit(ConnectionEvent::GaveUp {
+                        role: Role::Publisher,
+                        attempts: failures,
+                        error: error.to_string(),
+                    });
+                    return None;
+                }
+            };
             tokio::select! {
                 biased;
                 () = self.shutdown.cancelled() => {

@@ -19,6 +19,7 @@ use tracing::{debug, error, info, trace, warn};
 
 use super::probe::{Probe, ProbePublish};
 use super::registry::Registry;
+use super::retry::{Attempts, Next};
 use crate::backoff::Backoff;
 use crate::config::Endpoint;
 use crate::conn::{Dial, Incoming, RespConnection};
@@ -35,11 +36,6 @@ const SUBSCRIBE_CHUNK: usize = 1024;
 /// the response timeout, or when it takes this many response timeouts in all
 /// (30 s with the default 2 s) because messages kept arriving before the reply.
 const ROUND_TRIP_CAP_FACTOR: u32 = 15;
-
-/// Wait between reconnect attempts refused for credentials or permissions
-/// (`WRONGPASS`, `NOAUTH`, `NOPERM`): retrying can help only once an operator
-/// acted, so it is slow, and said at error level once per outage.
-pub(crate) const DENIED_RETRY: Duration = Duration::from_secs(1);
 
 /// Capacity of the command channel from the handles to the worker.
 pub(crate) const COMMAND_CAPACITY: usize = 64;
@@ -679,8 +675,7 @@ impl SubscriberWorker {
     /// pattern, answers the pending subscriptions. `None` on shutdown or when
     /// giving up. Commands are served (offline) while waiting.
     async fn reconnect(&mut self, since: Instant) -> Option<RespConnection> {
-        let mut failures: u32 = 0;
-        let mut told_denied = false;
+        let mut attempts = Attempts::new(Role::Subscriber);
         loop {
             self.purge_abandoned();
             let (error, denied) = match RespConnection::open(&self.endpoint, &self.dial).await {
@@ -712,31 +707,20 @@ impl SubscriberWorker {
                 }
                 Err(e) => (e.to_string(), classify(&e) == ErrorClass::Denied),
             };
-            failures = failures.saturating_add(1);
-            if denied && !told_denied {
-                // Retried (an operator may fix the password or the ACL rule), but
-                // said loudly once per outage.
-                told_denied = true;
-                error!(%error, "redis subscriber: credentials or permissions refused; retrying every {} ms", millis(DENIED_RETRY));
-            } else {
-                debug!(%error, failures, "redis subscriber reconnect attempt failed");
-            }
-            if self.backoff.exhausted(failures) {
-                warn!(%error, failures, "redis subscriber gave up reconnecting");
-                self.shared
-                    .subscriber_gave_up
-                    .store(failures, std::sync::atomic::Ordering::Release);
-                self.shared.emit(ConnectionEvent::GaveUp {
-                    role: Role::Subscriber,
-                    attempts: failures,
-                    error,
-                });
-                return None;
-            }
-            let mut delay = self.backoff.delay(failures - 1);
-            if denied {
-                delay = delay.max(DENIED_RETRY);
-            }
+            let delay = match attempts.failed(&error, denied, &self.backoff) {
+                Next::Retry(delay) => delay,
+                Next::GiveUp(failures) => {
+                    self.shared
+                        .subscriber_gave_up
+                        .store(failures, std::sync::atomic::Ordering::Release);
+                    self.shared.emit(ConnectionEvent::GaveUp {
+                        role: Role::Subscriber,
+                        attempts: failures,
+                        error,
+                    });
+                    return None;
+                }
+            };
             let deadline = tokio::time::Instant::now() + delay;
             loop {
                 tokio::select! {
