@@ -10,7 +10,7 @@ use crate::error::{Result, TestkitError};
 use crate::resp::RespValue;
 use crate::server::{Credentials, RedisServer, RedisServerBuilder};
 use crate::util::{self, POLL_INTERVAL, TempDir};
-use sio_redis_wire::slot::{SLOT_COUNT, key_slot};
+use sio_redis_transport::slot::{SLOT_COUNT, key_slot};
 
 /// The program that creates the cluster, looked up on `PATH`.
 const REDIS_CLI: &str = "redis-cli";

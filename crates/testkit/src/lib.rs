@@ -52,7 +52,7 @@ pub use proxy::StallProxy;
 pub use resp::{RespConnection, RespValue};
 pub use server::{RedisServer, RedisServerBuilder};
 /// The cluster hash slot of a key (from `sio-redis-wire`, the project's one copy).
-pub use sio_redis_wire::slot::{SLOT_COUNT, key_slot};
+pub use sio_redis_transport::slot::{SLOT_COUNT, key_slot};
 
 /// Whether `redis-server --version` runs: use it to skip tests on machines
 /// without Redis.

@@ -353,6 +353,29 @@ impl TransportConfig {
         })
     }
 
+    /// The seed nodes of a Redis Cluster named by the URL: comma-separated,
+    /// each a whole URL (`redis://a:7000,redis://b:7001`) or, after the first,
+    /// a bare `host[:port]` that takes the first one's scheme, credentials and
+    /// query (`redis://u:pw@a:7000,b:7001`). A comma inside a password must
+    /// be percent-encoded (`%2C`). The TLS settings apply to each.
+    pub(crate) fn seeds(&self) -> Result<Vec<Client>, ConfigError> {
+        let tls = self.tls_certificates();
+        let mut parts = self.url.split(',').map(str::trim);
+        let first = parts.next().unwrap_or_default();
+        std::iter::once(first.to_owned())
+            .chain(parts.map(|p| seed_url(first, p)))
+            .map(
+                |url| match EndpointSpec::parse("url", &url, self.resp3, tls.as_ref())? {
+                    EndpointSpec::Direct(client) => Ok(client),
+                    EndpointSpec::Sentinel(_) => Err(ConfigError::Invalid {
+                        setting: "url",
+                        reason: "a cluster seed cannot be a Sentinel URL".into(),
+                    }),
+                },
+            )
+            .collect()
+    }
+
     /// The root CA and client certificate given, if any.
     pub(crate) fn tls_certificates(&self) -> Option<TlsCertificates> {
         if self.tls_root_ca_pem.is_none() && self.tls_client_auth.is_none() {
@@ -445,6 +468,21 @@ pub(crate) fn ensure_crypto_provider() {
         // Losing the race to another installer is fine.
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
+}
+
+/// The URL of seed `part`: itself when it is a URL, else `first` with its
+/// `host[:port]` replaced by `part`.
+fn seed_url(first: &str, part: &str) -> String {
+    if part.contains("://") {
+        return part.to_owned();
+    }
+    let Some((scheme, rest)) = first.split_once("://") else {
+        return part.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let userinfo = authority.rfind('@').map_or("", |at| &authority[..=at]);
+    format!("{scheme}://{userinfo}{part}{tail}")
 }
 
 /// One validated endpoint.
@@ -703,6 +741,29 @@ fn percent_decode(s: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn seed_urls_inherit_scheme_credentials_and_query() {
+        use super::seed_url;
+        let first = "rediss://u:p%2Cw@a:7000/0?protocol=resp3";
+        assert_eq!(
+            seed_url(first, "b:7001"),
+            "rediss://u:p%2Cw@b:7001/0?protocol=resp3"
+        );
+        assert_eq!(seed_url("redis://a:1", "redis://c:3"), "redis://c:3");
+        assert_eq!(seed_url("redis://a:1?x=1", "b"), "redis://b?x=1");
+        let config = super::TransportConfig::new("redis://u:pw@a:7000, b:7001,redis://c:7002");
+        let seeds = config.seeds().unwrap();
+        let hosts: Vec<String> = seeds
+            .iter()
+            .map(|c| c.get_connection_info().addr().to_string())
+            .collect();
+        assert_eq!(hosts, ["a:7000", "b:7001", "c:7002"]);
+        assert_eq!(
+            seeds[1].get_connection_info().redis_settings().password(),
+            Some("pw")
+        );
+    }
+
     use super::*;
 
     fn built(c: TransportConfig) -> Built {

@@ -67,6 +67,8 @@
 //! * `resp`: RESP2/RESP3 framing;
 //! * `config`: [`TransportConfig`] and endpoints;
 //! * `conn`: one connection (open, handshake, TLS, the pipelined mux);
+//! * `cluster`: Redis Cluster key slots ([`slot`]) and the slot map
+//!   ([`ClusterTopology`]);
 //! * `worker`: one worker task per connection to one endpoint (publisher,
 //!   subscriber with its registry) and the ordered publish queue, owned by a
 //!   supervisor (`JoinSet`) that can stop and replace each;
@@ -116,6 +118,7 @@
 // `event`, `error`, `backoff`) <- `resp` <- `config` <- `conn` <- `worker` <-
 // the compositions (`pubsub`) <- this file.
 mod backoff;
+mod cluster;
 mod config;
 mod conn;
 mod error;
@@ -128,6 +131,8 @@ mod subscription;
 mod worker;
 
 pub use backoff::Backoff;
+pub use cluster::slot;
+pub use cluster::topology::{ClusterTopology, MAX_HOST_LEN, NodeAddr, Shard, TopologyError};
 pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_CAPACITY, DEFAULT_HEALTH_CHECK_INTERVAL,
     DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PROBE_INTERVAL, DEFAULT_PUBLISH_BUFFER_BYTES,

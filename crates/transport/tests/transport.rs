@@ -1813,3 +1813,50 @@ async fn liveness_probe_on_a_healthy_connection_is_invisible() {
         t.close().await;
     }
 }
+
+// ---------------------------------------------------------------- cluster topology
+
+/// The slot map read from a 3-primary + 3-replica cluster through a seed list
+/// whose first seed is down: every slot assigned, each primary with its replica,
+/// and each key's owner the node the cluster itself names (RESP2 and RESP3). A
+/// standalone server is refused with Redis's own error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_topology_from_a_seed_list() {
+    require_redis!();
+    let cluster = sio_redis_testkit::RedisCluster::start().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let ports: Vec<String> = cluster
+        .nodes()
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port()))
+        .collect();
+    // A whole URL first, then bare host:port seeds that inherit its scheme.
+    let seeds = format!("redis://127.0.0.1:{dead_port},{}", ports.join(","));
+    for resp3 in [false, true] {
+        let config = TransportConfig::new(seeds.clone()).resp3(resp3);
+        let topology = sio_redis_transport::ClusterTopology::fetch(&config)
+            .await
+            .unwrap();
+        assert_eq!(topology.unassigned_slots(), 0, "{topology:?}");
+        assert_eq!(topology.shards().len(), 3, "{topology:?}");
+        for shard in topology.shards() {
+            assert_eq!(shard.replicas.len(), 1, "{topology:?}");
+        }
+        for key in ["a", "b", "socket.io#/#", "{user1}.x", "stream-7"] {
+            let slot = sio_redis_transport::slot::key_slot(key.as_bytes());
+            let owner = topology.primary_of(slot).unwrap();
+            assert_eq!(
+                owner.port,
+                cluster.node_for_key(key.as_bytes()).unwrap().port(),
+                "{key}"
+            );
+        }
+    }
+    let standalone = RedisServer::start().unwrap();
+    let err = sio_redis_transport::ClusterTopology::fetch(&TransportConfig::new(standalone.url()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::Redis(_)), "{err:?}");
+}

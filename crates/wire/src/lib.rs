@@ -42,7 +42,6 @@ pub mod msgpack;
 mod packet;
 mod session;
 mod sink;
-pub mod slot;
 mod stream;
 mod types;
 mod value;

@@ -1,6 +1,7 @@
 //! Redis Cluster key-to-slot mapping (`CLUSTER KEYSLOT`), the one copy in the
 //! project: which slot a key, stream or shard channel name lives in decides which
-//! node Node's adapters send it to (PROTOCOL §1.6, §2.5, §4.8).
+//! node a command goes to, and which node Node's adapters send it to (PROTOCOL
+//! §1.6, §2.5, §4.8).
 
 /// Number of hash slots in a Redis Cluster.
 pub const SLOT_COUNT: u16 = 16384;
