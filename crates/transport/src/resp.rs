@@ -65,9 +65,10 @@ pub(crate) fn measure(buf: &[u8], max_bulk: usize) -> Result<Measure, ProtocolEr
         let Some(&kind) = buf.get(pos) else {
             return Ok(Measure::Partial);
         };
-        let Some((line, next)) = line(buf, pos + 1) else {
+        let Some(found) = line(buf, pos + 1) else {
             return Ok(Measure::Partial);
         };
+        let (line, next) = found?;
         pos = next;
         match kind {
             b':' => {
@@ -126,13 +127,21 @@ pub(crate) fn measure(buf: &[u8], max_bulk: usize) -> Result<Measure, ProtocolEr
 }
 
 /// The line starting at `from` (without its CRLF) and where the next one
-/// starts; `None` when the CRLF has not arrived yet.
-fn line(buf: &[u8], from: usize) -> Option<(&[u8], usize)> {
+/// starts; `None` when its LF has not arrived yet. A line ended by a bare LF
+/// is not RESP: an error.
+fn line(buf: &[u8], from: usize) -> Option<Result<(&[u8], usize), ProtocolError>> {
     let rest = buf.get(from..)?;
     let nl = memchr::memchr(b'\n', rest)?;
-    // Without its CR the line is not RESP; the number parser refuses it.
-    let body = &rest[..nl];
-    Some((body.strip_suffix(b"\r").unwrap_or(body), from + nl + 1))
+    Some(match rest[..nl].strip_suffix(b"\r") {
+        Some(body) => Ok((body, from + nl + 1)),
+        None => Err(ProtocolError("line not ended by CRLF")),
+    })
+}
+
+/// The complete CRLF-ended line starting at `from` and where the next one
+/// starts, if there is one.
+fn crlf_line(buf: &[u8], from: usize) -> Option<(&[u8], usize)> {
+    line(buf, from)?.ok()
 }
 
 fn number(line: &[u8]) -> Result<i64, ProtocolError> {
@@ -174,7 +183,7 @@ fn bulk_at(frame: &[u8], pos: usize) -> Option<(Range<usize>, usize)> {
     if frame.get(pos) != Some(&b'$') {
         return None;
     }
-    let (len, start) = line(frame, pos + 1)?;
+    let (len, start) = crlf_line(frame, pos + 1)?;
     let len = usize::try_from(number(len).ok()?).ok()?;
     let end = start.checked_add(len)?;
     (frame.get(end..end + 2)? == b"\r\n").then_some((start..end, end + 2))
@@ -191,7 +200,7 @@ pub(crate) fn message(frame: &[u8]) -> Option<MessageFrame> {
     if kind != b'*' && kind != b'>' {
         return None;
     }
-    let (count, mut pos) = line(frame, 1)?;
+    let (count, mut pos) = crlf_line(frame, 1)?;
     let count = match count {
         b"3" => 3,
         b"4" => 4,
@@ -231,7 +240,7 @@ pub(crate) fn message(frame: &[u8]) -> Option<MessageFrame> {
 /// `pong` — what Redis answers to `PING` in RESP2 subscribed mode).
 pub(crate) fn reply_name(frame: &[u8]) -> Option<&[u8]> {
     let (&kind, _) = frame.split_first()?;
-    let (first, pos) = line(frame, 1)?;
+    let (first, pos) = crlf_line(frame, 1)?;
     match kind {
         b'+' => Some(first),
         b'*' | b'>' => bulk_at(frame, pos).map(|(name, _)| &frame[name]),
@@ -242,7 +251,7 @@ pub(crate) fn reply_name(frame: &[u8]) -> Option<&[u8]> {
 /// The value of an integer reply (`:42\r\n`); `None` for any other frame.
 pub(crate) fn integer(frame: &[u8]) -> Option<i64> {
     let (&kind, _) = frame.split_first()?;
-    let (digits, _) = line(frame, 1)?;
+    let (digits, _) = crlf_line(frame, 1)?;
     (kind == b':').then(|| number(digits).ok()).flatten()
 }
 
@@ -350,6 +359,42 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn bare_lf_does_not_end_a_line() {
+        // Found by the `resp` fuzz target: `#\0\n` measured as a whole frame of
+        // 3 bytes. RESP ends every line with CRLF; a bare LF is an error, not a
+        // line end (nor the start of one more byte to wait for).
+        for bad in [
+            &b"#\0\n"[..],
+            b"+OK\n",
+            b":42\n",
+            b"$1\nx\r\n",
+            b"*1\n:1\r\n",
+            b"*1\r\n:1\n",
+            b"|1\r\n+k\n+v\r\n:1\r\n",
+        ] {
+            assert!(
+                frame_len(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // The fast paths agree: no message, name or integer in such bytes.
+        assert_eq!(
+            message(b"*3\n$7\r\nmessage\r\n$1\r\na\r\n$1\r\nb\r\n"),
+            None
+        );
+        assert_eq!(
+            message(b"*3\r\n$7\nmessage\r\n$1\r\na\r\n$1\r\nb\r\n"),
+            None
+        );
+        assert_eq!(reply_name(b"+PONG\n"), None);
+        assert_eq!(reply_name(b"*1\r\n$4\npong\r\n"), None);
+        assert_eq!(integer(b":1\n"), None);
+        // A CR inside a line is the line's (a simple string's text here).
+        assert_eq!(frame_len(b"+a\rb\r\n"), Ok(Some(6)));
     }
 
     #[test]
