@@ -123,6 +123,8 @@ mod config;
 mod conn;
 mod error;
 mod event;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod message;
 mod pubsub;
 mod resp;
