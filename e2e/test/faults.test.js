@@ -206,6 +206,18 @@ for (const pair of [["rust", "rust"], ["rust", "node"]]) {
         }
       } while (performance.now() - started < SOAK_MS);
 
+      // A hostile node message: 1 MB of JSON, an object of 100 000 members, on the request
+      // channel; a fetchSockets sent right after it must still be answered by both nodes.
+      const huge = `{${Array.from({ length: 100000 }, (_, i) => `"m${i}":${i}`).join(",")}}`;
+      await redisCommand(["PUBLISH", `${KEY}-request#/#`, huge]);
+      const t0 = performance.now();
+      const after = await call(driver, "fetchSockets", {}, 10000);
+      const hugeMs = Math.round(performance.now() - t0);
+      console.log(`# faults ${pair.join("->")}: fetchSockets right after a 100 000-member ` +
+        `(${(huge.length / 1e6).toFixed(1)} MB) message on the request channel: ${after.length} ` +
+        `sockets in ${hugeMs} ms`);
+      assert.equal(after.length, 2);
+
       const rssEnd = await rss();
       console.log(`# faults ${pair.join("->")}: ${rows.length} faults, RSS sender ` +
         `${(rssStart[0] / MIB).toFixed(1)} -> ${(rssEnd[0] / MIB).toFixed(1)} MiB, receiver ` +

@@ -531,3 +531,38 @@ async fn minimal_acl_user_is_enough_and_a_missing_permission_is_named() {
         "the error names the refused command: {text}"
     );
 }
+
+/// A hostile node message of 1 MB (a JSON object of 100 000 members, no request type)
+/// on the request channel is decoded in linear time, counted as malformed and dropped;
+/// a fetchSockets sent right after it is answered by every server (it once waited
+/// 22-26 s behind the quadratic decoder). The decode itself is timed by
+/// `cargo bench -p sio-redis-wire -- "decode 100 000"` (42 ms on a 2-core machine).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_object_on_the_request_channel_does_not_stall_requests() {
+    let redis = RedisServer::start().expect("redis");
+    let a = server(&redis.url(), fast(), "a").await;
+    let b = server(&redis.url(), fast(), "b").await;
+    let mut huge = String::from("{");
+    for i in 0..100_000 {
+        if i > 0 {
+            huge.push(',');
+        }
+        huge.push_str(&format!("\"m{i}\":{i}"));
+    }
+    huge.push('}');
+    assert!(huge.len() > 1_000_000);
+    publish(&redis, "socket.io-request#/#", huge.as_bytes());
+    let sent = Instant::now();
+    let sockets = a.state.fetch_sockets("/", Default::default()).await;
+    let took = sent.elapsed();
+    eprintln!("fetchSockets right after a 100 000-member message answered in {took:?}");
+    assert!(sockets.is_ok(), "{sockets:?}");
+    wait_for("the huge message counted", Duration::from_secs(5), || {
+        b.state
+            .stats()
+            .dropped
+            .keys()
+            .any(|k| k.starts_with("decode:"))
+    })
+    .await;
+}
