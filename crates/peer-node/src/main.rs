@@ -3,7 +3,7 @@
 //! measure it exactly like the Node.js peer (`e2e/peer-node.js`).
 //!
 //! Run with `cargo run --release --bin peer-node` (environment: `ADAPTER`, `PORT`,
-//! `NODE_ID`, `REDIS_URL`, `KEY`, `PARSER`, `REQUESTS_TIMEOUT`,
+//! `NODE_ID`, `REDIS_URL`, `REDIS_CLUSTER`, `KEY`, `PARSER`, `REQUESTS_TIMEOUT`,
 //! `PUBLISH_ON_SPECIFIC_RESPONSE_CHANNEL`, `QUIET`).
 
 mod handlers;
@@ -16,6 +16,7 @@ use std::time::Duration;
 use axum::serve::ListenerExt;
 use peer_node::shutdown_signal;
 
+use sio_redis::transport::{Transport, TransportConfig};
 use sio_redis::{ClassicAdapter, ClassicConfig, RedisAdapterState};
 use socketioxide::adapter::{Adapter, LocalAdapter};
 use socketioxide::extract::{SocketRef, TryData};
@@ -35,6 +36,9 @@ pub(crate) struct Settings {
     pub(crate) port: u16,
     pub(crate) node: String,
     pub(crate) redis_url: String,
+    /// `REDIS_CLUSTER=1`: `REDIS_URL` names the seeds of a Redis Cluster (also
+    /// implied by several comma-separated URLs).
+    pub(crate) redis_cluster: bool,
     pub(crate) key: String,
     pub(crate) msgpack: bool,
     pub(crate) requests_timeout: Duration,
@@ -63,6 +67,7 @@ impl Settings {
             port,
             node: std::env::var("NODE_ID").unwrap_or_else(|_| format!("node-{port}")),
             redis_url: var("REDIS_URL", "redis://127.0.0.1:6379"),
+            redis_cluster: var("REDIS_CLUSTER", "0") == "1",
             key: var("KEY", "socket.io"),
             msgpack: parser == "msgpack",
             requests_timeout: Duration::from_millis(timeout),
@@ -105,7 +110,20 @@ async fn main() -> ExitCode {
                 .key(settings.key.clone())
                 .requests_timeout(settings.requests_timeout)
                 .publish_on_specific_response_channel(settings.specific_response_channel);
-            match RedisAdapterState::connect(&settings.redis_url, config).await {
+            let transport = TransportConfig::new(settings.redis_url.as_str())
+                .cluster(settings.redis_cluster)
+                .build()
+                .map_err(sio_redis::transport::TransportError::Config);
+            let state = match transport {
+                Ok(t) => Transport::connect(t)
+                    .await
+                    .map_err(sio_redis::Error::from)
+                    .and_then(|t| {
+                        RedisAdapterState::new(t, config).map_err(sio_redis::Error::from)
+                    }),
+                Err(e) => Err(e.into()),
+            };
+            match state {
                 Ok(state) => {
                     let builder =
                         SocketIo::builder().with_adapter::<ClassicAdapter<_>>(state.clone());

@@ -65,6 +65,7 @@ pub struct TransportConfig {
     subscriber_url: Option<String>,
     backoff: Backoff,
     resp3: Option<bool>,
+    cluster: bool,
     pub(crate) response_timeout: Duration,
     pub(crate) connect_timeout: Duration,
     health_check_interval: Duration,
@@ -108,6 +109,7 @@ impl TransportConfig {
             subscriber_url: None,
             backoff: Backoff::default(),
             resp3: None,
+            cluster: false,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL,
@@ -129,6 +131,23 @@ impl TransportConfig {
     #[must_use]
     pub fn subscriber_url(mut self, url: impl Into<String>) -> Self {
         self.subscriber_url = Some(url.into());
+        self
+    }
+
+    /// Treat the URL as the seed nodes of a Redis Cluster (implied when it
+    /// holds several comma-separated seeds, see
+    /// [`ClusterTopology::fetch`](crate::ClusterTopology::fetch) for the
+    /// forms). The classic pub/sub of this transport then runs on the cluster
+    /// as Node's adapter does on a cluster client: `PUBLISH` and the
+    /// subscriptions go to one node (the cluster bus carries `PUBLISH` to every
+    /// node); after a loss each connection is re-established on the next node
+    /// of those known at start-up (the seeds and every node of the slot map),
+    /// so a failed node is skipped; [`Transport::numsub`](crate::Transport::numsub)
+    /// adds up `PUBSUB NUMSUB` over all of them. Not combinable with
+    /// [`TransportConfig::subscriber_url`] yet. Default: false.
+    #[must_use]
+    pub fn cluster(mut self, on: bool) -> Self {
+        self.cluster = on;
         self
     }
 
@@ -329,6 +348,31 @@ impl TransportConfig {
             });
         }
         let tls = self.tls_certificates();
+        if self.is_cluster() {
+            if self.subscriber_url.is_some() {
+                return Err(ConfigError::Invalid {
+                    setting: "subscriber_url",
+                    reason: "not supported with a Redis Cluster yet".into(),
+                });
+            }
+            let seeds = self.seeds()?;
+            if seeds.iter().any(|c| {
+                matches!(
+                    c.get_connection_info().addr(),
+                    ConnectionAddr::TcpTls { .. }
+                )
+            }) {
+                ensure_crypto_provider();
+            }
+            let spec = EndpointSpec::Cluster(ClusterSpec {
+                seeds,
+                tls: tls.clone(),
+            });
+            return Ok(Built {
+                publisher: spec.clone(),
+                subscriber: spec,
+            });
+        }
         let publisher = EndpointSpec::parse("url", &self.url, self.resp3, tls.as_ref())?;
         let subscriber = match &self.subscriber_url {
             Some(url) => EndpointSpec::parse("subscriber_url", url, self.resp3, tls.as_ref())?,
@@ -367,13 +411,20 @@ impl TransportConfig {
             .map(
                 |url| match EndpointSpec::parse("url", &url, self.resp3, tls.as_ref())? {
                     EndpointSpec::Direct(client) => Ok(client),
-                    EndpointSpec::Sentinel(_) => Err(ConfigError::Invalid {
-                        setting: "url",
-                        reason: "a cluster seed cannot be a Sentinel URL".into(),
-                    }),
+                    EndpointSpec::Sentinel(_) | EndpointSpec::Cluster(_) => {
+                        Err(ConfigError::Invalid {
+                            setting: "url",
+                            reason: "a cluster seed cannot be a Sentinel URL".into(),
+                        })
+                    }
                 },
             )
             .collect()
+    }
+
+    /// Whether the URL names Redis Cluster seeds.
+    pub(crate) fn is_cluster(&self) -> bool {
+        self.cluster || (self.url.contains(',') && !self.url.contains("+sentinel://"))
     }
 
     /// The root CA and client certificate given, if any.
@@ -418,6 +469,7 @@ impl fmt::Debug for TransportConfig {
             )
             .field("backoff", &self.backoff)
             .field("resp3", &self.resp3)
+            .field("cluster", &self.is_cluster())
             .field("response_timeout", &self.response_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("health_check_interval", &self.health_check_interval)
@@ -490,6 +542,42 @@ fn seed_url(first: &str, part: &str) -> String {
 pub(crate) enum EndpointSpec {
     Direct(Client),
     Sentinel(SentinelSpec),
+    Cluster(ClusterSpec),
+}
+
+/// The seeds of a Redis Cluster, and the TLS settings for every node.
+#[derive(Clone, Debug)]
+pub(crate) struct ClusterSpec {
+    pub(crate) seeds: Vec<Client>,
+    tls: Option<TlsCertificates>,
+}
+
+impl ClusterSpec {
+    /// A client for `host:port` with the first seed's credentials, protocol
+    /// and TLS settings.
+    pub(crate) fn node(&self, host: &str, port: u16) -> RedisResult<Client> {
+        let template = self.seeds[0].get_connection_info().clone();
+        let addr = match template.addr() {
+            ConnectionAddr::TcpTls {
+                insecure,
+                tls_params,
+                ..
+            } => ConnectionAddr::TcpTls {
+                host: host.to_owned(),
+                port,
+                insecure: *insecure,
+                tls_params: tls_params.clone(),
+            },
+            _ => ConnectionAddr::Tcp(host.to_owned(), port),
+        };
+        let info = template.set_addr(addr);
+        match (&self.tls, info.addr()) {
+            (Some(certs), ConnectionAddr::TcpTls { .. }) => {
+                Client::build_with_tls(info, certs.clone())
+            }
+            _ => Client::open(info),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -537,6 +625,12 @@ impl EndpointSpec {
                 )
             }
             EndpointSpec::Sentinel(_) => false,
+            EndpointSpec::Cluster(c) => c.seeds.iter().any(|c| {
+                matches!(
+                    c.get_connection_info().addr(),
+                    ConnectionAddr::TcpTls { .. }
+                )
+            }),
         }
     }
 
@@ -549,6 +643,11 @@ impl EndpointSpec {
                 .protocol()
                 .supports_resp3(),
             EndpointSpec::Sentinel(s) => s.redis.protocol().supports_resp3(),
+            EndpointSpec::Cluster(c) => c.seeds[0]
+                .get_connection_info()
+                .redis_settings()
+                .protocol()
+                .supports_resp3(),
         }
     }
 
@@ -558,6 +657,10 @@ impl EndpointSpec {
         Ok(match self {
             EndpointSpec::Direct(c) => Endpoint::Direct(c.clone()),
             EndpointSpec::Sentinel(s) => Endpoint::Sentinel(tokio::sync::Mutex::new(s.client()?)),
+            EndpointSpec::Cluster(c) => Endpoint::Cluster(std::sync::Mutex::new(Rotation {
+                nodes: c.seeds.clone(),
+                next: 0,
+            })),
         })
     }
 }
@@ -584,6 +687,15 @@ impl SentinelSpec {
 pub(crate) enum Endpoint {
     Direct(Client),
     Sentinel(tokio::sync::Mutex<redis::sentinel::SentinelClient>),
+    /// Any node of a Redis Cluster, the next one at each attempt.
+    Cluster(std::sync::Mutex<Rotation>),
+}
+
+/// The nodes a cluster endpoint goes through, one per connection attempt.
+#[derive(Debug)]
+pub(crate) struct Rotation {
+    nodes: Vec<Client>,
+    next: usize,
 }
 
 impl fmt::Debug for Endpoint {
@@ -591,6 +703,7 @@ impl fmt::Debug for Endpoint {
         match self {
             Endpoint::Direct(_) => f.write_str("Endpoint::Direct"),
             Endpoint::Sentinel(_) => f.write_str("Endpoint::Sentinel"),
+            Endpoint::Cluster(_) => f.write_str("Endpoint::Cluster"),
         }
     }
 }
@@ -602,6 +715,43 @@ impl Endpoint {
         match self {
             Endpoint::Direct(c) => Ok(c.clone()),
             Endpoint::Sentinel(s) => s.lock().await.async_get_client().await,
+            Endpoint::Cluster(r) => {
+                let mut r = r.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let client = r.nodes[r.next % r.nodes.len()].clone();
+                r.next = r.next.wrapping_add(1);
+                Ok(client)
+            }
+        }
+    }
+
+    /// How many different servers successive [`Endpoint::client`] calls go
+    /// through (1 unless a cluster).
+    pub(crate) fn candidates(&self) -> usize {
+        match self {
+            Endpoint::Cluster(r) => r
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .nodes
+                .len(),
+            _ => 1,
+        }
+    }
+
+    /// Adds cluster nodes (from the slot map) not known yet; the next attempt
+    /// stays where it was, so the node in use comes first again after a loss.
+    pub(crate) fn add_nodes(&self, nodes: &[Client]) {
+        if let Endpoint::Cluster(r) = self {
+            let mut r = r.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for node in nodes {
+                let addr = node.get_connection_info().addr().to_string();
+                if !r
+                    .nodes
+                    .iter()
+                    .any(|n| n.get_connection_info().addr().to_string() == addr)
+                {
+                    r.nodes.push(node.clone());
+                }
+            }
         }
     }
 }

@@ -10,7 +10,8 @@ use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::config::TransportConfig;
+use crate::cluster::topology::ClusterTopology;
+use crate::config::{ClusterSpec, EndpointSpec, TransportConfig};
 use crate::conn::{Dial, RespConnection};
 use crate::error::TransportError;
 use crate::event::{ConnectionEvent, Counters, Role, TransportStats};
@@ -53,6 +54,9 @@ struct Inner {
     closed: AtomicBool,
     next_id: AtomicU64,
     response_timeout: Duration,
+    /// On a Redis Cluster: every node, for [`Transport::numsub`].
+    cluster_nodes: Option<Vec<redis::Client>>,
+    dial: Arc<Dial>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -99,13 +103,37 @@ impl Transport {
             config.max_message_bytes,
         ));
         let publisher = Arc::new(Publisher::new(config.response_timeout, dial.clone()));
-        publisher
-            .connect_initial(&pub_endpoint)
-            .await
-            .map_err(connect_error(Role::Publisher))?;
-        let sub_conn = RespConnection::open(&sub_endpoint, &dial)
-            .await
+        // A cluster endpoint goes to the next node at each attempt: each is tried once.
+        let mut attempt = Ok(());
+        for _ in 0..pub_endpoint.candidates() {
+            attempt = publisher.connect_initial(&pub_endpoint).await;
+            if attempt.is_ok() {
+                break;
+            }
+        }
+        attempt.map_err(connect_error(Role::Publisher))?;
+        let mut sub_conn = None;
+        for _ in 0..sub_endpoint.candidates() {
+            match RespConnection::open(&sub_endpoint, &dial).await {
+                Ok(conn) => {
+                    sub_conn = Some(Ok(conn));
+                    break;
+                }
+                Err(e) => sub_conn = Some(Err(e)),
+            }
+        }
+        let sub_conn = sub_conn
+            .expect("at least one candidate")
             .map_err(connect_error(Role::Subscriber))?;
+        let cluster_nodes = match &built.publisher {
+            EndpointSpec::Cluster(spec) => {
+                let nodes = cluster_nodes(&config, spec).await;
+                pub_endpoint.add_nodes(&nodes);
+                sub_endpoint.add_nodes(&nodes);
+                Some(nodes)
+            }
+            _ => None,
+        };
 
         let root = CancellationToken::new();
         let mut workers = Supervisor::new(root.clone());
@@ -134,6 +162,7 @@ impl Transport {
             }
             .run()
         });
+        let numsub_dial = dial.clone();
         workers.spawn("subscriber", |shutdown| {
             SubscriberWorker {
                 endpoint: sub_endpoint,
@@ -169,6 +198,8 @@ impl Transport {
                 closed: AtomicBool::new(false),
                 next_id: AtomicU64::new(1),
                 response_timeout: config.response_timeout,
+                cluster_nodes,
+                dial: numsub_dial,
             }),
         })
     }
@@ -294,32 +325,59 @@ impl Transport {
     /// `PUBSUB NUMSUB channel` on the publisher connection: how many clients
     /// are subscribed to exactly this channel (pattern subscriptions not
     /// counted), on this node. Element \[1\] of the RESP2 reply (a map entry
-    /// under RESP3).
+    /// under RESP3). On a Redis Cluster ([`TransportConfig::cluster`]) the
+    /// counts of every node of the slot map are added up, as Node's adapter
+    /// does on a cluster client (a subscriber connection is counted on the node
+    /// it is connected to); nodes that do not answer within the response
+    /// timeout count 0. Each call opens one short-lived connection per node
+    /// (to be replaced by the cluster's per-node connections).
     ///
     /// # Errors
     ///
     /// As [`Transport::publish`] (without touching the counters), plus
-    /// [`TransportError::Redis`] if the reply has an unexpected shape.
+    /// [`TransportError::Redis`] if the reply has an unexpected shape; on a
+    /// cluster, the last node's error when no node answered.
     pub async fn numsub(&self, channel: &str) -> Result<u64, TransportError> {
         self.check_open()?;
         let mut cmd = redis::cmd("PUBSUB");
         cmd.arg("NUMSUB").arg(channel);
-        let reply: redis::Value = self.inner.publisher.query(&cmd).await?;
-        let count = match &reply {
-            redis::Value::Array(items) => items.get(1),
-            redis::Value::Map(pairs) => pairs.first().map(|(_, v)| v),
-            _ => None,
+        let Some(nodes) = &self.inner.cluster_nodes else {
+            let reply: redis::Value = self.inner.publisher.query(&cmd).await?;
+            return numsub_count(&reply);
         };
-        match count {
-            Some(v) => {
-                redis::from_redis_value_ref::<u64>(v).map_err(|e| TransportError::Redis(e.into()))
+        let timeout = self.inner.response_timeout;
+        let ask = |node: &redis::Client| {
+            let cmd = &cmd;
+            let endpoint = crate::config::Endpoint::Direct(node.clone());
+            async move {
+                let work = async {
+                    let mut conn = RespConnection::open(&endpoint, &self.inner.dial).await?;
+                    let reply = conn.command(cmd).await?;
+                    match reply.error() {
+                        Some(e) => Err(TransportError::Redis(e)),
+                        None => numsub_count(&reply.value()?),
+                    }
+                };
+                tokio::time::timeout(timeout, work)
+                    .await
+                    .unwrap_or(Err(TransportError::Timeout {
+                        ms: millis(timeout),
+                    }))
             }
-            None => Err(TransportError::Redis(redis::RedisError::from((
-                redis::ErrorKind::UnexpectedReturnType,
-                "unexpected PUBSUB NUMSUB reply",
-                format!("{reply:?}"),
-            )))),
+        };
+        let counts = futures_util::future::join_all(nodes.iter().map(ask)).await;
+        let mut total = None;
+        let mut last_error = None;
+        for count in counts {
+            match count {
+                Ok(n) => total = Some(total.unwrap_or(0) + n),
+                Err(e) => {
+                    tracing::debug!(error = %e, "PUBSUB NUMSUB: a cluster node did not answer");
+                    last_error = Some(e);
+                }
+            }
         }
+        total.ok_or_else(|| last_error.unwrap_or(TransportError::Closed))
     }
 
     /// Registers `handler` for the messages of `subscription`: its channels
@@ -485,6 +543,44 @@ impl Transport {
             }
         } else {
             TransportError::Closed
+        }
+    }
+}
+
+/// The count in a `PUBSUB NUMSUB` reply of one channel: element \[1\] under
+/// RESP2, the map's value under RESP3.
+fn numsub_count(reply: &redis::Value) -> Result<u64, TransportError> {
+    let count = match reply {
+        redis::Value::Array(items) => items.get(1),
+        redis::Value::Map(pairs) => pairs.first().map(|(_, v)| v),
+        _ => None,
+    };
+    match count {
+        Some(v) => {
+            redis::from_redis_value_ref::<u64>(v).map_err(|e| TransportError::Redis(e.into()))
+        }
+        None => Err(TransportError::Redis(redis::RedisError::from((
+            redis::ErrorKind::UnexpectedReturnType,
+            "unexpected PUBSUB NUMSUB reply",
+            format!("{reply:?}"),
+        )))),
+    }
+}
+
+/// Every node of the cluster's slot map (primaries and replicas), as clients
+/// with the seeds' credentials and TLS; the seeds when the slot map cannot be
+/// read (said at warn level).
+async fn cluster_nodes(config: &TransportConfig, spec: &ClusterSpec) -> Vec<redis::Client> {
+    match ClusterTopology::fetch(config).await {
+        Ok(topology) => topology
+            .shards()
+            .iter()
+            .flat_map(|s| std::iter::once(&s.primary).chain(&s.replicas))
+            .filter_map(|a| spec.node(&a.host, a.port).ok())
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the cluster's slot map; using the seeds only");
+            spec.seeds.clone()
         }
     }
 }

@@ -1860,3 +1860,61 @@ async fn cluster_topology_from_a_seed_list() {
         .unwrap_err();
     assert!(matches!(err, TransportError::Redis(_)), "{err:?}");
 }
+
+/// Classic pub/sub on a Redis Cluster, as Node's adapter uses it on a cluster
+/// client: two transports from a seed list whose first seed is down, each on
+/// some node; `PUBLISH` reaches subscribers on every node (the cluster bus),
+/// `numsub` adds up the nodes' counts; after every connection of every node is
+/// killed both come back (on whichever node) and messages flow again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classic_pubsub_on_a_cluster() {
+    require_redis!();
+    let cluster = sio_redis_testkit::RedisCluster::start().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let ports: Vec<String> = cluster
+        .nodes()
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port()))
+        .collect();
+    let seeds = format!("redis://127.0.0.1:{dead_port},{}", ports.join(","));
+    for resp3 in [false, true] {
+        let connect = || {
+            Transport::connect(
+                TransportConfig::new(seeds.clone())
+                    .resp3(resp3)
+                    .build()
+                    .unwrap(),
+            )
+        };
+        let (a, b) = (connect().await.unwrap(), connect().await.unwrap());
+        let mut a_events = a.events();
+        let (ha, mut ia) = inbox();
+        a.subscribe(sub(&["c"], &["p#*"]), ha).await.unwrap();
+        let (hb, mut ib) = inbox();
+        b.subscribe(sub(&["c"], &[]), hb).await.unwrap();
+        assert_eq!(numsub_eventually(&a, "c").await, 2);
+        assert_eq!(numsub_eventually(&b, "c").await, 2);
+
+        b.publish("c", Bytes::from_static(b"one")).await.unwrap();
+        assert_eq!(&ia.recv().await.payload[..], b"one");
+        assert_eq!(&ib.recv().await.payload[..], b"one");
+        b.publish("p#7", Bytes::from_static(b"pat")).await.unwrap();
+        let m = ia.recv().await;
+        assert_eq!(
+            (m.kind, &m.payload[..]),
+            (MessageKind::PMessage, &b"pat"[..])
+        );
+
+        tokio::task::block_in_place(|| cluster.kill_clients().unwrap());
+        wait_event(&mut a_events, "resubscribed", is_resubscribed).await;
+        wait_until("b's subscriber back", || b.is_connected()).await;
+        assert_eq!(numsub_eventually(&b, "c").await, 2);
+        publish_eventually(&b, "c", Bytes::from_static(b"two")).await;
+        assert_eq!(&ia.recv().await.payload[..], b"two");
+        assert_eq!(&ib.recv().await.payload[..], b"two");
+        a.close().await;
+        b.close().await;
+    }
+}
