@@ -23,7 +23,7 @@
 const { describe, test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
 const { each, bytesFor, verifyDisconnectWithClose } = require("./lib/checks");
-const { startCluster, waitFor } = require("./lib/cluster");
+const { startCluster, startRedisCluster, waitFor } = require("./lib/cluster");
 
 const list = (s) => s.split(",").map((x) => x.trim()).filter(Boolean);
 const RUNTIMES = list(process.env.E2E_RUNTIMES || "rust,rust,node");
@@ -41,6 +41,9 @@ const WAIT = 5000; // deadline of every wait for a condition
 const ACK_TIMEOUT = 4000; // broadcastWithAck timeout
 const LABEL = { node: "Node", rust: "Rust" };
 const NODE_IDS = RUNTIMES.map((r, i) => `${r}${i}`);
+// E2E_REDIS_CLUSTER=1: the nodes share a 3-primary + 3-replica Redis Cluster (seeds in
+// REDIS_URL, REDIS_CLUSTER=1; Node nodes on a node-redis cluster client).
+const ON_CLUSTER = process.env.E2E_REDIS_CLUSTER === "1";
 
 if (RUNTIMES.length < 2) throw new Error("E2E_RUNTIMES needs at least two nodes");
 
@@ -710,14 +713,16 @@ function direction(origin, target) {
 
 for (const parser of PARSERS) {
   for (const specific of SPECIFIC) {
-    const title = `${ADAPTER} parser=${parser}` +
+    const title = `${ADAPTER}${ON_CLUSTER ? " on a Redis Cluster" : ""} parser=${parser}` +
       (ADAPTER === "pubsub" ? ` specificResponseChannel=${specific}` : "") +
       ` nodes=${NODE_IDS.join(",")}`;
     describe(title, () => {
       const env = { cluster: null, clients: {}, failures: 0 };
 
       before(async () => {
+        if (ON_CLUSTER) env.redisCluster = await startRedisCluster();
         env.cluster = await startCluster(RUNTIMES.map((runtime) => ({ runtime })), {
+          redisCluster: env.redisCluster,
           adapter: ADAPTER,
           parser,
           key: KEY,
@@ -746,6 +751,7 @@ for (const parser of PARSERS) {
 
       after(async () => {
         if (env.cluster) await env.cluster.stop();
+        if (env.redisCluster) await env.redisCluster.stop();
       });
 
       for (const check of CHECKS) {

@@ -178,14 +178,15 @@ function redisPing(port) {
   });
 }
 
-/** Spawns redis-server on `port` and waits until it answers; returns the child. */
-async function spawnRedis(port, bin) {
+/** Spawns redis-server on `port` (plus `extra` arguments) and waits until it answers. */
+async function spawnRedis(port, bin, extra = []) {
   const child = spawnChild(`redis:${port}`, bin, [
     "--port", String(port),
     "--bind", "127.0.0.1",
     "--save", "",
     "--appendonly", "no",
     "--protected-mode", "no",
+    ...extra,
   ], process.env);
   try {
     await waitFor(async () => {
@@ -232,6 +233,77 @@ async function startRedis({ bin = process.env.REDIS_SERVER || "redis-server" } =
   }
 }
 
+/**
+ * Starts a private Redis Cluster of 3 primaries + 3 replicas on free ports
+ * (`redis-cli --cluster create`) and waits until every node reports
+ * `cluster_state:ok` with all 16384 slots and 6 known nodes. Resolves with
+ * {ports, seeds ("redis://127.0.0.1:p1,…"), nodes (children), tail(), numsub(channel)
+ * (PUBSUB NUMSUB added up over every node), command(args) (on the first node), stop()}.
+ */
+async function startRedisCluster({ bin = process.env.REDIS_SERVER || "redis-server" } = {}) {
+  const os = require("node:os");
+  const { execFile } = require("node:child_process");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-cluster-"));
+  const ports = [];
+  while (ports.length < 6) {
+    const port = await freePort();
+    if (port !== 6379 && !ports.includes(port)) ports.push(port);
+  }
+  const nodes = [];
+  const clients = [];
+  const rc = {
+    ports,
+    seeds: ports.map((p) => `redis://127.0.0.1:${p}`).join(","),
+    nodes,
+    tail: () => nodes.map((n) => n.tail()).join("\n"),
+    stop: async () => {
+      for (const c of clients.splice(0)) await c.quit().catch(() => c.disconnect().catch(() => {}));
+      await Promise.all(nodes.map((n) => n.stop()));
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    for (const port of ports) {
+      nodes.push(await spawnRedis(port, bin, [
+        "--cluster-enabled", "yes",
+        "--cluster-config-file", path.join(dir, `nodes-${port}.conf`),
+        "--cluster-node-timeout", "2000",
+        "--dir", dir,
+      ]));
+    }
+    await new Promise((resolve, reject) => {
+      execFile("redis-cli", ["--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`),
+        "--cluster-replicas", "1", "--cluster-yes"], { timeout: 30000 },
+      (err, stdout, stderr) => (err ? reject(new Error(`redis-cli --cluster create: ${err.message}\n${stdout}${stderr}`)) : resolve()));
+    });
+    const redis = require("redis");
+    for (const port of ports) {
+      const c = redis.createClient({ url: `redis://127.0.0.1:${port}` });
+      c.on("error", () => {});
+      await c.connect();
+      clients.push(c);
+    }
+    await waitFor(async () => {
+      for (const c of clients) {
+        const info = String(await c.sendCommand(["CLUSTER", "INFO"]));
+        if (!/cluster_state:ok/.test(info) || !/cluster_slots_assigned:16384/.test(info) ||
+            !/cluster_known_nodes:6/.test(info)) return false;
+      }
+      return true;
+    }, 30000, "the Redis Cluster settled", 50);
+  } catch (err) {
+    err.message += `\n${rc.tail()}`;
+    await rc.stop();
+    throw err;
+  }
+  rc.command = (args) => clients[0].sendCommand(args);
+  rc.numsub = async (channel) => {
+    const counts = await Promise.all(clients.map((c) => c.sendCommand(["PUBSUB", "NUMSUB", channel])));
+    return counts.reduce((sum, [, n]) => sum + Number(n), 0);
+  };
+  return rc;
+}
+
 // ---------------------------------------------------------------------------------------
 // peer nodes
 
@@ -270,6 +342,7 @@ async function startPeer(spec, common, index = 0) {
     PORT: String(port),
     NODE_ID: id,
     REDIS_URL: common.redisUrl ?? "",
+    ...(common.redisCluster ? { REDIS_CLUSTER: "1" } : {}),
     KEY: common.key ?? "socket.io",
     PARSER: common.parser ?? "common",
     REQUESTS_TIMEOUT: String(common.requestsTimeout ?? 5000),
@@ -337,10 +410,11 @@ async function startCluster(nodes, common = {}) {
   try {
     const adapter = common.adapter ?? "pubsub";
     for (const spec of nodes) peerCommand(spec.runtime); // fail fast: unknown runtime, no binary
-    if (adapter !== "none" && !common.redisUrl) {
+    if (adapter !== "none" && !common.redisUrl && !common.redisCluster) {
       cluster.redis = await startRedis();
     }
-    const redisUrl = common.redisUrl ?? (cluster.redis ? cluster.redis.url : "");
+    const redisUrl = common.redisCluster ? common.redisCluster.seeds
+      : common.redisUrl ?? (cluster.redis ? cluster.redis.url : "");
     const started = await Promise.allSettled(
       nodes.map((spec, i) => startPeer(spec, { ...common, adapter, redisUrl }, i)));
     cluster.nodes = started.filter((r) => r.status === "fulfilled").map((r) => r.value);
@@ -350,8 +424,17 @@ async function startCluster(nodes, common = {}) {
     await cluster.stop();
     throw err;
   }
-  /** Runs one raw command (['PUBSUB', 'NUMSUB', ch]) on the cluster's Redis. */
+  /**
+   * Runs one raw command (['PUBSUB', 'NUMSUB', ch]) on the cluster's Redis; on a Redis
+   * Cluster `PUBSUB NUMSUB` is added up over every node, anything else runs on one node.
+   */
   cluster.command = async (args) => {
+    if (common.redisCluster) {
+      if (args[0] === "PUBSUB" && args[1] === "NUMSUB") {
+        return [args[2], await common.redisCluster.numsub(args[2])];
+      }
+      return common.redisCluster.command(args);
+    }
     if (!cluster.redisClient) {
       const url = common.redisUrl ?? (cluster.redis && cluster.redis.url);
       if (!url) throw new Error("this cluster has no Redis");
@@ -475,6 +558,7 @@ module.exports = {
   deadline,
   freePort,
   startRedis,
+  startRedisCluster,
   startPeer,
   startCluster,
   stopAll,
