@@ -292,7 +292,7 @@ impl RedisCluster {
     }
 
     /// Promotes the replica `replicas()[replica_index]` with
-    /// `CLUSTER FAILOVER`, waits until its `ROLE` is `master` and the cluster
+    /// `CLUSTER FAILOVER`, waits until its `ROLE` is `master`, the old primary's is not, and the cluster
     /// has settled again (same checks as at start), and returns it.
     ///
     /// # Errors
@@ -313,8 +313,18 @@ impl RedisCluster {
         let start = Instant::now();
         self.wait_settled(start, start + self.ready_timeout, |_| {
             match role(replica)?.as_str() {
-                "master" => Ok(()),
-                other => Err(format!("{}: ROLE is still {other}", replica.addr())),
+                "master" => {}
+                other => return Err(format!("{}: ROLE is still {other}", replica.addr())),
+            }
+            // The old primary turns replica a moment after the promotion.
+            let primaries = self.primaries().map_err(|e| e.to_string())?.len();
+            if primaries == self.primaries {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{primaries} nodes report ROLE master, not yet {}",
+                    self.primaries
+                ))
             }
         })?;
         Ok(replica)
