@@ -330,6 +330,99 @@ impl RedisCluster {
         Ok(replica)
     }
 
+    /// Starts moving hash `slot` from its current primary to `target` (a
+    /// primary of this cluster): `CLUSTER SETSLOT <slot> IMPORTING` on the
+    /// target, `MIGRATING` on the source, then every key of the slot is moved
+    /// with `MIGRATE` (100 keys per command). Keyed commands for keys of the
+    /// slot that are already on the target now get `ASK` from the source.
+    /// Returns the source. Finish with [`RedisCluster::finish_migration`].
+    ///
+    /// # Errors
+    ///
+    /// [`TestkitError::InvalidConfig`] if `target` already serves the slot;
+    /// [`TestkitError::UnexpectedReply`] if a command is refused.
+    pub fn begin_migration(&self, slot: u16, target: &RedisServer) -> Result<&RedisServer> {
+        let source = self.node_for_slot(slot)?;
+        if source.port() == target.port() {
+            return Err(TestkitError::InvalidConfig(format!(
+                "{} already serves slot {slot}",
+                target.addr()
+            )));
+        }
+        let (source_id, target_id) = (node_id(source)?, node_id(target)?);
+        let slot_text = slot.to_string();
+        target.command_ok(&["CLUSTER", "SETSLOT", &slot_text, "IMPORTING", &source_id])?;
+        source.command_ok(&["CLUSTER", "SETSLOT", &slot_text, "MIGRATING", &target_id])?;
+        loop {
+            let keys = source.command_ok(&["CLUSTER", "GETKEYSINSLOT", &slot_text, "100"])?;
+            let keys: Vec<String> = keys
+                .as_array()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect();
+            if keys.is_empty() {
+                break;
+            }
+            let port = target.port().to_string();
+            let mut args = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"];
+            args.extend(keys.iter().map(String::as_str));
+            source.command_ok(&args)?;
+        }
+        Ok(source)
+    }
+
+    /// Ends a migration started with [`RedisCluster::begin_migration`]:
+    /// `CLUSTER SETSLOT <slot> NODE <target>` on the target, then on the
+    /// source, then on every other primary, and waits until every running
+    /// node's `CLUSTER SLOTS` names the target (polling every 20 ms, up to the
+    /// ready timeout).
+    ///
+    /// # Errors
+    ///
+    /// [`TestkitError::UnexpectedReply`] if a command is refused;
+    /// [`TestkitError::ClusterNotReady`] if the nodes do not agree in time.
+    pub fn finish_migration(
+        &self,
+        slot: u16,
+        source: &RedisServer,
+        target: &RedisServer,
+    ) -> Result<()> {
+        let target_id = node_id(target)?;
+        let slot_text = slot.to_string();
+        let setslot = ["CLUSTER", "SETSLOT", &slot_text, "NODE", &target_id];
+        target.command_ok(&setslot)?;
+        source.command_ok(&setslot)?;
+        for node in self.primaries()? {
+            if node.port() != target.port() && node.port() != source.port() {
+                node.command_ok(&setslot)?;
+            }
+        }
+        let start = Instant::now();
+        self.wait_settled(start, start + self.ready_timeout, |_| {
+            for node in self.nodes.iter().filter(|n| n.is_running()) {
+                let reply = node
+                    .command_ok(&["CLUSTER", "SLOTS"])
+                    .map_err(|e| e.to_string())?;
+                if slot_owner_port(&reply, slot) != Some(target.port()) {
+                    return Err(format!("{} does not name the new owner yet", node.addr()));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Moves hash `slot` to `target`: [`RedisCluster::begin_migration`] then
+    /// [`RedisCluster::finish_migration`].
+    ///
+    /// # Errors
+    ///
+    /// As for those two.
+    pub fn migrate_slot(&self, slot: u16, target: &RedisServer) -> Result<()> {
+        let source = self.begin_migration(slot, target)?;
+        self.finish_migration(slot, source, target)
+    }
+
     /// [`RedisServer::kill_clients`] on every running node; returns the total
     /// number of connections closed.
     ///
@@ -586,6 +679,15 @@ fn slot_owner_port(reply: &RespValue, slot: u16) -> Option<u16> {
         let primary = range.get(2)?.as_array()?;
         u16::try_from(primary.get(1)?.as_int()?).ok()
     })
+}
+
+/// `CLUSTER MYID` of a node.
+fn node_id(node: &RedisServer) -> Result<String> {
+    let reply = node.command_ok(&["CLUSTER", "MYID"])?;
+    match reply.as_str() {
+        Some(id) => Ok(id.to_owned()),
+        None => Err(node.unexpected("CLUSTER MYID", &reply)),
+    }
 }
 
 #[cfg(test)]

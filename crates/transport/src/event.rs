@@ -81,6 +81,14 @@ pub enum ConnectionEvent {
         /// Redis's error, as text.
         error: String,
     },
+    /// Redis Cluster dropped a subscribed shard channel by itself (an
+    /// unsolicited `sunsubscribe`: its slot moved to another node, by a slot
+    /// migration or a failover). The transport subscribes it on the slot's new
+    /// owner; messages published on it in between are lost.
+    ShardChannelMoved {
+        /// The shard channel.
+        channel: String,
+    },
     /// The reconnect loop of `role` stopped after
     /// [`Backoff::max_retries`](crate::Backoff::max_retries) failed attempts
     /// in a row (never with the default back-off). Operations of that role
@@ -131,6 +139,9 @@ pub struct TransportStats {
     /// within twice the response timeout); each replaced the subscriber
     /// connection.
     pub probe_failures: u64,
+    /// Redis Cluster redirects followed (`MOVED` and `ASK` answers to
+    /// commands routed by slot).
+    pub redirects: u64,
 }
 
 #[derive(Debug, Default)]
@@ -144,6 +155,7 @@ pub(crate) struct Counters {
     pub(crate) oversized_dropped: AtomicU64,
     pub(crate) probes: AtomicU64,
     pub(crate) probe_failures: AtomicU64,
+    pub(crate) redirects: AtomicU64,
 }
 
 impl Counters {
@@ -162,6 +174,7 @@ impl Counters {
             oversized_dropped: self.oversized_dropped.load(Ordering::Relaxed),
             probes: self.probes.load(Ordering::Relaxed),
             probe_failures: self.probe_failures.load(Ordering::Relaxed),
+            redirects: self.redirects.load(Ordering::Relaxed),
         }
     }
 }

@@ -10,8 +10,11 @@ use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use crate::cluster::router::Router;
+use crate::cluster::shards::{ShardCommand, ShardSupervisor};
 use crate::cluster::topology::ClusterTopology;
-use crate::config::{ClusterSpec, EndpointSpec, TransportConfig};
+use crate::config::{EndpointSpec, TransportConfig};
+use crate::conn::mux::Verb;
 use crate::conn::{Dial, RespConnection};
 use crate::error::TransportError;
 use crate::event::{ConnectionEvent, Counters, Role, TransportStats};
@@ -21,8 +24,7 @@ use crate::subscription::Subscription;
 use crate::worker::probe::Probe;
 use crate::worker::publish_queue::{Mode, PublishQueue, PublishWorker};
 use crate::worker::publisher::{Publisher, PublisherWorker};
-use crate::worker::registry::Registry;
-use crate::worker::subscriber::{COMMAND_CAPACITY, Command, SubscriberWorker};
+use crate::worker::subscriber::{COMMAND_CAPACITY, Command, SubscriberSettings, SubscriberWorker};
 use crate::worker::supervisor::Supervisor;
 
 /// The classic Redis pub/sub transport of the Socket.IO adapters: a
@@ -56,7 +58,15 @@ struct Inner {
     response_timeout: Duration,
     /// On a Redis Cluster: every node, for [`Transport::numsub`].
     cluster_nodes: Option<Vec<redis::Client>>,
+    /// On a Redis Cluster: the slot routing and the shard subscribers.
+    cluster: Option<ClusterParts>,
     dial: Arc<Dial>,
+}
+
+/// What a cluster transport has beyond the standalone parts.
+struct ClusterParts {
+    router: Arc<Router>,
+    shard_commands: mpsc::Sender<ShardCommand>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -125,16 +135,37 @@ impl Transport {
         let sub_conn = sub_conn
             .expect("at least one candidate")
             .map_err(connect_error(Role::Subscriber))?;
-        let cluster_nodes = match &built.publisher {
+        let topology = match &built.publisher {
             EndpointSpec::Cluster(spec) => {
-                let nodes = cluster_nodes(&config, spec).await;
+                let topology = match ClusterTopology::fetch(&config).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        return Err(TransportError::Connect {
+                            role: Role::Publisher,
+                            source: match e {
+                                TransportError::Redis(e)
+                                | TransportError::Connect { source: e, .. } => e,
+                                other => redis::RedisError::from((
+                                    redis::ErrorKind::Io,
+                                    "cannot read the cluster's slot map",
+                                    other.to_string(),
+                                )),
+                            },
+                        });
+                    }
+                };
+                let nodes: Vec<redis::Client> = topology
+                    .shards()
+                    .iter()
+                    .flat_map(|s| std::iter::once(&s.primary).chain(&s.replicas))
+                    .filter_map(|a| spec.node(&a.host, a.port).ok())
+                    .collect();
                 pub_endpoint.add_nodes(&nodes);
                 sub_endpoint.add_nodes(&nodes);
-                Some(nodes)
+                Some((spec.clone(), topology, nodes))
             }
             _ => None,
         };
-
         let root = CancellationToken::new();
         let mut workers = Supervisor::new(root.clone());
         let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
@@ -162,28 +193,61 @@ impl Transport {
             }
             .run()
         });
-        let numsub_dial = dial.clone();
+        let settings = SubscriberSettings {
+            dial: dial.clone(),
+            backoff: config.backoff_ref().clone(),
+            response_timeout: config.response_timeout,
+            health_check: config.health_checks(),
+        };
+        let probe = config
+            .probes()
+            .map(|interval| Probe::new(interval, publisher.clone()));
         workers.spawn("subscriber", |shutdown| {
-            SubscriberWorker {
-                endpoint: sub_endpoint,
-                dial,
-                shared: shared.clone(),
-                commands: commands_rx,
+            SubscriberWorker::new(
+                sub_endpoint,
+                &settings.clone(),
+                shared.clone(),
+                commands_rx,
                 shutdown,
-                backoff: config.backoff_ref().clone(),
-                response_timeout: config.response_timeout,
-                health_check: config.health_checks(),
-                registry: Registry::default(),
-                pending: Vec::new(),
-                warned_oversized: AtomicBool::new(false),
-                probe: config
-                    .probes()
-                    .map(|interval| Probe::new(interval, publisher.clone())),
-                identity: None,
-                identify_refused: false,
-            }
-            .run(sub_conn)
+                probe,
+            )
+            .run(Some(sub_conn))
         });
+        let (cluster_nodes, cluster) = match topology {
+            Some((spec, topology, nodes)) => {
+                let router = Arc::new(Router::new(
+                    topology,
+                    spec,
+                    dial.clone(),
+                    config.response_timeout,
+                    shared.clone(),
+                ));
+                let (shard_commands, shard_rx) = mpsc::channel(COMMAND_CAPACITY);
+                let supervisor = ShardSupervisor {
+                    router: router.clone(),
+                    commands: shard_rx,
+                    settings: settings.clone(),
+                    shared: shared.clone(),
+                    event_capacity: config.event_capacity,
+                    shutdown: CancellationToken::new(),
+                };
+                workers.spawn("shard supervisor", |shutdown| {
+                    ShardSupervisor {
+                        shutdown,
+                        ..supervisor
+                    }
+                    .run()
+                });
+                (
+                    Some(nodes),
+                    Some(ClusterParts {
+                        router,
+                        shard_commands,
+                    }),
+                )
+            }
+            None => (None, None),
+        };
         for role in [Role::Publisher, Role::Subscriber] {
             shared.emit(ConnectionEvent::Connected { role });
         }
@@ -199,7 +263,8 @@ impl Transport {
                 next_id: AtomicU64::new(1),
                 response_timeout: config.response_timeout,
                 cluster_nodes,
-                dial: numsub_dial,
+                cluster,
+                dial,
             }),
         })
     }
@@ -231,7 +296,7 @@ impl Transport {
         let timeout = self.inner.response_timeout;
         let (tx, rx) = oneshot::channel();
         let exchange = async {
-            self.enqueue(channel.to_owned(), payload, Some(tx), false)
+            self.enqueue(Verb::Publish, channel.to_owned(), payload, Some(tx), false)
                 .await?;
             rx.await.unwrap_or(Err(TransportError::Closed))
         };
@@ -269,7 +334,8 @@ impl Transport {
         channel: String,
         payload: Bytes,
     ) -> Result<(), TransportError> {
-        self.enqueue(channel, payload, None, true).await
+        self.enqueue(Verb::Publish, channel, payload, None, true)
+            .await
     }
 
     /// As [`Transport::publish_queued`], for a message that is worthless later
@@ -285,13 +351,15 @@ impl Transport {
         channel: String,
         payload: Bytes,
     ) -> Result<(), TransportError> {
-        self.enqueue(channel, payload, None, false).await
+        self.enqueue(Verb::Publish, channel, payload, None, false)
+            .await
     }
 
     /// Queues one message; `buffer`: whether it may wait while the publisher
     /// is down.
     async fn enqueue(
         &self,
+        verb: Verb,
         channel: String,
         payload: Bytes,
         reply: Option<oneshot::Sender<Result<u64, TransportError>>>,
@@ -314,7 +382,7 @@ impl Transport {
         let result = self
             .inner
             .publish_queue
-            .push(channel, payload, reply, mode)
+            .push(verb, channel, payload, reply, mode)
             .await;
         if result.is_err() {
             Counters::incr(&counters.publish_errors);
@@ -419,6 +487,65 @@ impl Transport {
     ) -> Result<SubscriptionId, TransportError> {
         self.check_open()?;
         let id = SubscriptionId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let timeout = self.inner.response_timeout;
+        let Some(cluster) = &self.inner.cluster else {
+            return self.subscribe_classic(id, subscription, handler).await;
+        };
+        // On a cluster the shard channels go to the subscribers of their slots'
+        // owners, the rest to the one subscriber connection.
+        let Subscription {
+            channels,
+            patterns,
+            shard_channels,
+        } = subscription;
+        let classic = Subscription {
+            channels,
+            patterns,
+            shard_channels: Vec::new(),
+        };
+        if shard_channels.is_empty() {
+            return self.subscribe_classic(id, classic, handler).await;
+        }
+        let (ack, answer) = oneshot::channel();
+        let command = ShardCommand::Subscribe {
+            id,
+            channels: shard_channels,
+            handler: handler.clone(),
+            ack,
+        };
+        let shards = async {
+            cluster
+                .shard_commands
+                .send(command)
+                .await
+                .map_err(|_| TransportError::Closed)?;
+            answer.await.unwrap_or(Err(TransportError::Closed))
+        };
+        let shards = async {
+            tokio::time::timeout(timeout, shards)
+                .await
+                .unwrap_or(Err(TransportError::Timeout {
+                    ms: millis(timeout),
+                }))
+        };
+        let (classic, shards) = tokio::join!(self.subscribe_classic(id, classic, handler), shards);
+        match (classic, shards) {
+            (Ok(_), Ok(())) => Ok(id),
+            (classic, shards) => {
+                // Nothing stays registered.
+                let _ = self.unsubscribe(id).await;
+                Err(classic.err().or(shards.err()).expect("one failed"))
+            }
+        }
+    }
+
+    /// Registers `subscription` under `id` with the one subscriber worker.
+    async fn subscribe_classic(
+        &self,
+        id: SubscriptionId,
+        subscription: Subscription,
+        handler: MessageHandler,
+    ) -> Result<SubscriptionId, TransportError> {
         let (ack, answer) = oneshot::channel();
         let command = Command::Subscribe {
             id,
@@ -471,11 +598,172 @@ impl Transport {
                 .map_err(|_| self.stopped_error())?;
             answer.await.map_err(|_| self.stopped_error())
         };
-        tokio::time::timeout(self.inner.response_timeout, exchange)
-            .await
-            .unwrap_or(Err(TransportError::Timeout {
-                ms: millis(self.inner.response_timeout),
-            }))
+        let shards = async {
+            let Some(cluster) = &self.inner.cluster else {
+                return;
+            };
+            let (ack, answer) = oneshot::channel();
+            if cluster
+                .shard_commands
+                .send(ShardCommand::Unsubscribe { id, ack })
+                .await
+                .is_ok()
+            {
+                let _ = answer.await;
+            }
+        };
+        tokio::time::timeout(self.inner.response_timeout, async {
+            let (classic, ()) = tokio::join!(exchange, shards);
+            classic
+        })
+        .await
+        .unwrap_or(Err(TransportError::Timeout {
+            ms: millis(self.inner.response_timeout),
+        }))
+    }
+
+    /// `SPUBLISH channel payload` (Redis ≥ 7.0): publishes on a shard channel;
+    /// returns the number of clients that received it, on the channel's shard
+    /// (Redis's reply). On a standalone Redis it goes through the ordered
+    /// queue of [`Transport::publish`]; on a Redis Cluster to the primary of
+    /// the channel's slot over that node's connection, following `MOVED` and
+    /// `ASK` and retrying `TRYAGAIN`/`CLUSTERDOWN`/`LOADING`/`MASTERDOWN` and
+    /// lost connections with back-off (10 to 200 ms), all within the response
+    /// timeout.
+    ///
+    /// # Errors
+    ///
+    /// As [`Transport::publish`]; on a cluster also [`TransportError::Redis`]
+    /// after 5 redirects for one message. Every error increments
+    /// [`TransportStats::publish_errors`].
+    pub async fn spublish(&self, channel: &str, payload: Bytes) -> Result<u64, TransportError> {
+        let Some(cluster) = &self.inner.cluster else {
+            let timeout = self.inner.response_timeout;
+            let (tx, rx) = oneshot::channel();
+            let exchange = async {
+                self.enqueue(Verb::SPublish, channel.to_owned(), payload, Some(tx), false)
+                    .await?;
+                rx.await.unwrap_or(Err(TransportError::Closed))
+            };
+            return tokio::time::timeout(timeout, exchange)
+                .await
+                .unwrap_or_else(|_| {
+                    Counters::incr(&self.inner.shared.counters.publish_errors);
+                    Err(TransportError::Timeout {
+                        ms: millis(timeout),
+                    })
+                });
+        };
+        self.check_open()?;
+        let counters = &self.inner.shared.counters;
+        match cluster.router.spublish(channel, &payload).await {
+            Ok(n) => {
+                Counters::incr(&counters.published);
+                Ok(n)
+            }
+            Err(e) => {
+                Counters::incr(&counters.publish_errors);
+                Err(e)
+            }
+        }
+    }
+
+    /// Queues `SPUBLISH channel payload` and returns once it is queued
+    /// (fire-and-forget, as [`Transport::publish_queued`]). On a standalone
+    /// Redis it waits in the same ordered queue and offline buffer as
+    /// `PUBLISH`. On a Redis Cluster it is written at once, in call order, on
+    /// the connection of the channel's slot owner when that is up (order kept
+    /// per node); otherwise (the node's connection not made yet or lost, a
+    /// redirect) it is sent as [`Transport::spublish`] on a task of its own,
+    /// and may overtake others; there is no offline buffer on a cluster: a
+    /// message whose owner cannot be reached within the response timeout is
+    /// lost and counted in [`TransportStats::publish_errors`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Transport::publish_queued`]; on a cluster
+    /// [`TransportError::BufferFull`] when 16 384 messages wait for their reply.
+    pub async fn spublish_queued(
+        &self,
+        channel: String,
+        payload: Bytes,
+    ) -> Result<(), TransportError> {
+        match &self.inner.cluster {
+            None => {
+                self.enqueue(Verb::SPublish, channel, payload, None, true)
+                    .await
+            }
+            Some(cluster) => {
+                self.check_open()?;
+                let result = cluster.router.spublish_queued(channel, payload);
+                if result.is_err() {
+                    Counters::incr(&self.inner.shared.counters.publish_errors);
+                }
+                result
+            }
+        }
+    }
+
+    /// `PUBSUB SHARDNUMSUB channel` (Redis ≥ 7.0): how many clients are
+    /// subscribed to this shard channel, asked of the publisher connection on
+    /// a standalone Redis and of the primary of the channel's slot on a Redis
+    /// Cluster (a shard channel's subscribers are all on its shard; replicas'
+    /// subscribers are not counted).
+    ///
+    /// # Errors
+    ///
+    /// As [`Transport::numsub`].
+    pub async fn shardnumsub(&self, channel: &str) -> Result<u64, TransportError> {
+        self.check_open()?;
+        let Some(cluster) = &self.inner.cluster else {
+            let mut cmd = redis::cmd("PUBSUB");
+            cmd.arg("SHARDNUMSUB").arg(channel);
+            let reply: redis::Value = self.inner.publisher.query(&cmd).await?;
+            return numsub_count(&reply);
+        };
+        let mut cmd = redis::cmd("PUBSUB");
+        cmd.arg("SHARDNUMSUB").arg(channel);
+        let slot = crate::slot::key_slot(channel.as_bytes());
+        let frame = cluster
+            .router
+            .command(slot, &cmd.get_packed_command())
+            .await?;
+        numsub_count(&redis::parse_redis_value(&frame)?)
+    }
+
+    /// Runs `cmd`, a command on the one key `key` (or on keys that share its
+    /// hash tag, e.g. `{user1}.a`), where that key lives: on the publisher
+    /// connection of a standalone Redis; on a Redis Cluster on the primary of
+    /// the key's slot (over that node's connection), following `MOVED` (the
+    /// slot map is refreshed) and `ASK` (`ASKING` and the command go to the
+    /// migration's target together; the map is kept), and retrying
+    /// `TRYAGAIN`, `CLUSTERDOWN`, `LOADING`, `MASTERDOWN` and lost connections
+    /// with back-off (10 to 200 ms), all within the response timeout. For
+    /// `SET`/`GET`/`DEL`, `XADD`, `XRANGE`… (not for blocking commands: a
+    /// blocking `XREAD` would hold every other command of the connection).
+    ///
+    /// # Errors
+    ///
+    /// [`TransportError::Redis`] for Redis's error reply (e.g. `WRONGTYPE`,
+    /// `CROSSSLOT`, or the last `MOVED` after 5 redirects) or a reply that does
+    /// not fit `T`; [`TransportError::Timeout`] when the response timeout
+    /// passed (the command may have run); [`TransportError::NotConnected`]
+    /// while a standalone publisher reconnects; [`TransportError::Closed`].
+    pub async fn keyed_query<T: redis::FromRedisValue>(
+        &self,
+        key: &[u8],
+        cmd: &redis::Cmd,
+    ) -> Result<T, TransportError> {
+        self.check_open()?;
+        let Some(cluster) = &self.inner.cluster else {
+            return self.inner.publisher.query(cmd).await;
+        };
+        let frame = cluster
+            .router
+            .command(crate::slot::key_slot(key), &cmd.get_packed_command())
+            .await?;
+        let value = redis::parse_redis_value(&frame)?;
+        T::from_redis_value(value).map_err(|e| TransportError::Redis(e.into()))
     }
 
     /// A receiver of connection events from now on (see
@@ -517,6 +805,9 @@ impl Transport {
         self.inner.closed.store(true, Ordering::Release);
         self.inner.shutdown.token().cancel();
         self.inner.workers.lock().await.shutdown().await;
+        if let Some(cluster) = &self.inner.cluster {
+            cluster.router.close().await;
+        }
         self.inner.publisher.close();
         self.inner.shared.set_subscriber_up(false);
     }
@@ -564,23 +855,5 @@ fn numsub_count(reply: &redis::Value) -> Result<u64, TransportError> {
             "unexpected PUBSUB NUMSUB reply",
             format!("{reply:?}"),
         )))),
-    }
-}
-
-/// Every node of the cluster's slot map (primaries and replicas), as clients
-/// with the seeds' credentials and TLS; the seeds when the slot map cannot be
-/// read (said at warn level).
-async fn cluster_nodes(config: &TransportConfig, spec: &ClusterSpec) -> Vec<redis::Client> {
-    match ClusterTopology::fetch(config).await {
-        Ok(topology) => topology
-            .shards()
-            .iter()
-            .flat_map(|s| std::iter::once(&s.primary).chain(&s.replicas))
-            .filter_map(|a| spec.node(&a.host, a.port).ok())
-            .collect(),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the cluster's slot map; using the seeds only");
-            spec.seeds.clone()
-        }
     }
 }

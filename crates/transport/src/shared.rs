@@ -1,5 +1,6 @@
 //! State shared by the handles and the worker tasks.
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
@@ -11,7 +12,9 @@ use crate::event::{ConnectionEvent, Counters};
 /// dropping every [`Transport`](crate::Transport) stops them.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) counters: Counters,
+    /// Shared with the shard subscribers' own states on a cluster, so that
+    /// the transport's counters add up every connection.
+    pub(crate) counters: Arc<Counters>,
     events: broadcast::Sender<ConnectionEvent>,
     /// Subscriber connected and every registered name confirmed.
     subscriber_up: watch::Sender<bool>,
@@ -29,9 +32,15 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(event_capacity: usize) -> Shared {
+        Shared::with_counters(event_capacity, Arc::default())
+    }
+
+    /// A state of its own (events, subscriber state) that counts into
+    /// `counters`.
+    pub(crate) fn with_counters(event_capacity: usize, counters: Arc<Counters>) -> Shared {
         let (events, _) = broadcast::channel(event_capacity);
         Shared {
-            counters: Counters::default(),
+            counters,
             events,
             subscriber_up: watch::channel(false).0,
             subscriber_gave_up: AtomicU32::new(0),

@@ -2,153 +2,9 @@
 //! on free loopback ports, from sio-redis-testkit). Every wait has a
 //! deadline; nothing sleeps for correctness.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
 
-use bytes::Bytes;
-use sio_redis_testkit::{RedisServer, RespValue, StallProxy, redis_server_available};
-use sio_redis_transport::{
-    Backoff, ConnectionEvent, Message, MessageHandler, MessageKind, Role, Subscription, Transport,
-    TransportConfig, TransportError,
-};
-use tokio::sync::{broadcast, mpsc};
-
-/// Deadline for anything that should happen "soon".
-const DEADLINE: Duration = Duration::from_secs(10);
-
-/// Poll interval of `wait_until` (not a correctness sleep: the condition is
-/// re-checked until the deadline).
-const POLL: Duration = Duration::from_millis(10);
-
-macro_rules! require_redis {
-    () => {
-        if !redis_server_available() {
-            eprintln!("redis-server not found on PATH: test skipped");
-            return;
-        }
-    };
-}
-
-fn all_bytes() -> Bytes {
-    Bytes::from((0..=255u8).collect::<Vec<u8>>())
-}
-
-fn sub(channels: &[&str], patterns: &[&str]) -> Subscription {
-    Subscription::new()
-        .channels(channels.iter().copied())
-        .patterns(patterns.iter().copied())
-}
-
-/// A handler that forwards messages to a bounded queue the test reads.
-struct Inbox {
-    rx: mpsc::Receiver<Message>,
-}
-
-fn inbox() -> (MessageHandler, Inbox) {
-    let (tx, rx) = mpsc::channel(4096);
-    let handler: MessageHandler = Arc::new(move |m: Message| {
-        tx.try_send(m).expect("test inbox full");
-    });
-    (handler, Inbox { rx })
-}
-
-impl Inbox {
-    async fn recv(&mut self) -> Message {
-        tokio::time::timeout(DEADLINE, self.rx.recv())
-            .await
-            .expect("no message before the deadline")
-            .expect("handler dropped")
-    }
-
-    /// Asserts nothing is queued (after a marker message proved delivery of
-    /// everything published before it).
-    fn assert_empty(&mut self) {
-        if let Ok(m) = self.rx.try_recv() {
-            panic!("unexpected message {m:?}");
-        }
-    }
-}
-
-async fn wait_until<F: FnMut() -> bool>(what: &str, mut cond: F) {
-    let deadline = Instant::now() + DEADLINE;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-/// Waits for the first event matching `pred`, returning it and when it was
-/// received.
-async fn wait_event(
-    events: &mut broadcast::Receiver<ConnectionEvent>,
-    what: &str,
-    mut pred: impl FnMut(&ConnectionEvent) -> bool,
-) -> (ConnectionEvent, Instant) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Err(_) => panic!("no {what} event before the deadline"),
-            Ok(Ok(ev)) => {
-                if pred(&ev) {
-                    return (ev, Instant::now());
-                }
-            }
-            Ok(Err(broadcast::error::RecvError::Lagged(n))) => panic!("lagged by {n} events"),
-            Ok(Err(broadcast::error::RecvError::Closed)) => panic!("event channel closed"),
-        }
-    }
-}
-
-fn is_resubscribed(ev: &ConnectionEvent) -> bool {
-    matches!(ev, ConnectionEvent::Resubscribed { .. })
-}
-
-async fn connect(url: String, resp3: bool) -> Transport {
-    let config = TransportConfig::new(url).resp3(resp3).build().unwrap();
-    Transport::connect(config).await.unwrap()
-}
-
-/// Publishes until it succeeds (the publisher may still be noticing that
-/// its connection died), returning the receiver count.
-async fn publish_eventually(t: &Transport, channel: &str, payload: Bytes) -> u64 {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        match t.publish(channel, payload.clone()).await {
-            Ok(n) => return n,
-            Err(e) => {
-                assert!(e.is_retryable(), "publish failed for good: {e:?}");
-                assert!(Instant::now() < deadline, "publish never recovered: {e:?}");
-                tokio::time::sleep(POLL).await;
-            }
-        }
-    }
-}
-
-/// `numsub` until it succeeds (see `publish_eventually`).
-async fn numsub_eventually(t: &Transport, channel: &str) -> u64 {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        match t.numsub(channel).await {
-            Ok(n) => return n,
-            Err(e) => {
-                assert!(e.is_retryable(), "numsub failed for good: {e:?}");
-                assert!(Instant::now() < deadline, "numsub never recovered: {e:?}");
-                tokio::time::sleep(POLL).await;
-            }
-        }
-    }
-}
-
-/// Number of clients connected to `server`, besides the kit's own.
-fn client_count(server: &RedisServer) -> usize {
-    match server.command(&["CLIENT", "LIST"]).unwrap() {
-        RespValue::Bulk(b) => String::from_utf8_lossy(&b)
-            .lines()
-            .count()
-            .saturating_sub(1),
-        other => panic!("unexpected CLIENT LIST reply {other:?}"),
-    }
-}
+use common::*;
 
 // ---------------------------------------------------------------- basics
 
@@ -306,6 +162,24 @@ async fn shard_channels(resp3: bool) {
     assert_eq!((channels, shard_channels), (1, 4));
     assert_eq!(spublish(&server, "{tag}a", "again"), 1);
     assert_eq!(shards.recv().await.payload, "again");
+    // Through the transport: SPUBLISH awaited and queued, SHARDNUMSUB.
+    assert_eq!(t.shardnumsub("{tag}b").await.unwrap(), 1);
+    assert_eq!(t.shardnumsub("nobody").await.unwrap(), 0);
+    assert_eq!(
+        t.spublish("{tag}b", Bytes::from_static(b"own"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(shards.recv().await.payload, "own");
+    for i in 0..3 {
+        t.spublish_queued("{tag}a".into(), Bytes::from(i.to_string()))
+            .await
+            .unwrap();
+    }
+    for i in 0..3 {
+        assert_eq!(shards.recv().await.payload, i.to_string());
+    }
 
     t.unsubscribe(id).await.unwrap();
     assert_eq!(spublish(&server, "{tag}a", "gone"), 0);
@@ -1811,117 +1685,5 @@ async fn liveness_probe_on_a_healthy_connection_is_invisible() {
             "{stats:?}"
         );
         t.close().await;
-    }
-}
-
-// ---------------------------------------------------------------- cluster topology
-
-/// The slot map read from a 3-primary + 3-replica cluster through a seed list
-/// whose first seed is down: every slot assigned, each primary with its replica,
-/// and each key's owner the node the cluster itself names (RESP2 and RESP3). A
-/// standalone server is refused with Redis's own error.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cluster_topology_from_a_seed_list() {
-    require_redis!();
-    let cluster = sio_redis_testkit::RedisCluster::start().unwrap();
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead_port = dead.local_addr().unwrap().port();
-    drop(dead);
-    let ports: Vec<String> = cluster
-        .nodes()
-        .iter()
-        .map(|n| format!("127.0.0.1:{}", n.port()))
-        .collect();
-    // A whole URL first, then bare host:port seeds that inherit its scheme.
-    let seeds = format!("redis://127.0.0.1:{dead_port},{}", ports.join(","));
-    for resp3 in [false, true] {
-        let config = TransportConfig::new(seeds.clone()).resp3(resp3);
-        let topology = sio_redis_transport::ClusterTopology::fetch(&config)
-            .await
-            .unwrap();
-        assert_eq!(topology.unassigned_slots(), 0, "{topology:?}");
-        assert_eq!(topology.shards().len(), 3, "{topology:?}");
-        for shard in topology.shards() {
-            assert_eq!(shard.replicas.len(), 1, "{topology:?}");
-        }
-        for key in ["a", "b", "socket.io#/#", "{user1}.x", "stream-7"] {
-            let slot = sio_redis_transport::slot::key_slot(key.as_bytes());
-            let owner = topology.primary_of(slot).unwrap();
-            assert_eq!(
-                owner.port,
-                cluster.node_for_key(key.as_bytes()).unwrap().port(),
-                "{key}"
-            );
-        }
-    }
-    let standalone = RedisServer::start().unwrap();
-    let err = sio_redis_transport::ClusterTopology::fetch(&TransportConfig::new(standalone.url()))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, TransportError::Redis(_)), "{err:?}");
-}
-
-/// Classic pub/sub on a Redis Cluster, as Node's adapter uses it on a cluster
-/// client: two transports from a seed list whose first seed is down, each on
-/// some node; `PUBLISH` reaches subscribers on every node (the cluster bus),
-/// `numsub` adds up the nodes' counts; after every connection of every node is
-/// killed both come back (on whichever node) and messages flow again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn classic_pubsub_on_a_cluster() {
-    require_redis!();
-    let cluster = sio_redis_testkit::RedisCluster::start().unwrap();
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead_port = dead.local_addr().unwrap().port();
-    drop(dead);
-    let ports: Vec<String> = cluster
-        .nodes()
-        .iter()
-        .map(|n| format!("127.0.0.1:{}", n.port()))
-        .collect();
-    let seeds = format!("redis://127.0.0.1:{dead_port},{}", ports.join(","));
-    for resp3 in [false, true] {
-        let connect = || {
-            Transport::connect(
-                TransportConfig::new(seeds.clone())
-                    .resp3(resp3)
-                    .build()
-                    .unwrap(),
-            )
-        };
-        let (a, b) = (connect().await.unwrap(), connect().await.unwrap());
-        let mut a_events = a.events();
-        let (ha, mut ia) = inbox();
-        a.subscribe(sub(&["c"], &["p#*"]), ha).await.unwrap();
-        let (hb, mut ib) = inbox();
-        b.subscribe(sub(&["c"], &[]), hb).await.unwrap();
-        assert_eq!(numsub_eventually(&a, "c").await, 2);
-        assert_eq!(numsub_eventually(&b, "c").await, 2);
-
-        b.publish("c", Bytes::from_static(b"one")).await.unwrap();
-        assert_eq!(&ia.recv().await.payload[..], b"one");
-        assert_eq!(&ib.recv().await.payload[..], b"one");
-        b.publish("p#7", Bytes::from_static(b"pat")).await.unwrap();
-        let m = ia.recv().await;
-        assert_eq!(
-            (m.kind, &m.payload[..]),
-            (MessageKind::PMessage, &b"pat"[..])
-        );
-
-        tokio::task::block_in_place(|| cluster.kill_clients().unwrap());
-        wait_event(&mut a_events, "resubscribed", is_resubscribed).await;
-        wait_until("b's subscriber back", || b.is_connected()).await;
-        assert_eq!(numsub_eventually(&b, "c").await, 2);
-        publish_eventually(&b, "c", Bytes::from_static(b"two")).await;
-        // Once in a clean-clone CI run `a` got "pat" a second time around the kill
-        // (not understood yet, see the issue 9 note): skipped here, anything else fails.
-        let mut m = ia.recv().await;
-        while &m.payload[..] == b"pat" {
-            eprintln!("classic_pubsub_on_a_cluster: \"pat\" received again after CLIENT KILL");
-            m = ia.recv().await;
-        }
-        assert_eq!(&m.payload[..], b"two");
-        assert_eq!(&ib.recv().await.payload[..], b"two");
-        a.close().await;
-        b.close().await;
     }
 }

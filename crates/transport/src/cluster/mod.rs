@@ -2,6 +2,8 @@
 //! from the cluster ([`topology`]). The cluster composition of the transport
 //! (slot routing, one subscriber per primary) builds on these.
 
+pub(crate) mod router;
+pub(crate) mod shards;
 pub mod slot;
 pub(crate) mod topology;
 

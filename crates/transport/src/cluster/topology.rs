@@ -245,6 +245,12 @@ impl ClusterTopology {
         self.shard_of(slot).map(|s| &s.primary)
     }
 
+    /// Whether both maps name the same primary for every slot (replicas and
+    /// shard order aside).
+    pub fn same_primaries(&self, other: &ClusterTopology) -> bool {
+        (0..crate::slot::SLOT_COUNT).all(|slot| self.primary_of(slot) == other.primary_of(slot))
+    }
+
     /// How many of the 16 384 slots no shard serves (0 in a healthy cluster).
     pub fn unassigned_slots(&self) -> usize {
         self.owner.iter().filter(|&&o| o == UNASSIGNED).count()

@@ -22,6 +22,23 @@ use tokio::task::AbortHandle;
 use super::{Frame, RespConnection, Writer, io_error};
 use crate::resp;
 
+/// `PUBLISH` (a channel) or `SPUBLISH` (a shard channel, Redis ≥ 7.0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verb {
+    Publish,
+    SPublish,
+}
+
+impl Verb {
+    /// The command's name.
+    pub(crate) fn command(self) -> &'static [u8] {
+        match self {
+            Verb::Publish => b"PUBLISH",
+            Verb::SPublish => b"SPUBLISH",
+        }
+    }
+}
+
 /// Bytes of queued commands the writer coalesces into one write, at most.
 const MAX_WRITE: usize = 1 << 20;
 
@@ -148,11 +165,31 @@ impl MuxConnection {
         if replies == 0 {
             return Ok(Vec::new());
         }
+        self.enqueue(bytes, replies)?.await.map_err(|_| dropped())?
+    }
+
+    /// Queues `bytes` (`replies` ≥ 1 commands) for writing now, without
+    /// awaiting: requests enqueued one after the other are written in that
+    /// order (what keeps fire-and-forget publishes in order). The receiver
+    /// gets the replies, as [`MuxConnection::request`].
+    ///
+    /// # Errors
+    /// The connection is closed.
+    pub(crate) fn enqueue(
+        &self,
+        bytes: Vec<u8>,
+        replies: usize,
+    ) -> RedisResult<oneshot::Receiver<Replies>> {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Request { bytes, replies, tx })
             .map_err(|_| dropped())?;
-        rx.await.map_err(|_| dropped())?
+        Ok(rx)
+    }
+
+    /// Whether the connection has ended (its writer is gone).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tx.is_closed()
     }
 
     /// One command, its reply parsed by redis-rs.
@@ -166,20 +203,20 @@ impl MuxConnection {
         Ok(T::from_redis_value(value)?)
     }
 
-    /// `PUBLISH channel payload` for each item, in one write; the number of
-    /// clients that received each.
+    /// `PUBLISH channel payload` (or `SPUBLISH`, per item) for each item, in
+    /// one write; the number of clients that received each.
     ///
     /// # Errors
     /// The first error reply (e.g. `NOPERM`), or a failed connection.
     pub(crate) async fn publish<'a>(
         &self,
-        items: impl ExactSizeIterator<Item = (&'a str, &'a [u8])> + Clone,
+        items: impl ExactSizeIterator<Item = (Verb, &'a str, &'a [u8])> + Clone,
     ) -> RedisResult<Vec<u64>> {
         let n = items.len();
-        let size: usize = items.clone().map(|(c, p)| c.len() + p.len() + 48).sum();
+        let size: usize = items.clone().map(|(_, c, p)| c.len() + p.len() + 48).sum();
         let mut bytes = Vec::with_capacity(size);
-        for (channel, payload) in items {
-            resp::write_command(&mut bytes, &[b"PUBLISH", channel.as_bytes(), payload]);
+        for (verb, channel, payload) in items {
+            resp::write_command(&mut bytes, &[verb.command(), channel.as_bytes(), payload]);
         }
         let frames = self.request(bytes, n).await?;
         frames

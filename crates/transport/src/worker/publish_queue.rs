@@ -1,4 +1,4 @@
-//! Every PUBLISH goes through one bounded queue, in order; a worker sends what has
+//! Every PUBLISH (and, on a standalone Redis, SPUBLISH) goes through one bounded queue, in order; a worker sends what has
 //! queued up as one pipeline, so a burst of broadcasts costs one round trip per batch
 //! instead of one per message (as node-redis does for the Node adapters, whose
 //! `publish` calls are not awaited one by one).
@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::publisher::Publisher;
+use crate::conn::mux::Verb;
 use crate::error::TransportError;
 use crate::shared::{Shared, millis};
 
@@ -40,6 +41,7 @@ pub(crate) const SUBSCRIBER_GRACE: Duration = Duration::from_millis(1000);
 
 /// One queued PUBLISH; `reply` is there when the caller waits for the result.
 pub(crate) struct Queued {
+    verb: Verb,
     channel: String,
     payload: Bytes,
     reply: Option<oneshot::Sender<Result<u64, TransportError>>>,
@@ -87,6 +89,7 @@ impl PublishQueue {
     /// after `wait` online); [`TransportError::Closed`] once the worker is gone.
     pub(crate) async fn push(
         &self,
+        verb: Verb,
         channel: String,
         payload: Bytes,
         reply: Option<oneshot::Sender<Result<u64, TransportError>>>,
@@ -113,6 +116,7 @@ impl PublishQueue {
             }
         };
         let queued = Queued {
+            verb,
             channel,
             payload,
             reply,
@@ -267,7 +271,7 @@ impl PublishWorker {
         let n = batch.len() as u64;
         let items = batch
             .iter()
-            .map(|q| (q.channel.as_str(), q.payload.as_ref()));
+            .map(|q| (q.verb, q.channel.as_str(), q.payload.as_ref()));
         match self.publisher.publish(items).await {
             Ok(receivers) => {
                 counters.published.fetch_add(n, Ordering::Relaxed);

@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 use super::retry::{Attempts, Next};
 use crate::backoff::Backoff;
 use crate::config::Endpoint;
-use crate::conn::mux::MuxConnection;
+use crate::conn::mux::{MuxConnection, Verb};
 use crate::conn::{Dial, RespConnection};
 use crate::error::{ErrorClass, TransportError, breaks_connection, classify};
 use crate::event::{ConnectionEvent, Counters, Role};
@@ -149,11 +149,12 @@ impl Publisher {
             .await
     }
 
-    /// `PUBLISH` of every `(channel, payload)`, pipelined (one write, one round
-    /// trip), bounded by the response timeout; the receiver count of each.
+    /// `PUBLISH` (or `SPUBLISH`) of every `(verb, channel, payload)`, pipelined
+    /// (one write, one round trip), bounded by the response timeout; the
+    /// receiver count of each.
     pub(crate) async fn publish<'a>(
         &self,
-        items: impl ExactSizeIterator<Item = (&'a str, &'a [u8])> + Clone,
+        items: impl ExactSizeIterator<Item = (Verb, &'a str, &'a [u8])> + Clone,
     ) -> Result<Vec<u64>, TransportError> {
         self.run(|conn| async move { conn.publish(items).await })
             .await

@@ -145,6 +145,50 @@ pub(crate) struct SubscriberWorker {
     pub(crate) identity: Option<Identity>,
     /// Whether Redis refused `CLIENT INFO` (ACL, or Redis < 6.2): no more tries.
     pub(crate) identify_refused: bool,
+    /// Whether `reconnect` is making the first connection (not counted as a
+    /// reconnect, no events).
+    pub(crate) first_connection: bool,
+}
+
+/// How subscriber workers connect and check their connection, the same for
+/// every subscriber of a transport.
+#[derive(Debug, Clone)]
+pub(crate) struct SubscriberSettings {
+    pub(crate) dial: Arc<Dial>,
+    pub(crate) backoff: Backoff,
+    pub(crate) response_timeout: Duration,
+    pub(crate) health_check: Option<Duration>,
+}
+
+impl SubscriberWorker {
+    /// A worker for `endpoint` taking commands from `commands`, with an empty
+    /// registry.
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        settings: &SubscriberSettings,
+        shared: Arc<Shared>,
+        commands: mpsc::Receiver<Command>,
+        shutdown: CancellationToken,
+        probe: Option<Probe>,
+    ) -> SubscriberWorker {
+        SubscriberWorker {
+            endpoint,
+            dial: settings.dial.clone(),
+            shared,
+            commands,
+            shutdown,
+            backoff: settings.backoff.clone(),
+            response_timeout: settings.response_timeout,
+            health_check: settings.health_check,
+            registry: Registry::default(),
+            pending: Vec::new(),
+            warned_oversized: std::sync::atomic::AtomicBool::new(false),
+            probe,
+            identity: None,
+            identify_refused: false,
+            first_connection: false,
+        }
+    }
 }
 
 /// A subscriber connection as Redis sees it: `id=` and `addr=` of `CLIENT INFO`.
@@ -181,11 +225,25 @@ impl std::fmt::Debug for SubscriberWorker {
 impl SubscriberWorker {
     /// Runs until shutdown (or until the back-off gives up), starting with
     /// the connection made by `Transport::connect`.
-    pub(crate) async fn run(mut self, initial: RespConnection) {
-        let mut conn = initial;
-        self.shared.set_subscriber_up(true);
-        // (Connections made by `reconnect` identify themselves there.)
-        let mut identified = self.identify(&mut conn).await;
+    /// Without a connection (a cluster node's shard subscriber, started when
+    /// a slot of that node is first needed), it starts by connecting, as
+    /// after a loss, and answers what was subscribed meanwhile once it is up.
+    pub(crate) async fn run(mut self, initial: Option<RespConnection>) {
+        let (mut conn, mut identified) = match initial {
+            Some(mut conn) => {
+                self.shared.set_subscriber_up(true);
+                // (Connections made by `reconnect` identify themselves there.)
+                let identified = self.identify(&mut conn).await;
+                (conn, identified)
+            }
+            None => {
+                self.first_connection = true;
+                match self.reconnect(Instant::now()).await {
+                    Some(conn) => (conn, Ok(())),
+                    None => return,
+                }
+            }
+        };
         loop {
             let exit = match std::mem::replace(&mut identified, Ok(())) {
                 Ok(()) => self.serve(&mut conn).await,
@@ -244,7 +302,7 @@ impl SubscriberWorker {
                 incoming = conn.next() => match incoming {
                     Ok(Incoming::Message(msg)) => self.dispatch(msg),
                     Ok(Incoming::Oversized { len }) => self.oversized(len),
-                    Ok(Incoming::Reply(reply)) => trace!(name = ?reply.name(), "unexpected reply ignored"),
+                    Ok(Incoming::Reply(reply)) => self.unsolicited(&reply),
                     Err(e) => return Exit::Lost(e.to_string()),
                 },
                 () = &mut probe_timer, if self.probe.as_ref().is_some_and(|p| p.subscribed) => {
@@ -270,6 +328,32 @@ impl SubscriberWorker {
                     }
                 }
             }
+        }
+    }
+
+    /// A reply no command waits for. Redis Cluster sends `sunsubscribe` by
+    /// itself when the slot of a subscribed shard channel moved to another
+    /// node (or the node lost it in a failover): reported as
+    /// [`ConnectionEvent::ShardChannelMoved`], for the cluster's supervisor to
+    /// subscribe it on the slot's new owner. Anything else is ignored.
+    fn unsolicited(&self, reply: &crate::conn::Reply) {
+        if !reply
+            .name()
+            .is_some_and(|n| n.eq_ignore_ascii_case(b"sunsubscribe"))
+        {
+            trace!(name = ?reply.name(), "unexpected reply ignored");
+            return;
+        }
+        let channel = match reply.value() {
+            Ok(redis::Value::Array(items) | redis::Value::Push { data: items, .. }) => items
+                .get(1)
+                .and_then(|c| redis::from_redis_value_ref::<String>(c).ok()),
+            _ => None,
+        };
+        if let Some(channel) = channel {
+            debug!(%channel, "redis dropped a shard channel (its slot moved)");
+            self.shared
+                .emit(ConnectionEvent::ShardChannelMoved { channel });
         }
     }
 
@@ -777,13 +861,34 @@ impl SubscriberWorker {
         conn: &mut RespConnection,
     ) {
         let outage = since.elapsed();
-        Counters::incr(&self.shared.counters.reconnects);
-        Counters::incr(&self.shared.counters.resubscriptions);
         self.shared.reconnected.notify_waiters();
         self.shared.set_subscriber_up(true);
-        self.shared.emit(ConnectionEvent::Connected {
-            role: Role::Subscriber,
-        });
+        let first = std::mem::replace(&mut self.first_connection, false);
+        if !first {
+            Counters::incr(&self.shared.counters.reconnects);
+            Counters::incr(&self.shared.counters.resubscriptions);
+            self.shared.emit(ConnectionEvent::Connected {
+                role: Role::Subscriber,
+            });
+        }
+        if first {
+            debug!(
+                shard_channels = all.shard_channels.len(),
+                "redis subscriber connected"
+            );
+        } else {
+            self.report_resubscribed(all, outage);
+        }
+        for (id, ack) in std::mem::take(&mut self.pending) {
+            if ack.send(Ok(())).is_err() {
+                // A loss here shows up as the end of the stream right after.
+                let _ = self.remove(id, Some(conn)).await;
+            }
+        }
+    }
+
+    /// Logs and reports a completed re-subscription.
+    fn report_resubscribed(&self, all: &Subscription, outage: Duration) {
         info!(
             channels = all.channels.len(),
             patterns = all.patterns.len(),
@@ -797,12 +902,6 @@ impl SubscriberWorker {
             shard_channels: all.shard_channels.len(),
             outage,
         });
-        for (id, ack) in std::mem::take(&mut self.pending) {
-            if ack.send(Ok(())).is_err() {
-                // A loss here shows up as the end of the stream right after.
-                let _ = self.remove(id, Some(conn)).await;
-            }
-        }
     }
 }
 

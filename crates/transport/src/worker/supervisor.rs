@@ -48,13 +48,6 @@ impl Supervisor {
 
     /// Stops one worker and waits until it has returned (workers that end
     /// meanwhile are reaped too). Unknown keys are ignored.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "for the cluster composition, which replaces workers"
-        )
-    )]
     pub(crate) async fn stop(&mut self, key: WorkerKey) {
         let Some((_, token)) = self.workers.get(&key.0) else {
             return;

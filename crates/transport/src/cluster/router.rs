@@ -1,0 +1,510 @@
+//! Commands routed by slot on a Redis Cluster: one multiplexed connection per
+//! primary (dialled on first use, dropped when the node leaves the slot map),
+//! the current slot map, and the redirect rules.
+//!
+//! * `MOVED <slot> <host>:<port>`: the slot map is stale: the command is resent
+//!   to the named node at once and a refresh of the map is requested;
+//! * `ASK <slot> <host>:<port>`: the slot is being migrated and this key is
+//!   already on the target: `ASKING` and the command are sent to the target in
+//!   one write (so that nothing else runs between them on the shared
+//!   connection), the map stays as it is;
+//! * `TRYAGAIN`, `CLUSTERDOWN`, `LOADING`, `MASTERDOWN`, and a connection that
+//!   fails or cannot be made: the map is refreshed and the command retried with
+//!   back-off (10 ms doubling to 200 ms), all inside the command's deadline
+//!   (the response timeout);
+//! * at most [`MAX_REDIRECTS`] redirects per command (a cluster that keeps
+//!   redirecting in a loop is an error, not a hang).
+//!
+//! The redirect target comes from a remote party: its host is bounded
+//! ([`MAX_HOST_LEN`](super::topology::MAX_HOST_LEN)) and it is dialled with
+//! the seeds' credentials and TLS, bounded by the connect timeout.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use redis::{Client, RedisError};
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio_util::task::TaskTracker;
+use tracing::{debug, warn};
+
+use super::slot::key_slot;
+use super::topology::{ClusterTopology, MAX_HOST_LEN, NodeAddr};
+use crate::config::{ClusterSpec, Endpoint};
+use crate::conn::mux::MuxConnection;
+use crate::conn::{Dial, RespConnection};
+use crate::error::{ErrorClass, TransportError, classify};
+use crate::event::Counters;
+use crate::resp;
+use crate::shared::{Shared, millis};
+
+/// Redirects (`MOVED`, `ASK`) one command follows at most.
+pub(crate) const MAX_REDIRECTS: u32 = 5;
+/// Fire-and-forget shard publishes in flight at most (each holds its message
+/// until Redis answered); more fail with [`TransportError::BufferFull`].
+pub(crate) const MAX_IN_FLIGHT: usize = 16 * 1024;
+/// Refreshes of the slot map start at most this often (a burst of `MOVED`
+/// replies costs one `CLUSTER SHARDS`).
+const MIN_REFRESH_GAP: Duration = Duration::from_millis(50);
+/// First and longest pause between retries of a command whose node is busy or
+/// unreachable.
+const RETRY_FIRST: Duration = Duration::from_millis(10);
+const RETRY_MAX: Duration = Duration::from_millis(200);
+
+/// One node's connection slot: dialled by one caller at a time.
+type NodeSlot = Arc<tokio::sync::Mutex<Option<MuxConnection>>>;
+
+/// Where the next attempt of a command goes.
+#[derive(Debug, Clone)]
+enum Target {
+    /// The slot's primary in the current map.
+    Owner,
+    /// The node a `MOVED` named.
+    Moved(NodeAddr),
+    /// The node an `ASK` named (`ASKING` first).
+    Ask(NodeAddr),
+}
+
+/// The slot map and one connection per primary, shared by every handle of a
+/// cluster transport and by its shard-subscriber supervisor.
+pub(crate) struct Router {
+    topology: RwLock<Arc<ClusterTopology>>,
+    /// Bumped at every change of the map (which primary serves which slot).
+    version: watch::Sender<u64>,
+    nodes: Mutex<HashMap<NodeAddr, NodeSlot>>,
+    spec: ClusterSpec,
+    dial: Arc<Dial>,
+    response_timeout: Duration,
+    shared: Arc<Shared>,
+    /// Held while the map is being read; the time of the last refresh.
+    refreshing: tokio::sync::Mutex<Option<Instant>>,
+    /// Woken when a reply said the map is stale; the supervisor refreshes.
+    pub(crate) stale: Notify,
+    in_flight: Arc<Semaphore>,
+    tasks: TaskTracker,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field("topology", &*self.topology())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Router {
+    pub(crate) fn new(
+        topology: ClusterTopology,
+        spec: ClusterSpec,
+        dial: Arc<Dial>,
+        response_timeout: Duration,
+        shared: Arc<Shared>,
+    ) -> Router {
+        Router {
+            topology: RwLock::new(Arc::new(topology)),
+            version: watch::channel(0).0,
+            nodes: Mutex::new(HashMap::new()),
+            spec,
+            dial,
+            response_timeout,
+            shared,
+            refreshing: tokio::sync::Mutex::new(None),
+            stale: Notify::new(),
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// The current slot map.
+    pub(crate) fn topology(&self) -> Arc<ClusterTopology> {
+        self.topology
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A receiver of the map's version, changed at every change of the map.
+    pub(crate) fn versions(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    /// A client for `addr` with the seeds' credentials, protocol and TLS.
+    pub(crate) fn client(&self, addr: &NodeAddr) -> redis::RedisResult<Client> {
+        self.spec.node(&addr.host, addr.port)
+    }
+
+    /// Reads the slot map again, from whichever known node (primaries,
+    /// replicas, then the seeds) answers first, all asked at once, bounded by
+    /// the response timeout; keeps the old map when none answers. Concurrent
+    /// calls share one read, and a read within [`MIN_REFRESH_GAP`] of the last
+    /// one is skipped. Connections to nodes that are no longer primaries are
+    /// dropped. Returns whether the map changed.
+    pub(crate) async fn refresh(&self) -> bool {
+        let mut last = self.refreshing.lock().await;
+        if last.is_some_and(|t| t.elapsed() < MIN_REFRESH_GAP) {
+            return false;
+        }
+        let current = self.topology();
+        let mut candidates: Vec<Client> = current
+            .shards()
+            .iter()
+            .flat_map(|s| std::iter::once(&s.primary).chain(&s.replicas))
+            .filter_map(|a| self.client(a).ok())
+            .collect();
+        candidates.extend(self.spec.seeds.iter().cloned());
+        let timeout = self.response_timeout;
+        let asks = candidates.iter().map(|c| {
+            Box::pin(super::fetch_from(c, &self.dial, timeout))
+                as std::pin::Pin<
+                    Box<dyn Future<Output = Result<ClusterTopology, TransportError>> + Send + '_>,
+                >
+        });
+        let fetched = tokio::time::timeout(timeout, futures_util::future::select_ok(asks)).await;
+        *last = Some(Instant::now());
+        let fresh = match fetched {
+            Ok(Ok((fresh, _))) => fresh,
+            Ok(Err(e)) => {
+                debug!(error = %e, "cluster slot map: no node answered");
+                return false;
+            }
+            Err(_) => {
+                debug!("cluster slot map: no node answered in time");
+                return false;
+            }
+        };
+        if fresh.same_primaries(&current) {
+            return false;
+        }
+        debug!(topology = ?fresh, "cluster slot map changed");
+        *self
+            .topology
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
+        let topology = self.topology();
+        self.nodes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|addr, _| topology.shards().iter().any(|s| &s.primary == addr));
+        self.version.send_modify(|v| *v += 1);
+        true
+    }
+
+    /// The connection to `addr`, dialled if there is none (bounded by the
+    /// connect timeout).
+    async fn conn(&self, addr: &NodeAddr) -> Result<MuxConnection, RedisError> {
+        let slot = self
+            .nodes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(addr.clone())
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().await;
+        if let Some(conn) = slot.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(conn.clone());
+        }
+        let endpoint = Endpoint::Direct(self.client(addr)?);
+        let conn = RespConnection::open(&endpoint, &self.dial).await?;
+        let conn = MuxConnection::start(conn, self.response_timeout, Arc::new(|_reason| {}));
+        *slot = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// The connection to `addr` if one is up now (no dialling, no waiting).
+    fn conn_now(&self, addr: &NodeAddr) -> Option<MuxConnection> {
+        let slot = self
+            .nodes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(addr)?
+            .clone();
+        let slot = slot.try_lock().ok()?;
+        slot.as_ref().filter(|c| !c.is_closed()).cloned()
+    }
+
+    /// Runs one command (`command`: its RESP encoding) on the primary of `slot`,
+    /// following the redirect and retry rules of this module, bounded by the
+    /// response timeout; the reply frame (never an error reply).
+    ///
+    /// # Errors
+    /// [`TransportError::Timeout`] when the deadline passed (the command may
+    /// have run); [`TransportError::Redis`] for an error reply that is not
+    /// retried (e.g. `NOPERM`, `WRONGTYPE`), the last one after too many
+    /// redirects, or a redirect to an unusable address.
+    pub(crate) async fn command(&self, slot: u16, command: &[u8]) -> Result<Bytes, TransportError> {
+        let deadline = tokio::time::Instant::now() + self.response_timeout;
+        let timeout = || TransportError::Timeout {
+            ms: millis(self.response_timeout),
+        };
+        let mut target = Target::Owner;
+        let (mut redirects, mut pause) = (0, RETRY_FIRST);
+        loop {
+            let (addr, asking) = match &target {
+                Target::Owner => match self.topology().primary_of(slot) {
+                    Some(a) => (Some(a.clone()), false),
+                    None => (None, false),
+                },
+                Target::Moved(a) => (Some(a.clone()), false),
+                Target::Ask(a) => (Some(a.clone()), true),
+            };
+            let attempt = async {
+                let Some(addr) = &addr else {
+                    return Err(None);
+                };
+                let conn = self.conn(addr).await.map_err(Some)?;
+                let mut bytes = Vec::with_capacity(command.len() + 20);
+                if asking {
+                    resp::write_command(&mut bytes, &[b"ASKING"]);
+                }
+                bytes.extend_from_slice(command);
+                let mut frames = conn
+                    .request(bytes, 1 + usize::from(asking))
+                    .await
+                    .map_err(Some)?;
+                Ok(frames.pop().expect("one reply per command"))
+            };
+            let error: Option<RedisError> = match tokio::time::timeout_at(deadline, attempt).await {
+                Err(_) => return Err(timeout()),
+                Ok(Ok(frame)) => match reply_error(&frame) {
+                    None => return Ok(frame),
+                    Some(e) => Some(e),
+                },
+                Ok(Err(e)) => e,
+            };
+            // `None`: the map has no owner for the slot (CLUSTERDOWN-like).
+            let class = error.as_ref().map_or(ErrorClass::Busy, classify);
+            let redirect = error
+                .as_ref()
+                .zip(addr.as_ref())
+                .and_then(|(e, from)| redirect(e, from));
+            match (class, redirect) {
+                (ErrorClass::Redirect, Some((kind, addr))) => {
+                    redirects += 1;
+                    Counters::incr(&self.shared.counters.redirects);
+                    if redirects > MAX_REDIRECTS {
+                        return Err(TransportError::Redis(error.expect("a redirect")));
+                    }
+                    if kind == "MOVED" {
+                        self.stale.notify_one();
+                        target = Target::Moved(addr);
+                    } else {
+                        target = Target::Ask(addr);
+                    }
+                    continue;
+                }
+                (ErrorClass::Redirect | ErrorClass::Busy | ErrorClass::Connection, _) => {
+                    if let Some(e) = &error {
+                        debug!(slot, error = %e, "cluster command: retrying");
+                    }
+                    target = Target::Owner;
+                    if tokio::time::timeout_at(deadline, self.refresh())
+                        .await
+                        .is_err()
+                    {
+                        return Err(timeout());
+                    }
+                    if tokio::time::Instant::now() + pause >= deadline {
+                        return Err(error.map_or_else(timeout, TransportError::Redis));
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(RETRY_MAX);
+                }
+                _ => return Err(TransportError::Redis(error.expect("a reply error"))),
+            }
+        }
+    }
+
+    /// `SPUBLISH channel payload` on the channel's slot owner; the number of
+    /// clients that received it (on that shard).
+    ///
+    /// # Errors
+    /// As [`Router::command`].
+    pub(crate) async fn spublish(
+        &self,
+        channel: &str,
+        payload: &[u8],
+    ) -> Result<u64, TransportError> {
+        let slot = key_slot(channel.as_bytes());
+        let mut command = Vec::with_capacity(channel.len() + payload.len() + 48);
+        resp::write_command(&mut command, &[b"SPUBLISH", channel.as_bytes(), payload]);
+        let frame = self.command(slot, &command).await?;
+        integer_reply(&frame)
+    }
+
+    /// `SPUBLISH` without waiting for the reply. When the slot owner's
+    /// connection is up the message is written in call order behind the ones
+    /// sent before it (order kept per node); else (first use of a node, an
+    /// outage, a redirect) it goes through [`Router::spublish`] on a task of its
+    /// own, unordered. Failures are counted in `publish_errors` and logged.
+    ///
+    /// # Errors
+    /// [`TransportError::BufferFull`] when [`MAX_IN_FLIGHT`] messages wait for
+    /// their reply.
+    pub(crate) fn spublish_queued(
+        self: &Arc<Self>,
+        channel: String,
+        payload: Bytes,
+    ) -> Result<(), TransportError> {
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            return Err(TransportError::BufferFull { limit_bytes: 0 });
+        };
+        let slot = key_slot(channel.as_bytes());
+        let written = self
+            .topology()
+            .primary_of(slot)
+            .and_then(|owner| self.conn_now(owner))
+            .and_then(|conn| {
+                let mut bytes = Vec::with_capacity(channel.len() + payload.len() + 48);
+                resp::write_command(&mut bytes, &[b"SPUBLISH", channel.as_bytes(), &payload]);
+                conn.enqueue(bytes, 1).ok()
+            });
+        let router = self.clone();
+        self.tasks.spawn(async move {
+            let _permit = permit;
+            let first = match written {
+                Some(reply) => {
+                    match tokio::time::timeout(router.response_timeout, reply).await {
+                        Ok(Ok(Ok(mut frames))) => {
+                            let frame = frames.pop().unwrap_or_default();
+                            match reply_error(&frame) {
+                                None => Ok(()),
+                                Some(e) => Err(Some(e)),
+                            }
+                        }
+                        // The connection failed: resent below.
+                        Ok(_) => Err(None),
+                        Err(_) => {
+                            router.count_error(&TransportError::Timeout {
+                                ms: millis(router.response_timeout),
+                            });
+                            return;
+                        }
+                    }
+                }
+                None => Err(None),
+            };
+            match first {
+                Ok(()) => Counters::incr(&router.shared.counters.published),
+                // Not retryable (e.g. NOPERM): resending would not help.
+                Err(Some(e)) if !classify(&e).is_retryable() => {
+                    router.count_error(&TransportError::Redis(e));
+                }
+                Err(_) => match router.spublish(&channel, &payload).await {
+                    Ok(_) => Counters::incr(&router.shared.counters.published),
+                    Err(e) => router.count_error(&e),
+                },
+            }
+        });
+        Ok(())
+    }
+
+    fn count_error(&self, e: &TransportError) {
+        let errors = self
+            .shared
+            .counters
+            .publish_errors
+            .fetch_add(1, Ordering::Relaxed);
+        if errors == 0 {
+            warn!(error = %e, "SPUBLISH failed; message lost (logged once; counted in TransportStats::publish_errors)");
+        } else {
+            debug!(error = %e, "SPUBLISH failed; message lost");
+        }
+    }
+
+    /// Stops taking fire-and-forget publishes and waits for those in flight
+    /// (each bounded by the response timeout and its retries); drops every
+    /// connection.
+    pub(crate) async fn close(&self) {
+        self.in_flight.close();
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.nodes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+/// The error of an error reply frame (`-…`), `None` for any other reply.
+fn reply_error(frame: &[u8]) -> Option<RedisError> {
+    if frame.first() != Some(&b'-') && frame.first() != Some(&b'!') {
+        return None;
+    }
+    redis::parse_redis_value(frame)
+        .and_then(redis::Value::extract_error)
+        .err()
+}
+
+/// The integer of a reply frame.
+pub(crate) fn integer_reply(frame: &[u8]) -> Result<u64, TransportError> {
+    resp::integer(frame)
+        .map(|n| u64::try_from(n).unwrap_or(0))
+        .ok_or_else(|| {
+            TransportError::Redis(RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                "expected an integer reply",
+            )))
+        })
+}
+
+/// `("MOVED" | "ASK", node)` of a redirect error with a usable address
+/// (`MOVED <slot> <host>:<port>`, IPv6 hosts in brackets); an empty host means
+/// the host of `from`, the node that answered.
+fn redirect(e: &RedisError, from: &NodeAddr) -> Option<(&'static str, NodeAddr)> {
+    let kind = match e.code()? {
+        "MOVED" => "MOVED",
+        "ASK" => "ASK",
+        _ => return None,
+    };
+    let (addr, _slot) = e.redirect_node()?;
+    let (host, port) = addr.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port: u16 = port.parse().ok().filter(|p| *p != 0)?;
+    if host.len() > MAX_HOST_LEN {
+        return None;
+    }
+    let host = if host.is_empty() { &from.host } else { host };
+    Some((
+        kind,
+        NodeAddr {
+            host: host.to_owned(),
+            port,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_are_parsed_and_bounded() {
+        let from = NodeAddr {
+            host: "10.0.0.9".into(),
+            port: 7000,
+        };
+        let redirect = |e: &RedisError| redirect(e, &from);
+        let e = reply_error(b"-MOVED 3999 127.0.0.1:6381\r\n").unwrap();
+        let (kind, addr) = redirect(&e).unwrap();
+        assert_eq!(
+            (kind, addr.host.as_str(), addr.port),
+            ("MOVED", "127.0.0.1", 6381)
+        );
+        let e = reply_error(b"-ASK 3999 10.0.0.2:7002\r\n").unwrap();
+        assert_eq!(redirect(&e).unwrap().0, "ASK");
+        let long = format!("-MOVED 1 {}:7000\r\n", "h".repeat(MAX_HOST_LEN + 1));
+        assert!(redirect(&reply_error(long.as_bytes()).unwrap()).is_none());
+        assert!(redirect(&reply_error(b"-ERR nope\r\n").unwrap()).is_none());
+        assert!(redirect(&reply_error(b"-MOVED 1 127.0.0.1:0\r\n").unwrap()).is_none());
+        assert!(redirect(&reply_error(b"-MOVED 1 127.0.0.1\r\n").unwrap()).is_none());
+        let (_, addr) = redirect(&reply_error(b"-MOVED 1 :7001\r\n").unwrap()).unwrap();
+        assert_eq!((addr.host.as_str(), addr.port), ("10.0.0.9", 7001));
+        let (_, addr) = redirect(&reply_error(b"-ASK 1 [::1]:7002\r\n").unwrap()).unwrap();
+        assert_eq!((addr.host.as_str(), addr.port), ("::1", 7002));
+        assert!(reply_error(b":1\r\n").is_none());
+        assert_eq!(integer_reply(b":7\r\n").unwrap(), 7);
+        assert!(integer_reply(b"+OK\r\n").is_err());
+    }
+}

@@ -1,0 +1,562 @@
+//! Shard-channel subscribers on a Redis Cluster: one subscriber worker per
+//! primary that serves a subscribed shard channel, owned by one supervisor task
+//! that keeps every shard channel subscribed on its slot's current owner.
+//!
+//! The unit of placement is one subscription's shard channels of one slot:
+//! `SSUBSCRIBE` goes per slot (never `CROSSSLOT`), and when a slot moves only
+//! its units move: subscribed on the new owner first, then unsubscribed from
+//! the old one (a message published in between is delivered once: `SPUBLISH`
+//! reaches only the shard that accepted it).
+//!
+//! The slot map is read again ([`Router::refresh`]) when a node's subscriber
+//! loses its connection or is refused a channel, when Redis drops a channel by
+//! itself (unsolicited `sunsubscribe`), when a routed command got `MOVED`, every
+//! [`FAST_AUDIT`] while a unit has no live owner, and every [`AUDIT_PERIOD`]
+//! otherwise. A node that no longer serves any subscribed slot has its worker
+//! stopped, so that nothing dials a node after the map says it is gone.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use super::router::Router;
+use super::slot::key_slot;
+use super::topology::NodeAddr;
+use crate::config::Endpoint;
+use crate::error::TransportError;
+use crate::event::{ConnectionEvent, Role};
+use crate::message::{MessageHandler, SubscriptionId};
+use crate::shared::Shared;
+use crate::subscription::Subscription;
+use crate::worker::subscriber::{COMMAND_CAPACITY, Command, SubscriberSettings, SubscriberWorker};
+use crate::worker::supervisor::{Supervisor, WorkerKey};
+
+/// How often the slot map is checked while every shard channel is placed.
+pub(crate) const AUDIT_PERIOD: Duration = Duration::from_secs(5);
+/// How often it is checked while some shard channel has no live owner.
+pub(crate) const FAST_AUDIT: Duration = Duration::from_millis(100);
+
+type Ack = oneshot::Sender<Result<(), TransportError>>;
+
+/// A request from the transport's handles.
+pub(crate) enum ShardCommand {
+    Subscribe {
+        id: SubscriptionId,
+        channels: Vec<String>,
+        handler: MessageHandler,
+        ack: Ack,
+    },
+    Unsubscribe {
+        id: SubscriptionId,
+        ack: oneshot::Sender<()>,
+    },
+}
+
+/// What the node workers (through their event forwarders) and the placement
+/// watchers tell the supervisor.
+#[derive(Debug)]
+enum Note {
+    /// A unit's subscription was refused on its node; `retry`: for a reason
+    /// that a refresh can cure (`MOVED`, a lost connection), else it is
+    /// dropped (e.g. `NOPERM`).
+    Refused {
+        internal: SubscriptionId,
+        retry: bool,
+        error: String,
+    },
+    /// Redis dropped a shard channel on `node` by itself (its slot moved).
+    Moved { node: NodeAddr, channel: String },
+    /// A subscription whose caller got an error: nothing stays registered.
+    Abandoned(SubscriptionId),
+    /// Something says the map may be stale.
+    Stale,
+}
+
+/// One slot's shard channels of one subscription.
+#[derive(Debug)]
+struct Unit {
+    channels: Vec<String>,
+    /// Where it is subscribed (or being subscribed), under which id.
+    placed: Option<(NodeAddr, SubscriptionId)>,
+}
+
+struct UserSub {
+    handler: MessageHandler,
+    units: HashMap<u16, Unit>,
+}
+
+/// A node's subscriber worker.
+struct Node {
+    key: WorkerKey,
+    commands: mpsc::Sender<Command>,
+    shared: Arc<Shared>,
+}
+
+/// The supervisor task's state.
+pub(crate) struct ShardSupervisor {
+    pub(crate) router: Arc<Router>,
+    pub(crate) commands: mpsc::Receiver<ShardCommand>,
+    pub(crate) settings: SubscriberSettings,
+    /// The transport's state: events are forwarded there, counters added.
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) event_capacity: usize,
+    pub(crate) shutdown: CancellationToken,
+}
+
+struct State {
+    base: ShardSupervisor,
+    notes: (mpsc::UnboundedSender<Note>, mpsc::UnboundedReceiver<Note>),
+    workers: Supervisor,
+    nodes: HashMap<NodeAddr, Node>,
+    subs: HashMap<SubscriptionId, UserSub>,
+    /// Internal id -> (subscription, slot).
+    units: HashMap<SubscriptionId, (SubscriptionId, u16)>,
+    next_id: u64,
+}
+
+impl ShardSupervisor {
+    pub(crate) async fn run(self) {
+        let workers = Supervisor::new(self.shutdown.child_token());
+        let mut state = State {
+            base: self,
+            notes: mpsc::unbounded_channel(),
+            workers,
+            nodes: HashMap::new(),
+            subs: HashMap::new(),
+            units: HashMap::new(),
+            next_id: 1,
+        };
+        state.run().await;
+    }
+}
+
+impl State {
+    async fn run(&mut self) {
+        let mut versions = self.base.router.versions();
+        loop {
+            let period = if self.degraded() {
+                FAST_AUDIT
+            } else {
+                AUDIT_PERIOD
+            };
+            let refresh = tokio::select! {
+                biased;
+                () = self.base.shutdown.cancelled() => break,
+                command = self.base.commands.recv() => match command {
+                    None => break,
+                    Some(command) => {
+                        self.command(command);
+                        continue;
+                    }
+                },
+                Some(note) = self.notes.1.recv() => self.note(note),
+                () = self.base.router.stale.notified() => true,
+                Ok(()) = versions.changed() => false,
+                () = tokio::time::sleep(period) => true,
+            };
+            if refresh {
+                self.base.router.refresh().await;
+            }
+            versions.borrow_and_update();
+            self.reconcile().await;
+        }
+        self.workers.shutdown().await;
+    }
+
+    /// Handles a note; whether the map should be read again.
+    fn note(&mut self, note: Note) -> bool {
+        match note {
+            Note::Refused {
+                internal,
+                retry: true,
+                ..
+            } => self.unplaced(internal),
+            Note::Refused {
+                internal,
+                retry: false,
+                error,
+            } => {
+                if let Some((id, slot)) = self.units.remove(&internal) {
+                    warn!(?id, slot, %error, "redis refused shard channels; they are dropped");
+                    if let Some(sub) = self.subs.get_mut(&id) {
+                        sub.units.remove(&slot);
+                    }
+                    self.base
+                        .shared
+                        .emit(ConnectionEvent::SubscriptionRefused { id, error });
+                }
+                return false;
+            }
+            Note::Moved { node, channel } => {
+                let slot = key_slot(channel.as_bytes());
+                let hit: Vec<SubscriptionId> = self
+                    .subs
+                    .values()
+                    .filter_map(|s| s.units.get(&slot)?.placed.as_ref())
+                    .filter(|(n, _)| *n == node)
+                    .map(|(_, internal)| *internal)
+                    .collect();
+                for internal in hit {
+                    self.unplaced(internal);
+                }
+            }
+            Note::Abandoned(id) => {
+                self.remove(id);
+                return false;
+            }
+            Note::Stale => {}
+        }
+        true
+    }
+
+    /// Whether some unit has no owner whose subscriber is up.
+    fn degraded(&self) -> bool {
+        self.subs.values().flat_map(|s| s.units.values()).any(|u| {
+            u.placed
+                .as_ref()
+                .and_then(|(node, _)| self.nodes.get(node))
+                .is_none_or(|n| !n.shared.subscriber_up())
+        })
+    }
+
+    fn command(&mut self, command: ShardCommand) {
+        match command {
+            ShardCommand::Subscribe {
+                id,
+                channels,
+                handler,
+                ack,
+            } => {
+                let mut units: HashMap<u16, Unit> = HashMap::new();
+                for channel in channels {
+                    let unit = units.entry(key_slot(channel.as_bytes())).or_insert(Unit {
+                        channels: Vec::new(),
+                        placed: None,
+                    });
+                    if !unit.channels.contains(&channel) {
+                        unit.channels.push(channel);
+                    }
+                }
+                self.subs.insert(id, UserSub { handler, units });
+                let answers = self.place_all(id);
+                // Answered once every node confirmed (or one refused).
+                let notes = self.notes.0.clone();
+                tokio::spawn(async move {
+                    let mut result = Ok(());
+                    for answer in answers {
+                        result = answer.await.unwrap_or(Err(TransportError::Closed));
+                        if result.is_err() {
+                            break;
+                        }
+                    }
+                    let failed = result.is_err();
+                    if ack.send(result).is_err() || failed {
+                        let _ = notes.send(Note::Abandoned(id));
+                    }
+                });
+            }
+            ShardCommand::Unsubscribe { id, ack } => {
+                // Answered once every node unsubscribed.
+                let answers = self.remove(id);
+                tokio::spawn(async move {
+                    for answer in answers {
+                        let _ = answer.await;
+                    }
+                    let _ = ack.send(());
+                });
+            }
+        }
+    }
+
+    /// Forgets subscription `id`, unsubscribing each unit on its node; the
+    /// nodes' answers.
+    fn remove(&mut self, id: SubscriptionId) -> Vec<oneshot::Receiver<()>> {
+        let Some(sub) = self.subs.remove(&id) else {
+            return Vec::new();
+        };
+        let mut answers = Vec::new();
+        for unit in sub.units.into_values() {
+            if let Some((node, internal)) = unit.placed {
+                self.units.remove(&internal);
+                answers.extend(self.unsubscribe_on(&node, internal));
+            }
+        }
+        answers
+    }
+
+    /// Places every unplaced unit of subscription `id` on its slot's owner;
+    /// the answers of the node workers.
+    fn place_all(
+        &mut self,
+        id: SubscriptionId,
+    ) -> Vec<oneshot::Receiver<Result<(), TransportError>>> {
+        let topology = self.base.router.topology();
+        let Some(sub) = self.subs.get(&id) else {
+            return Vec::new();
+        };
+        let todo: Vec<(u16, Vec<String>)> = sub
+            .units
+            .iter()
+            .filter(|(_, u)| u.placed.is_none())
+            .map(|(slot, u)| (*slot, u.channels.clone()))
+            .collect();
+        let handler = sub.handler.clone();
+        let mut answers = Vec::new();
+        for (slot, channels) in todo {
+            let Some(owner) = topology.primary_of(slot).cloned() else {
+                continue;
+            };
+            if let Some(answer) = self.place(id, slot, &owner, channels, handler.clone()) {
+                answers.push(answer);
+            }
+        }
+        answers
+    }
+
+    /// Subscribes one unit on `owner`; the worker's answer. A refusal also
+    /// comes back as [`Note::Refused`]: a unit refused for a reason a refresh
+    /// cures is placed again after it.
+    fn place(
+        &mut self,
+        id: SubscriptionId,
+        slot: u16,
+        owner: &NodeAddr,
+        channels: Vec<String>,
+        handler: MessageHandler,
+    ) -> Option<oneshot::Receiver<Result<(), TransportError>>> {
+        let internal = SubscriptionId(self.next_id);
+        self.next_id += 1;
+        let commands = self.node(owner)?.commands.clone();
+        let (ack, answer) = oneshot::channel();
+        let subscription = Subscription::new().shard_channels(channels);
+        if commands
+            .try_send(Command::Subscribe {
+                id: internal,
+                subscription,
+                handler,
+                ack,
+            })
+            .is_err()
+        {
+            warn!(node = %owner, "shard subscriber busy; the channel is placed at the next audit");
+            return None;
+        }
+        if let Some(unit) = self.subs.get_mut(&id).and_then(|s| s.units.get_mut(&slot)) {
+            unit.placed = Some((owner.clone(), internal));
+        }
+        self.units.insert(internal, (id, slot));
+        let (tx, rx) = oneshot::channel();
+        let notes = self.notes.0.clone();
+        tokio::spawn(async move {
+            let result = answer.await.unwrap_or(Err(TransportError::Closed));
+            if let Err(e) = &result {
+                let _ = notes.send(Note::Refused {
+                    internal,
+                    retry: e.is_retryable(),
+                    error: e.to_string(),
+                });
+            }
+            let _ = tx.send(result);
+        });
+        Some(rx)
+    }
+
+    /// The worker of `addr`, started if there is none.
+    fn node(&mut self, addr: &NodeAddr) -> Option<&Node> {
+        if !self.nodes.contains_key(addr) {
+            let client = match self.base.router.client(addr) {
+                Ok(c) => c,
+                Err(e) => {
+                    warn!(node = %addr, error = %e, "cannot address a cluster node");
+                    return None;
+                }
+            };
+            let shared = Arc::new(Shared::with_counters(
+                self.base.event_capacity,
+                self.base.shared.counters.clone(),
+            ));
+            let (commands, rx) = mpsc::channel(COMMAND_CAPACITY);
+            let settings = self.base.settings.clone();
+            let node_shared = shared.clone();
+            let key = self.workers.spawn("shard subscriber", move |shutdown| {
+                SubscriberWorker::new(
+                    Endpoint::Direct(client),
+                    &settings,
+                    node_shared,
+                    rx,
+                    shutdown,
+                    None,
+                )
+                .run(None)
+            });
+            self.forward_events(addr, &shared);
+            debug!(node = %addr, "shard subscriber started");
+            self.nodes.insert(
+                addr.clone(),
+                Node {
+                    key,
+                    commands,
+                    shared,
+                },
+            );
+        }
+        self.nodes.get(addr)
+    }
+
+    /// Forwards a node worker's events to the transport's receivers and turns
+    /// the ones that matter for placement into notes. Ends with the worker
+    /// (its event sender is dropped with its `Shared`).
+    fn forward_events(&mut self, addr: &NodeAddr, node: &Arc<Shared>) {
+        let mut events = node.events();
+        let user = self.base.shared.clone();
+        let notes = self.notes.0.clone();
+        let addr = addr.clone();
+        self.workers
+            .spawn("shard events", move |shutdown| async move {
+                loop {
+                    let event = tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        event = events.recv() => event,
+                    };
+                    let event = match event {
+                        Ok(e) => e,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            let _ = notes.send(Note::Stale);
+                            continue;
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    };
+                    match &event {
+                        ConnectionEvent::SubscriptionRefused { id, error } => {
+                            debug!(node = %addr, error, "shard channels refused on re-subscribing");
+                            let _ = notes.send(Note::Refused {
+                                internal: *id,
+                                retry: retryable_text(error),
+                                error: error.clone(),
+                            });
+                            continue;
+                        }
+                        ConnectionEvent::ShardChannelMoved { channel } => {
+                            let _ = notes.send(Note::Moved {
+                                node: addr.clone(),
+                                channel: channel.clone(),
+                            });
+                        }
+                        ConnectionEvent::Disconnected {
+                            role: Role::Subscriber,
+                            ..
+                        } => {
+                            let _ = notes.send(Note::Stale);
+                        }
+                        _ => {}
+                    }
+                    user.emit(event);
+                }
+            });
+    }
+
+    /// Unsubscribes one unit on `node`; the worker's answer. A full command
+    /// queue: the handler stays registered there until the node's worker is
+    /// stopped (at the next reconcile if nothing else lives there).
+    fn unsubscribe_on(
+        &self,
+        node: &NodeAddr,
+        internal: SubscriptionId,
+    ) -> Option<oneshot::Receiver<()>> {
+        let n = self.nodes.get(node)?;
+        let (ack, answer) = oneshot::channel();
+        n.commands
+            .try_send(Command::Unsubscribe { id: internal, ack })
+            .ok()?;
+        Some(answer)
+    }
+
+    /// A unit whose subscription its node refused or dropped: unsubscribed
+    /// there, placed again by the next reconcile.
+    fn unplaced(&mut self, internal: SubscriptionId) {
+        let Some((id, slot)) = self.units.remove(&internal) else {
+            return;
+        };
+        if let Some(unit) = self.subs.get_mut(&id).and_then(|s| s.units.get_mut(&slot))
+            && unit.placed.as_ref().is_some_and(|(_, i)| *i == internal)
+        {
+            let (node, _) = unit.placed.take().expect("checked");
+            self.unsubscribe_on(&node, internal);
+        }
+    }
+
+    /// Moves every unit whose slot has another owner now, places the unplaced
+    /// ones, and stops the workers of nodes that serve no unit any more.
+    async fn reconcile(&mut self) {
+        let topology = self.base.router.topology();
+        let mut moves = Vec::new();
+        for (id, sub) in &self.subs {
+            for (slot, unit) in &sub.units {
+                let owner = topology.primary_of(*slot);
+                let here = unit.placed.as_ref().map(|(n, _)| n);
+                if owner.is_some() && owner != here {
+                    moves.push((*id, *slot));
+                }
+            }
+        }
+        if moves.is_empty() && self.nodes.len() <= topology.shards().len() {
+            return;
+        }
+        for (id, slot) in moves {
+            let Some(sub) = self.subs.get_mut(&id) else {
+                continue;
+            };
+            let handler = sub.handler.clone();
+            let Some(unit) = sub.units.get_mut(&slot) else {
+                continue;
+            };
+            let old = unit.placed.take();
+            let channels = unit.channels.clone();
+            let owner = topology.primary_of(slot).cloned().expect("checked");
+            debug!(slot, node = %owner, "shard channels placed on the slot's owner");
+            // Subscribed on the new owner first, then dropped from the old.
+            let _ = self.place(id, slot, &owner, channels, handler);
+            if let Some((node, internal)) = old {
+                self.units.remove(&internal);
+                self.unsubscribe_on(&node, internal);
+            }
+        }
+        let used: Vec<NodeAddr> = self
+            .subs
+            .values()
+            .flat_map(|s| s.units.values())
+            .filter_map(|u| u.placed.as_ref().map(|(n, _)| n.clone()))
+            .collect();
+        let idle: Vec<NodeAddr> = self
+            .nodes
+            .keys()
+            .filter(|n| !used.contains(n))
+            .cloned()
+            .collect();
+        for addr in idle {
+            if let Some(node) = self.nodes.remove(&addr) {
+                debug!(node = %addr, "shard subscriber stopped (no subscribed slot there)");
+                self.workers.stop(node.key).await;
+            }
+        }
+    }
+}
+
+/// Whether a refusal reported as text (a [`ConnectionEvent::SubscriptionRefused`]
+/// of a node's worker) is one a refresh of the slot map can cure.
+fn retryable_text(error: &str) -> bool {
+    [
+        "MOVED",
+        "ASK",
+        "TRYAGAIN",
+        "CLUSTERDOWN",
+        "LOADING",
+        "MASTERDOWN",
+    ]
+    .iter()
+    .any(|code| error.contains(code))
+}
