@@ -66,6 +66,7 @@ pub struct TransportConfig {
     backoff: Backoff,
     resp3: Option<bool>,
     cluster: bool,
+    pub(crate) publish_only: bool,
     pub(crate) response_timeout: Duration,
     pub(crate) connect_timeout: Duration,
     health_check_interval: Duration,
@@ -110,6 +111,7 @@ impl TransportConfig {
             backoff: Backoff::default(),
             resp3: None,
             cluster: false,
+            publish_only: false,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL,
@@ -148,6 +150,19 @@ impl TransportConfig {
     #[must_use]
     pub fn cluster(mut self, on: bool) -> Self {
         self.cluster = on;
+        self
+    }
+
+    /// A transport that only publishes (an emitter): no subscriber connection
+    /// is made (nor, on a cluster, any shard subscriber), and
+    /// [`Transport::subscribe`](crate::Transport::subscribe) fails with
+    /// [`TransportError::Config`](crate::TransportError::Config) naming this
+    /// setting. `PUBLISH`, `SPUBLISH`, `PUBSUB NUMSUB` / `SHARDNUMSUB` and keyed
+    /// commands work as usual, with the same reconnect, offline buffer and
+    /// retry rules. Default: false.
+    #[must_use]
+    pub fn publish_only(mut self, on: bool) -> Self {
+        self.publish_only = on;
         self
     }
 

@@ -16,7 +16,7 @@ use crate::cluster::topology::ClusterTopology;
 use crate::config::{EndpointSpec, TransportConfig};
 use crate::conn::mux::Verb;
 use crate::conn::{Dial, RespConnection};
-use crate::error::TransportError;
+use crate::error::{ConfigError, TransportError};
 use crate::event::{ConnectionEvent, Counters, Role, TransportStats};
 use crate::message::{MessageHandler, SubscriptionId};
 use crate::shared::{Shared, millis};
@@ -60,6 +60,8 @@ struct Inner {
     cluster_nodes: Option<Vec<redis::Client>>,
     /// On a Redis Cluster: the slot routing and the shard subscribers.
     cluster: Option<ClusterParts>,
+    /// [`TransportConfig::publish_only`]: no subscriber.
+    publish_only: bool,
     dial: Arc<Dial>,
 }
 
@@ -122,19 +124,22 @@ impl Transport {
             }
         }
         attempt.map_err(connect_error(Role::Publisher))?;
-        let mut sub_conn = None;
-        for _ in 0..sub_endpoint.candidates() {
-            match RespConnection::open(&sub_endpoint, &dial).await {
-                Ok(conn) => {
-                    sub_conn = Some(Ok(conn));
-                    break;
+        let sub_conn = if config.publish_only {
+            None
+        } else {
+            let mut sub_conn = None;
+            for _ in 0..sub_endpoint.candidates() {
+                match RespConnection::open(&sub_endpoint, &dial).await {
+                    Ok(conn) => {
+                        sub_conn = Some(Ok(conn));
+                        break;
+                    }
+                    Err(e) => sub_conn = Some(Err(e)),
                 }
-                Err(e) => sub_conn = Some(Err(e)),
             }
-        }
-        let sub_conn = sub_conn
-            .expect("at least one candidate")
-            .map_err(connect_error(Role::Subscriber))?;
+            let conn = sub_conn.expect("at least one candidate");
+            Some(conn.map_err(connect_error(Role::Subscriber))?)
+        };
         let topology = match &built.publisher {
             EndpointSpec::Cluster(spec) => {
                 let topology = match ClusterTopology::fetch(&config).await {
@@ -178,6 +183,7 @@ impl Transport {
                 publisher: publisher.clone(),
                 shared: shared.clone(),
                 max_age: config.publish_buffer_max_age,
+                own_subscriber: sub_conn.is_some(),
                 shutdown,
             }
             .run()
@@ -202,17 +208,23 @@ impl Transport {
         let probe = config
             .probes()
             .map(|interval| Probe::new(interval, publisher.clone()));
-        workers.spawn("subscriber", |shutdown| {
-            SubscriberWorker::new(
-                sub_endpoint,
-                &settings.clone(),
-                shared.clone(),
-                commands_rx,
-                shutdown,
-                probe,
-            )
-            .run(Some(sub_conn))
-        });
+        let roles: &[Role] = match sub_conn {
+            Some(sub_conn) => {
+                workers.spawn("subscriber", |shutdown| {
+                    SubscriberWorker::new(
+                        sub_endpoint,
+                        &settings,
+                        shared.clone(),
+                        commands_rx,
+                        shutdown,
+                        probe,
+                    )
+                    .run(Some(sub_conn))
+                });
+                &[Role::Publisher, Role::Subscriber]
+            }
+            None => &[Role::Publisher],
+        };
         let (cluster_nodes, cluster) = match topology {
             Some((spec, topology, nodes)) => {
                 let router = Arc::new(Router::new(
@@ -248,7 +260,7 @@ impl Transport {
             }
             None => (None, None),
         };
-        for role in [Role::Publisher, Role::Subscriber] {
+        for &role in roles {
             shared.emit(ConnectionEvent::Connected { role });
         }
         Ok(Transport {
@@ -264,6 +276,7 @@ impl Transport {
                 response_timeout: config.response_timeout,
                 cluster_nodes,
                 cluster,
+                publish_only: config.publish_only,
                 dial,
             }),
         })
@@ -486,6 +499,12 @@ impl Transport {
         handler: MessageHandler,
     ) -> Result<SubscriptionId, TransportError> {
         self.check_open()?;
+        if self.inner.publish_only {
+            return Err(TransportError::Config(ConfigError::Invalid {
+                setting: "publish_only",
+                reason: "this transport only publishes: subscribe is not available".into(),
+            }));
+        }
         let id = SubscriptionId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let timeout = self.inner.response_timeout;
         let Some(cluster) = &self.inner.cluster else {

@@ -1687,3 +1687,47 @@ async fn liveness_probe_on_a_healthy_connection_is_invisible() {
         t.close().await;
     }
 }
+
+/// A publish-only transport (an emitter's): one connection, publishing works
+/// (queued and awaited, `SPUBLISH` too), subscribing is refused naming the
+/// setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_only_transport() {
+    require_redis!();
+    let server = RedisServer::start().unwrap();
+    let listener = connect(server.url(), false).await;
+    let (h, mut received) = inbox();
+    listener
+        .subscribe(sub(&["news"], &[]).shard_channel("shard"), h)
+        .await
+        .unwrap();
+    let before = client_count(&server);
+    let config = TransportConfig::new(server.url())
+        .publish_only(true)
+        .build()
+        .unwrap();
+    let t = Transport::connect(config).await.unwrap();
+    assert_eq!(client_count(&server), before + 1, "one connection only");
+    assert_eq!(
+        t.publish("news", Bytes::from_static(b"1")).await.unwrap(),
+        1
+    );
+    t.publish_queued("news".into(), Bytes::from_static(b"2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        t.spublish("shard", Bytes::from_static(b"3")).await.unwrap(),
+        1
+    );
+    for expected in ["1", "2", "3"] {
+        assert_eq!(received.recv().await.payload, expected);
+    }
+    assert_eq!(t.numsub("news").await.unwrap(), 1);
+    let (h2, _inbox2) = inbox();
+    match t.subscribe(sub(&["news"], &[]), h2).await {
+        Err(TransportError::Config(e)) => assert_eq!(e.setting(), "publish_only"),
+        other => panic!("expected a config error, got {other:?}"),
+    }
+    t.close().await;
+    listener.close().await;
+}

@@ -146,6 +146,9 @@ pub(crate) struct PublishWorker {
     pub(crate) shared: Arc<Shared>,
     /// Messages queued longer than this are dropped instead of sent.
     pub(crate) max_age: Duration,
+    /// Whether the transport has a subscriber to wait for after an outage
+    /// (not when it only publishes).
+    pub(crate) own_subscriber: bool,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -186,7 +189,7 @@ impl PublishWorker {
                         () = self.shutdown.cancelled() => break 'run,
                     }
                 }
-                if self.shared.subscriber_up() {
+                if !self.own_subscriber || self.shared.subscriber_up() {
                     subscriber_down_since = None;
                 } else {
                     let since = *subscriber_down_since.get_or_insert_with(Instant::now);
