@@ -568,6 +568,14 @@ pub(crate) struct ClusterSpec {
 }
 
 impl ClusterSpec {
+    /// Whether the nodes are reached over TLS (`rediss://` seeds).
+    pub(crate) fn is_tls(&self) -> bool {
+        matches!(
+            self.seeds[0].get_connection_info().addr(),
+            ConnectionAddr::TcpTls { .. }
+        )
+    }
+
     /// A client for `host:port` with the first seed's credentials, protocol
     /// and TLS settings.
     pub(crate) fn node(&self, host: &str, port: u16) -> RedisResult<Client> {

@@ -56,13 +56,10 @@ struct Inner {
     closed: AtomicBool,
     next_id: AtomicU64,
     response_timeout: Duration,
-    /// On a Redis Cluster: every node, for [`Transport::numsub`].
-    cluster_nodes: Option<Vec<redis::Client>>,
     /// On a Redis Cluster: the slot routing and the shard subscribers.
     cluster: Option<ClusterParts>,
     /// [`TransportConfig::publish_only`]: no subscriber.
     publish_only: bool,
-    dial: Arc<Dial>,
 }
 
 /// What a cluster transport has beyond the standalone parts.
@@ -167,7 +164,7 @@ impl Transport {
                     .collect();
                 pub_endpoint.add_nodes(&nodes);
                 sub_endpoint.add_nodes(&nodes);
-                Some((spec.clone(), topology, nodes))
+                Some((spec.clone(), topology))
             }
             _ => None,
         };
@@ -225,8 +222,8 @@ impl Transport {
             }
             None => &[Role::Publisher],
         };
-        let (cluster_nodes, cluster) = match topology {
-            Some((spec, topology, nodes)) => {
+        let cluster = match topology {
+            Some((spec, topology)) => {
                 let router = Arc::new(Router::new(
                     topology,
                     spec,
@@ -250,15 +247,12 @@ impl Transport {
                     }
                     .run()
                 });
-                (
-                    Some(nodes),
-                    Some(ClusterParts {
-                        router,
-                        shard_commands,
-                    }),
-                )
+                Some(ClusterParts {
+                    router,
+                    shard_commands,
+                })
             }
-            None => (None, None),
+            None => None,
         };
         for &role in roles {
             shared.emit(ConnectionEvent::Connected { role });
@@ -274,10 +268,8 @@ impl Transport {
                 closed: AtomicBool::new(false),
                 next_id: AtomicU64::new(1),
                 response_timeout: config.response_timeout,
-                cluster_nodes,
                 cluster,
                 publish_only: config.publish_only,
-                dial,
             }),
         })
     }
@@ -422,35 +414,18 @@ impl Transport {
         self.check_open()?;
         let mut cmd = redis::cmd("PUBSUB");
         cmd.arg("NUMSUB").arg(channel);
-        let Some(nodes) = &self.inner.cluster_nodes else {
+        let Some(cluster) = &self.inner.cluster else {
             let reply: redis::Value = self.inner.publisher.query(&cmd).await?;
             return numsub_count(&reply);
         };
-        let timeout = self.inner.response_timeout;
-        let ask = |node: &redis::Client| {
-            let cmd = &cmd;
-            let endpoint = crate::config::Endpoint::Direct(node.clone());
-            async move {
-                let work = async {
-                    let mut conn = RespConnection::open(&endpoint, &self.inner.dial).await?;
-                    let reply = conn.command(cmd).await?;
-                    match reply.error() {
-                        Some(e) => Err(TransportError::Redis(e)),
-                        None => numsub_count(&reply.value()?),
-                    }
-                };
-                tokio::time::timeout(timeout, work)
-                    .await
-                    .unwrap_or(Err(TransportError::Timeout {
-                        ms: millis(timeout),
-                    }))
-            }
-        };
-        let counts = futures_util::future::join_all(nodes.iter().map(ask)).await;
+        let replies = cluster
+            .router
+            .on_every_node(&cmd.get_packed_command())
+            .await;
         let mut total = None;
         let mut last_error = None;
-        for count in counts {
-            match count {
+        for reply in replies {
+            match reply.and_then(|frame| numsub_count(&redis::parse_redis_value(&frame)?)) {
                 Ok(n) => total = Some(total.unwrap_or(0) + n),
                 Err(e) => {
                     tracing::debug!(error = %e, "PUBSUB NUMSUB: a cluster node did not answer");

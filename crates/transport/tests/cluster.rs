@@ -151,25 +151,34 @@ fn spread_channels(cluster: &RedisCluster, n: usize) -> Vec<String> {
 }
 
 async fn connect_cluster(cluster: &RedisCluster, resp3: bool) -> Transport {
-    let config = TransportConfig::new(cluster.urls().join(","))
-        .resp3(resp3)
-        .build()
-        .unwrap();
+    connect_seeds(&cluster.urls().join(","), resp3).await
+}
+
+async fn connect_seeds(seeds: &str, resp3: bool) -> Transport {
+    let config = TransportConfig::new(seeds).resp3(resp3).build().unwrap();
     Transport::connect(config).await.unwrap()
 }
 
-/// Client connections of `node` with shard-channel subscriptions (`ssub>0`).
-fn shard_subscribers(node: &RedisServer) -> usize {
+/// Client connections of `node` whose `CLIENT LIST` line has a field
+/// `name=value` for which `pred(value)` holds.
+fn clients_where(node: &RedisServer, name: &str, pred: impl Fn(&str) -> bool) -> usize {
     match node.command(&["CLIENT", "LIST"]).unwrap() {
         RespValue::Bulk(b) => String::from_utf8_lossy(&b)
             .lines()
             .filter(|l| {
-                l.split_ascii_whitespace()
-                    .any(|kv| kv.strip_prefix("ssub=").is_some_and(|n| n != "0"))
+                l.split_ascii_whitespace().any(|kv| {
+                    kv.split_once('=')
+                        .is_some_and(|(k, v)| k == name && pred(v))
+                })
             })
             .count(),
         other => panic!("unexpected CLIENT LIST reply {other:?}"),
     }
+}
+
+/// Client connections of `node` with shard-channel subscriptions (`ssub>0`).
+fn shard_subscribers(node: &RedisServer) -> usize {
+    clients_where(node, "ssub", |n| n != "0")
 }
 
 /// SPUBLISH until it succeeds; the receiver count.
@@ -237,6 +246,17 @@ async fn shard_channels_on_a_cluster() {
         }
         got.sort_unstable();
         assert_eq!(got, (0..channels.len()).collect::<Vec<_>>());
+        // The connection budget: on each primary one subscriber connection
+        // of `sub_t` and one command connection of `pub_t`, for 30 channels.
+        for node in cluster.primaries().unwrap() {
+            assert_eq!(shard_subscribers(node), 1, "{}", node.addr());
+            assert_eq!(
+                clients_where(node, "cmd", |c| c == "spublish"),
+                1,
+                "{}",
+                node.addr()
+            );
+        }
         // Classic channels still work beside them.
         assert_eq!(
             pub_t
@@ -265,6 +285,7 @@ struct Counted {
     lost: usize,
     duplicated: usize,
     reordered: usize,
+    /// From the end of the fault until every channel delivered again.
     resumed_ms: u128,
 }
 
@@ -272,15 +293,15 @@ struct Counted {
 /// (round robin), from one transport to another; `fault` runs 1 s in. Waits
 /// until a marker on every channel is back, then counts.
 async fn shard_traffic(
-    cluster: &RedisCluster,
+    seeds: &str,
     channels: &[String],
     resp3: bool,
     what: &str,
     fault: impl FnOnce(),
 ) -> Counted {
     const COUNT: u32 = 600;
-    let sender = connect_cluster(cluster, resp3).await;
-    let receiver = connect_cluster(cluster, resp3).await;
+    let sender = connect_seeds(seeds, resp3).await;
+    let receiver = connect_seeds(seeds, resp3).await;
     let (tx, mut arrivals) = mpsc::channel::<(Instant, String, Bytes)>(8192);
     let h: MessageHandler = Arc::new(move |m: Message| {
         tx.try_send((Instant::now(), m.channel, m.payload))
@@ -321,7 +342,9 @@ async fn shard_traffic(
     let refused = producer.await.unwrap();
     let mut seen = std::collections::BTreeMap::<u32, usize>::new();
     let mut last: std::collections::HashMap<String, u32> = Default::default();
-    let (mut reordered, mut resumed, mut ends) = (0, None, 0);
+    // Per channel, the first message received after the fault ended.
+    let mut resumed: std::collections::HashMap<String, Instant> = Default::default();
+    let (mut reordered, mut ends) = (0, 0);
     let mut pending_ends: std::collections::HashSet<String> = channels.iter().cloned().collect();
     let deadline = Instant::now() + DEADLINE * 2;
     while ends < channels.len() {
@@ -341,11 +364,11 @@ async fn shard_traffic(
             }
             let seq: u32 = std::str::from_utf8(&payload).unwrap().parse().unwrap();
             *seen.entry(seq).or_default() += 1;
+            if at > done {
+                resumed.entry(channel.clone()).or_insert(at);
+            }
             if last.insert(channel, seq).is_some_and(|prev| prev > seq) {
                 reordered += 1;
-            }
-            if at > done && resumed.is_none() {
-                resumed = Some(at);
             }
         }
         assert!(
@@ -359,7 +382,11 @@ async fn shard_traffic(
         lost,
         duplicated: seen.values().map(|n| n - 1).sum(),
         reordered,
-        resumed_ms: resumed.map_or(0, |at| at.saturating_duration_since(done).as_millis()),
+        resumed_ms: resumed
+            .values()
+            .map(|at| at.saturating_duration_since(done).as_millis())
+            .max()
+            .unwrap_or(0),
     };
     eprintln!(
         "shard traffic {what} ({}): fault took {:?}; {counted:?} (refused {refused}); missing {:?}; sender {:?}; receiver {:?}",
@@ -382,9 +409,15 @@ async fn shard_channels_survive_client_kill() {
     let cluster = RedisCluster::start().unwrap();
     let channels = spread_channels(&cluster, 12);
     for resp3 in [false, true] {
-        let c = shard_traffic(&cluster, &channels, resp3, "CLIENT KILL", || {
-            cluster.kill_clients().unwrap();
-        })
+        let c = shard_traffic(
+            &cluster.urls().join(","),
+            &channels,
+            resp3,
+            "CLIENT KILL",
+            || {
+                cluster.kill_clients().unwrap();
+            },
+        )
         .await;
         assert_eq!((c.duplicated, c.reordered), (0, 0), "{c:?}");
         assert!(c.lost <= 10 && c.resumed_ms < 1000, "{c:?}");
@@ -399,9 +432,15 @@ async fn shard_channels_follow_a_failover() {
     let cluster = RedisCluster::start().unwrap();
     let channels = spread_channels(&cluster, 12);
     for (i, resp3) in [false, true].into_iter().enumerate() {
-        let c = shard_traffic(&cluster, &channels, resp3, "failover", || {
-            cluster.failover(i).unwrap();
-        })
+        let c = shard_traffic(
+            &cluster.urls().join(","),
+            &channels,
+            resp3,
+            "failover",
+            || {
+                cluster.failover(i).unwrap();
+            },
+        )
         .await;
         assert_eq!(c.duplicated, 0, "{c:?}");
         assert!(c.lost <= 200 && c.resumed_ms < 2000, "{c:?}");
@@ -418,11 +457,17 @@ async fn shard_channels_follow_a_slot_migration() {
     for resp3 in [false, true] {
         let slot = sio_redis_transport::slot::key_slot(channels[0].as_bytes());
         let from = cluster.node_for_slot(slot).unwrap().port();
-        let c = shard_traffic(&cluster, &channels, resp3, "slot migration", || {
-            let primaries = cluster.primaries().unwrap();
-            let target = primaries.iter().find(|p| p.port() != from).unwrap();
-            cluster.migrate_slot(slot, target).unwrap();
-        })
+        let c = shard_traffic(
+            &cluster.urls().join(","),
+            &channels,
+            resp3,
+            "slot migration",
+            || {
+                let primaries = cluster.primaries().unwrap();
+                let target = primaries.iter().find(|p| p.port() != from).unwrap();
+                cluster.migrate_slot(slot, target).unwrap();
+            },
+        )
         .await;
         assert_eq!(c.duplicated, 0, "{c:?}");
         assert!(c.lost <= 200 && c.resumed_ms < 2000, "{c:?}");
@@ -500,4 +545,101 @@ async fn keyed_commands_follow_ask_and_moved() {
         assert_eq!(&inbox.recv().await.payload[..], b"x");
         t.close().await;
     }
+}
+
+/// Polls (every 20 ms, up to the deadline) until the nodes other than `gone`
+/// count `primaries` nodes of `ROLE` master and report `cluster_state:ok`.
+fn wait_promoted(cluster: &RedisCluster, gone: u16, primaries: usize) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let others = cluster.nodes().iter().filter(|n| n.port() != gone);
+        let mut masters = 0;
+        let mut ok = true;
+        for node in others {
+            let role = node.command(&["ROLE"]).ok();
+            let first = role
+                .as_ref()
+                .and_then(|r| r.as_array())
+                .and_then(|a| a.first())
+                .and_then(|r| r.as_str());
+            masters += usize::from(first == Some("master"));
+            let info = node.command(&["CLUSTER", "INFO"]).ok();
+            let text = match info {
+                Some(RespValue::Bulk(b)) => String::from_utf8_lossy(&b).into_owned(),
+                _ => String::new(),
+            };
+            ok &= text.contains("cluster_state:ok");
+        }
+        if ok && masters == primaries {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no replica promoted in time");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(node: &RedisServer, sig: &str) {
+    let pid = node.pid().expect("running").to_string();
+    let status = std::process::Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Shard-channel traffic while the primary of some channels crashes (SIGKILL,
+/// no goodbye): its replica is promoted after the node timeout (1 s here) and
+/// the channels follow; lost messages only inside the outage. The fault ends
+/// when the promotion is seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shard_channels_follow_a_crashed_primary() {
+    require_redis!();
+    let mut cluster = RedisCluster::builder()
+        .node_timeout(Duration::from_millis(1000))
+        .start()
+        .unwrap();
+    let channels = spread_channels(&cluster, 12);
+    let port = cluster.node_for_key(channels[0].as_bytes()).unwrap().port();
+    let index = cluster
+        .nodes()
+        .iter()
+        .position(|n| n.port() == port)
+        .unwrap();
+    let seeds = cluster.urls().join(",");
+    let c = shard_traffic(&seeds, &channels, false, "primary crashed", || {
+        cluster.nodes_mut()[index].kill();
+        wait_promoted(&cluster, port, 3);
+    })
+    .await;
+    assert_eq!(c.duplicated, 0, "{c:?}");
+    assert!(c.lost <= 400 && c.resumed_ms < 2000, "{c:?}");
+}
+
+/// Shard-channel traffic while the primary of some channels is frozen
+/// (SIGSTOP: connections stay open, nothing answers, no FIN) until its replica
+/// is promoted; then it is resumed (and rejoins as a replica).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shard_channels_follow_a_frozen_primary() {
+    require_redis!();
+    let cluster = RedisCluster::builder()
+        .node_timeout(Duration::from_millis(1000))
+        .start()
+        .unwrap();
+    let channels = spread_channels(&cluster, 12);
+    let frozen = cluster.node_for_key(channels[0].as_bytes()).unwrap();
+    let port = frozen.port();
+    let c = shard_traffic(
+        &cluster.urls().join(","),
+        &channels,
+        true,
+        "primary frozen",
+        || {
+            signal(frozen, "-STOP");
+            wait_promoted(&cluster, port, 3);
+            signal(frozen, "-CONT");
+        },
+    )
+    .await;
+    assert_eq!(c.duplicated, 0, "{c:?}");
+    assert!(c.lost <= 400 && c.resumed_ms < 2000, "{c:?}");
 }

@@ -45,6 +45,8 @@ pub(crate) const MAX_REDIRECTS: u32 = 5;
 /// Fire-and-forget shard publishes in flight at most (each holds its message
 /// until Redis answered); more fail with [`TransportError::BufferFull`].
 pub(crate) const MAX_IN_FLIGHT: usize = 16 * 1024;
+/// How long the slot-map vote waits for more answers after the first one.
+const VOTE_WINDOW: Duration = Duration::from_millis(50);
 /// Refreshes of the slot map start at most this often (a burst of `MOVED`
 /// replies costs one `CLUSTER SHARDS`).
 const MIN_REFRESH_GAP: Duration = Duration::from_millis(50);
@@ -135,44 +137,30 @@ impl Router {
         self.spec.node(&addr.host, addr.port)
     }
 
-    /// Reads the slot map again, from whichever known node (primaries,
-    /// replicas, then the seeds) answers first, all asked at once, bounded by
-    /// the response timeout; keeps the old map when none answers. Concurrent
-    /// calls share one read, and a read within [`MIN_REFRESH_GAP`] of the last
-    /// one is skipped. Connections to nodes that are no longer primaries are
-    /// dropped. Returns whether the map changed.
+    /// Reads the slot map again: asks every node of the current map at once
+    /// (`CLUSTER SHARDS`, or `CLUSTER SLOTS` where that is unknown) over its
+    /// connection, and takes the map that most of the nodes that answered
+    /// within [`VOTE_WINDOW`] of the first answer agree on (a node that has
+    /// not heard of a failover yet is outvoted); only when none answers within
+    /// the response timeout are the seeds asked, on connections of their own.
+    /// Keeps the old map when nothing answers. Concurrent calls share one
+    /// read, and a read within [`MIN_REFRESH_GAP`] of the last one is skipped.
+    /// Connections to nodes no longer in the map are dropped. Returns whether
+    /// the map changed.
     pub(crate) async fn refresh(&self) -> bool {
         let mut last = self.refreshing.lock().await;
         if last.is_some_and(|t| t.elapsed() < MIN_REFRESH_GAP) {
             return false;
         }
         let current = self.topology();
-        let mut candidates: Vec<Client> = current
-            .shards()
-            .iter()
-            .flat_map(|s| std::iter::once(&s.primary).chain(&s.replicas))
-            .filter_map(|a| self.client(a).ok())
-            .collect();
-        candidates.extend(self.spec.seeds.iter().cloned());
-        let timeout = self.response_timeout;
-        let asks = candidates.iter().map(|c| {
-            Box::pin(super::fetch_from(c, &self.dial, timeout))
-                as std::pin::Pin<
-                    Box<dyn Future<Output = Result<ClusterTopology, TransportError>> + Send + '_>,
-                >
-        });
-        let fetched = tokio::time::timeout(timeout, futures_util::future::select_ok(asks)).await;
+        let fresh = match self.vote(&current).await {
+            Some(fresh) => Some(fresh),
+            None => self.ask_seeds().await,
+        };
         *last = Some(Instant::now());
-        let fresh = match fetched {
-            Ok(Ok((fresh, _))) => fresh,
-            Ok(Err(e)) => {
-                debug!(error = %e, "cluster slot map: no node answered");
-                return false;
-            }
-            Err(_) => {
-                debug!("cluster slot map: no node answered in time");
-                return false;
-            }
+        let Some(fresh) = fresh else {
+            debug!("cluster slot map: no node answered");
+            return false;
         };
         if fresh.same_primaries(&current) {
             return false;
@@ -186,9 +174,93 @@ impl Router {
         self.nodes
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .retain(|addr, _| topology.shards().iter().any(|s| &s.primary == addr));
+            .retain(|addr, _| {
+                topology
+                    .shards()
+                    .iter()
+                    .any(|s| &s.primary == addr || s.replicas.contains(addr))
+            });
         self.version.send_modify(|v| *v += 1);
         true
+    }
+
+    /// The map most nodes of `current` agree on (see [`Router::refresh`]).
+    async fn vote(&self, current: &ClusterTopology) -> Option<ClusterTopology> {
+        use futures_util::StreamExt as _;
+        let mut asks: futures_util::stream::FuturesUnordered<_> = current
+            .shards()
+            .iter()
+            .flat_map(|s| std::iter::once(&s.primary).chain(&s.replicas))
+            .map(|addr| self.map_from(addr))
+            .collect();
+        let deadline = tokio::time::Instant::now() + self.response_timeout;
+        let mut until = deadline;
+        let mut answers: Vec<(ClusterTopology, usize)> = Vec::new();
+        while let Ok(Some(answer)) = tokio::time::timeout_at(until, asks.next()).await {
+            let Ok(map) = answer else { continue };
+            if answers.is_empty() {
+                until = deadline.min(tokio::time::Instant::now() + VOTE_WINDOW);
+            }
+            match answers.iter_mut().find(|(m, _)| m.same_primaries(&map)) {
+                Some((_, votes)) => *votes += 1,
+                None => answers.push((map, 1)),
+            }
+        }
+        // The first of the most voted (max_by_key keeps the last of equals).
+        let best = answers.iter().map(|(_, v)| *v).max()?;
+        answers
+            .into_iter()
+            .find(|(_, v)| *v == best)
+            .map(|(m, _)| m)
+    }
+
+    /// One node's map, over its pooled connection.
+    async fn map_from(&self, addr: &NodeAddr) -> Result<ClusterTopology, TransportError> {
+        let conn = self.conn(addr).await?;
+        let ask = |sub: &'static [u8]| {
+            let conn = conn.clone();
+            async move {
+                let mut bytes = Vec::new();
+                resp::write_command(&mut bytes, &[b"CLUSTER", sub]);
+                let frame = conn.request(bytes, 1).await?.pop().unwrap_or_default();
+                match reply_error(&frame) {
+                    None => Ok(redis::parse_redis_value(&frame)?),
+                    Some(e) => Err(TransportError::Redis(e)),
+                }
+            }
+        };
+        let malformed = |e: super::topology::TopologyError| {
+            TransportError::Redis(RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                "malformed cluster topology",
+                e.to_string(),
+            )))
+        };
+        match ask(b"SHARDS").await {
+            Ok(reply) => ClusterTopology::from_shards_reply(&reply, &addr.host, self.spec.is_tls())
+                .map_err(malformed),
+            Err(TransportError::Redis(e)) if classify(&e) == ErrorClass::Refused => {
+                let reply = ask(b"SLOTS").await?;
+                ClusterTopology::from_slots_reply(&reply, &addr.host).map_err(malformed)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The map of the first seed that answers, all asked at once on
+    /// connections of their own, bounded by the response timeout.
+    async fn ask_seeds(&self) -> Option<ClusterTopology> {
+        let timeout = self.response_timeout;
+        let asks = self.spec.seeds.iter().map(|c| {
+            Box::pin(super::fetch_from(c, &self.dial, timeout))
+                as std::pin::Pin<
+                    Box<dyn Future<Output = Result<ClusterTopology, TransportError>> + Send + '_>,
+                >
+        });
+        match tokio::time::timeout(timeout, futures_util::future::select_ok(asks)).await {
+            Ok(Ok((fresh, _))) => Some(fresh),
+            _ => None,
+        }
     }
 
     /// The connection to `addr`, dialled if there is none (bounded by the
@@ -210,6 +282,25 @@ impl Router {
         let conn = MuxConnection::start(conn, self.response_timeout, Arc::new(|_reason| {}));
         *slot = Some(conn.clone());
         Ok(conn)
+    }
+
+    /// Drops the pooled connection to `addr` (one that left a command
+    /// unanswered for the response timeout: a frozen node, or a network that
+    /// stopped delivering), so that the next command dials again. Replies come
+    /// in order, so every later command on it would wait just as long.
+    fn forget(&self, addr: &NodeAddr) {
+        let slot = self
+            .nodes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(addr)
+            .cloned();
+        if let Some(slot) = slot
+            && let Ok(mut slot) = slot.try_lock()
+        {
+            debug!(node = %addr, "cluster node connection dropped: no reply in time");
+            *slot = None;
+        }
     }
 
     /// The connection to `addr` if one is up now (no dialling, no waiting).
@@ -266,7 +357,12 @@ impl Router {
                 Ok(frames.pop().expect("one reply per command"))
             };
             let error: Option<RedisError> = match tokio::time::timeout_at(deadline, attempt).await {
-                Err(_) => return Err(timeout()),
+                Err(_) => {
+                    if let Some(addr) = &addr {
+                        self.forget(addr);
+                    }
+                    return Err(timeout());
+                }
                 Ok(Ok(frame)) => match reply_error(&frame) {
                     None => return Ok(frame),
                     Some(e) => Some(e),
@@ -316,6 +412,40 @@ impl Router {
         }
     }
 
+    /// Runs one command (`command`: its RESP encoding) on every node of the
+    /// slot map, primaries and replicas, at once, over each node's connection
+    /// (dialled if needed), each bounded by the response timeout; the replies
+    /// in no particular order (error replies as [`TransportError::Redis`]).
+    /// No redirects, no retries: for `PUBSUB NUMSUB`, which every node answers
+    /// for its own clients.
+    pub(crate) async fn on_every_node(&self, command: &[u8]) -> Vec<Result<Bytes, TransportError>> {
+        let topology = self.topology();
+        let nodes: Vec<NodeAddr> = topology
+            .shards()
+            .iter()
+            .flat_map(|s| std::iter::once(&s.primary).chain(&s.replicas))
+            .cloned()
+            .collect();
+        let timeout = self.response_timeout;
+        let ask = |addr: NodeAddr| async move {
+            let work = async {
+                let conn = self.conn(&addr).await?;
+                let mut frames = conn.request(command.to_vec(), 1).await?;
+                let frame = frames.pop().unwrap_or_default();
+                match reply_error(&frame) {
+                    None => Ok(frame),
+                    Some(e) => Err(TransportError::Redis(e)),
+                }
+            };
+            tokio::time::timeout(timeout, work)
+                .await
+                .unwrap_or(Err(TransportError::Timeout {
+                    ms: millis(timeout),
+                }))
+        };
+        futures_util::future::join_all(nodes.into_iter().map(ask)).await
+    }
+
     /// `SPUBLISH channel payload` on the channel's slot owner; the number of
     /// clients that received it (on that shard).
     ///
@@ -351,9 +481,9 @@ impl Router {
             return Err(TransportError::BufferFull { limit_bytes: 0 });
         };
         let slot = key_slot(channel.as_bytes());
-        let written = self
-            .topology()
-            .primary_of(slot)
+        let owner = self.topology().primary_of(slot).cloned();
+        let written = owner
+            .as_ref()
             .and_then(|owner| self.conn_now(owner))
             .and_then(|conn| {
                 let mut bytes = Vec::with_capacity(channel.len() + payload.len() + 48);
@@ -376,6 +506,9 @@ impl Router {
                         // The connection failed: resent below.
                         Ok(_) => Err(None),
                         Err(_) => {
+                            if let Some(owner) = &owner {
+                                router.forget(owner);
+                            }
                             router.count_error(&TransportError::Timeout {
                                 ms: millis(router.response_timeout),
                             });

@@ -36,7 +36,7 @@ use crate::worker::subscriber::{COMMAND_CAPACITY, Command, SubscriberSettings, S
 use crate::worker::supervisor::{Supervisor, WorkerKey};
 
 /// How often the slot map is checked while every shard channel is placed.
-pub(crate) const AUDIT_PERIOD: Duration = Duration::from_secs(5);
+pub(crate) const AUDIT_PERIOD: Duration = Duration::from_secs(1);
 /// How often it is checked while some shard channel has no live owner.
 pub(crate) const FAST_AUDIT: Duration = Duration::from_millis(100);
 

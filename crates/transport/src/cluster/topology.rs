@@ -22,7 +22,7 @@ const UNASSIGNED: u16 = u16::MAX;
 /// One node of a Redis Cluster, as the topology names it: the endpoint the
 /// cluster announces (`cluster-announce-hostname` when it prefers hostnames,
 /// else the IP), or the seed's host when it announces none.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeAddr {
     /// Host name or IP address (at most [`MAX_HOST_LEN`] bytes).
     pub host: String,
@@ -248,7 +248,21 @@ impl ClusterTopology {
     /// Whether both maps name the same primary for every slot (replicas and
     /// shard order aside).
     pub fn same_primaries(&self, other: &ClusterTopology) -> bool {
-        (0..crate::slot::SLOT_COUNT).all(|slot| self.primary_of(slot) == other.primary_of(slot))
+        fn owners(t: &ClusterTopology) -> Vec<(&NodeAddr, Vec<(u16, u16)>)> {
+            let mut v: Vec<_> = t
+                .shards
+                .iter()
+                .filter(|s| !s.slots.is_empty())
+                .map(|s| {
+                    let mut slots = s.slots.clone();
+                    slots.sort_unstable();
+                    (&s.primary, slots)
+                })
+                .collect();
+            v.sort_unstable();
+            v
+        }
+        owners(self) == owners(other)
     }
 
     /// How many of the 16 384 slots no shard serves (0 in a healthy cluster).
