@@ -129,7 +129,11 @@ impl TransportConfig {
     /// A separate endpoint (same URL forms as [`TransportConfig::new`]) for
     /// the subscriber connection (`SUBSCRIBE`/`PSUBSCRIBE`), e.g. a replica of
     /// the primary given to `new`: Redis propagates `PUBLISH` to replicas, so
-    /// subscribers can be moved off the primary. Default: the `url`.
+    /// subscribers can be moved off the primary (read/write separation, as the
+    /// Go adapter's `SubClient`). Server counts are then asked where the
+    /// subscribers are: [`Transport::numsub`](crate::Transport::numsub) and
+    /// `shardnumsub` run on a command connection of their own to this
+    /// endpoint (one more connection). Default: the `url`.
     #[must_use]
     pub fn subscriber_url(mut self, url: impl Into<String>) -> Self {
         self.subscriber_url = Some(url.into());
@@ -438,6 +442,12 @@ impl TransportConfig {
     }
 
     /// Whether the URL names Redis Cluster seeds.
+    /// Whether the subscriber has an endpoint of its own
+    /// ([`TransportConfig::subscriber_url`]).
+    pub(crate) fn separate_subscriber(&self) -> bool {
+        self.subscriber_url.is_some()
+    }
+
     pub(crate) fn is_cluster(&self) -> bool {
         self.cluster || (self.url.contains(',') && !self.url.contains("+sentinel://"))
     }

@@ -60,6 +60,9 @@ struct Inner {
     cluster: Option<ClusterParts>,
     /// [`TransportConfig::publish_only`]: no subscriber.
     publish_only: bool,
+    /// With [`TransportConfig::subscriber_url`]: a command connection to the
+    /// subscriber's endpoint, for the server counts.
+    counter: Option<Arc<Publisher>>,
 }
 
 /// What a cluster transport has beyond the standalone parts.
@@ -121,6 +124,21 @@ impl Transport {
             }
         }
         attempt.map_err(connect_error(Role::Publisher))?;
+        // With a subscriber endpoint of its own, server counts are asked there.
+        let counter = if config.separate_subscriber() && !config.publish_only {
+            let endpoint = built
+                .subscriber
+                .endpoint()
+                .map_err(connect_error(Role::Subscriber))?;
+            let counter = Arc::new(Publisher::new(config.response_timeout, dial.clone()));
+            counter
+                .connect_initial(&endpoint)
+                .await
+                .map_err(connect_error(Role::Subscriber))?;
+            Some((counter, endpoint))
+        } else {
+            None
+        };
         let sub_conn = if config.publish_only {
             None
         } else {
@@ -196,6 +214,20 @@ impl Transport {
             }
             .run()
         });
+        let counter = counter.map(|(counter, endpoint)| {
+            workers.spawn("subscriber-side commands", |shutdown| {
+                PublisherWorker {
+                    publisher: counter.clone(),
+                    endpoint,
+                    shared: shared.clone(),
+                    backoff: config.backoff_ref().clone(),
+                    health_check: config.health_checks(),
+                    shutdown,
+                }
+                .run()
+            });
+            counter
+        });
         let settings = SubscriberSettings {
             dial: dial.clone(),
             backoff: config.backoff_ref().clone(),
@@ -270,6 +302,7 @@ impl Transport {
                 response_timeout: config.response_timeout,
                 cluster,
                 publish_only: config.publish_only,
+                counter,
             }),
         })
     }
@@ -415,8 +448,7 @@ impl Transport {
         let mut cmd = redis::cmd("PUBSUB");
         cmd.arg("NUMSUB").arg(channel);
         let Some(cluster) = &self.inner.cluster else {
-            let reply: redis::Value = self.inner.publisher.query(&cmd).await?;
-            return numsub_count(&reply);
+            return numsub_count(&self.counter().query(&cmd).await?);
         };
         let replies = cluster
             .router
@@ -712,8 +744,7 @@ impl Transport {
         let Some(cluster) = &self.inner.cluster else {
             let mut cmd = redis::cmd("PUBSUB");
             cmd.arg("SHARDNUMSUB").arg(channel);
-            let reply: redis::Value = self.inner.publisher.query(&cmd).await?;
-            return numsub_count(&reply);
+            return numsub_count(&self.counter().query(&cmd).await?);
         };
         let mut cmd = redis::cmd("PUBSUB");
         cmd.arg("SHARDNUMSUB").arg(channel);
@@ -803,7 +834,19 @@ impl Transport {
             cluster.router.close().await;
         }
         self.inner.publisher.close();
+        if let Some(counter) = &self.inner.counter {
+            counter.close();
+        }
         self.inner.shared.set_subscriber_up(false);
+    }
+
+    /// Where server counts are asked on a standalone Redis: the subscriber's
+    /// endpoint when it has one of its own, else the publisher.
+    fn counter(&self) -> &Publisher {
+        self.inner
+            .counter
+            .as_deref()
+            .unwrap_or(&self.inner.publisher)
     }
 
     fn is_closed(&self) -> bool {

@@ -921,14 +921,17 @@ async fn subscriber_url_on_a_replica() {
     let (h, mut inbox) = inbox();
     t.subscribe(sub(&["rep"], &[]), h).await.unwrap();
     // Nobody subscribes on the primary itself (PUBLISH counts only local
-    // subscribers, and so does NUMSUB)...
+    // subscribers)...
     assert_eq!(t.publish("rep", all_bytes()).await.unwrap(), 0);
-    assert_eq!(t.numsub("rep").await.unwrap(), 0);
     // ...but the message reaches the replica's subscriber through
-    // replication.
+    // replication, and the server count is asked there.
     let m = inbox.recv().await;
     assert_eq!((m.channel.as_str(), m.payload), ("rep", all_bytes()));
+    assert_eq!(t.numsub("rep").await.unwrap(), 1);
     wait_until("publisher + replica link", || client_count(&primary) == 2).await;
+    // On the replica: the subscriber, the connection for the counts and the
+    // primary's replication link.
+    assert_eq!(client_count(&replica), 3);
     t.close().await;
 }
 
