@@ -2,6 +2,7 @@
 //! [`TransportConfig::build`].
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::{
@@ -690,10 +691,12 @@ impl EndpointSpec {
         Ok(match self {
             EndpointSpec::Direct(c) => Endpoint::Direct(c.clone()),
             EndpointSpec::Sentinel(s) => Endpoint::Sentinel(tokio::sync::Mutex::new(s.client()?)),
-            EndpointSpec::Cluster(c) => Endpoint::Cluster(std::sync::Mutex::new(Rotation {
-                nodes: c.seeds.clone(),
-                next: 0,
-            })),
+            EndpointSpec::Cluster(c) => {
+                Endpoint::Cluster(Arc::new(std::sync::Mutex::new(Rotation {
+                    nodes: c.seeds.clone(),
+                    next: 0,
+                })))
+            }
         })
     }
 }
@@ -720,8 +723,9 @@ impl SentinelSpec {
 pub(crate) enum Endpoint {
     Direct(Client),
     Sentinel(tokio::sync::Mutex<redis::sentinel::SentinelClient>),
-    /// Any node of a Redis Cluster, the next one at each attempt.
-    Cluster(std::sync::Mutex<Rotation>),
+    /// Any node of a Redis Cluster, the next one at each attempt; shared
+    /// with the slot router, which keeps it to the nodes of the slot map.
+    Cluster(Arc<std::sync::Mutex<Rotation>>),
 }
 
 /// The nodes a cluster endpoint goes through, one per connection attempt.
@@ -770,6 +774,15 @@ impl Endpoint {
         }
     }
 
+    /// The rotation of a cluster endpoint, to be kept up to date with the
+    /// slot map.
+    pub(crate) fn rotation(&self) -> Option<Arc<std::sync::Mutex<Rotation>>> {
+        match self {
+            Endpoint::Cluster(r) => Some(r.clone()),
+            _ => None,
+        }
+    }
+
     /// Adds cluster nodes (from the slot map) not known yet; the next attempt
     /// stays where it was, so the node in use comes first again after a loss.
     pub(crate) fn add_nodes(&self, nodes: &[Client]) {
@@ -786,6 +799,28 @@ impl Endpoint {
                 }
             }
         }
+    }
+}
+
+impl Rotation {
+    /// Replaces the nodes with `nodes` (the slot map's, after a change), so that
+    /// a node that left the cluster is not dialled again; the rotation goes on
+    /// after the node in use if it is still there, else from the start.
+    /// Ignored when `nodes` is empty.
+    pub(crate) fn set_nodes(&mut self, nodes: Vec<Client>) {
+        if nodes.is_empty() {
+            return;
+        }
+        let name = |c: &Client| c.get_connection_info().addr().to_string();
+        let current = self
+            .next
+            .checked_sub(1)
+            .and_then(|i| self.nodes.get(i % self.nodes.len()))
+            .map(name);
+        self.next = current
+            .and_then(|cur| nodes.iter().position(|n| name(n) == cur))
+            .map_or(0, |i| i + 1);
+        self.nodes = nodes;
     }
 }
 
@@ -1055,6 +1090,22 @@ mod tests {
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("secret"), "{dbg}");
         assert!(dbg.contains("alice:***@127.0.0.1:7000/0"), "{dbg}");
+    }
+
+    #[test]
+    fn rotation_follows_the_slot_map() {
+        let c = |port: u16| Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+        let name = |c: &Client| c.get_connection_info().addr().to_string();
+        let mut r = Rotation {
+            nodes: vec![c(1), c(2), c(3)],
+            next: 2, // 2 was used last
+        };
+        r.set_nodes(vec![c(3), c(2), c(4)]);
+        assert_eq!(name(&r.nodes[r.next % r.nodes.len()]), "127.0.0.1:4");
+        r.set_nodes(vec![c(5)]); // the node in use left: from the start
+        assert_eq!(r.next, 0);
+        r.set_nodes(Vec::new());
+        assert_eq!(r.nodes.len(), 1);
     }
 
     #[test]

@@ -186,6 +186,7 @@ impl Transport {
             }
             _ => None,
         };
+        let rotations = (pub_endpoint.rotation(), sub_endpoint.rotation());
         let root = CancellationToken::new();
         let mut workers = Supervisor::new(root.clone());
         let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
@@ -263,6 +264,8 @@ impl Transport {
                     config.response_timeout,
                     shared.clone(),
                 ));
+                router.follow(rotations.0.clone());
+                router.follow(rotations.1.clone());
                 let (shard_commands, shard_rx) = mpsc::channel(COMMAND_CAPACITY);
                 let supervisor = ShardSupervisor {
                     router: router.clone(),

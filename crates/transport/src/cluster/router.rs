@@ -26,13 +26,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use redis::{Client, RedisError};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use super::slot::key_slot;
 use super::topology::{ClusterTopology, MAX_HOST_LEN, NodeAddr};
-use crate::config::{ClusterSpec, Endpoint};
+use crate::config::{ClusterSpec, Endpoint, Rotation};
 use crate::conn::mux::MuxConnection;
 use crate::conn::{Dial, RespConnection};
 use crate::error::{ErrorClass, TransportError, classify};
@@ -57,6 +57,17 @@ const RETRY_MAX: Duration = Duration::from_millis(200);
 
 /// One node's connection slot: dialled by one caller at a time.
 type NodeSlot = Arc<tokio::sync::Mutex<Option<MuxConnection>>>;
+
+/// A fire-and-forget `SPUBLISH` waiting in a node's backlog.
+struct Job {
+    slot: u16,
+    channel: String,
+    payload: Bytes,
+    /// The response timeout, counted from the call.
+    deadline: tokio::time::Instant,
+    /// Its place among [`MAX_IN_FLIGHT`].
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
 
 /// Where the next attempt of a command goes.
 #[derive(Debug, Clone)]
@@ -86,6 +97,10 @@ pub(crate) struct Router {
     pub(crate) stale: Notify,
     in_flight: Arc<Semaphore>,
     tasks: TaskTracker,
+    /// Per node, the fire-and-forget publishes waiting for it, in order.
+    backlogs: Mutex<HashMap<NodeAddr, mpsc::UnboundedSender<Job>>>,
+    /// The node rotations of the classic connections, kept to the map's nodes.
+    rotations: Mutex<Vec<Arc<Mutex<Rotation>>>>,
 }
 
 impl std::fmt::Debug for Router {
@@ -116,6 +131,19 @@ impl Router {
             stale: Notify::new(),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
             tasks: TaskTracker::new(),
+            rotations: Mutex::new(Vec::new()),
+            backlogs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Keeps `rotation` (of a classic connection's endpoint) to the nodes of
+    /// the slot map, from the next change on.
+    pub(crate) fn follow(&self, rotation: Option<Arc<Mutex<Rotation>>>) {
+        if let Some(r) = rotation {
+            self.rotations
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(r);
         }
     }
 
@@ -180,6 +208,23 @@ impl Router {
                     .iter()
                     .any(|s| &s.primary == addr || s.replicas.contains(addr))
             });
+        let clients: Vec<Client> = topology
+            .shards()
+            .iter()
+            .flat_map(|s| std::iter::once(&s.primary).chain(&s.replicas))
+            .filter_map(|a| self.client(a).ok())
+            .collect();
+        for rotation in self
+            .rotations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            rotation
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .set_nodes(clients.clone());
+        }
         self.version.send_modify(|v| *v += 1);
         true
     }
@@ -326,6 +371,16 @@ impl Router {
     /// redirects, or a redirect to an unusable address.
     pub(crate) async fn command(&self, slot: u16, command: &[u8]) -> Result<Bytes, TransportError> {
         let deadline = tokio::time::Instant::now() + self.response_timeout;
+        self.command_until(slot, command, deadline).await
+    }
+
+    /// [`Router::command`] with its own `deadline`.
+    async fn command_until(
+        &self,
+        slot: u16,
+        command: &[u8],
+        deadline: tokio::time::Instant,
+    ) -> Result<Bytes, TransportError> {
         let timeout = || TransportError::Timeout {
             ms: millis(self.response_timeout),
         };
@@ -463,11 +518,18 @@ impl Router {
         integer_reply(&frame)
     }
 
-    /// `SPUBLISH` without waiting for the reply. When the slot owner's
-    /// connection is up the message is written in call order behind the ones
-    /// sent before it (order kept per node); else (first use of a node, an
-    /// outage, a redirect) it goes through [`Router::spublish`] on a task of its
-    /// own, unordered. Failures are counted in `publish_errors` and logged.
+    /// `SPUBLISH` without waiting for the reply, in call order per node. When
+    /// the slot owner's connection is up and nothing waits for that node, the
+    /// message is written at once behind the ones sent before it. Otherwise
+    /// (first use of a node, an outage) it joins the node's backlog, which one
+    /// task sends in order, each message with the redirect and retry rules of
+    /// [`Router::command`] inside the response timeout counted from this call
+    /// (so a long outage drops what waited too long instead of holding the
+    /// backlog); later messages for that node queue behind it until the
+    /// backlog is empty. A message whose reply reports a failure after being
+    /// written (a connection lost in flight, `MOVED`) is resent on its own and
+    /// may overtake later ones. Failures are counted in `publish_errors` and
+    /// logged.
     ///
     /// # Errors
     /// [`TransportError::BufferFull`] when [`MAX_IN_FLIGHT`] messages wait for
@@ -481,56 +543,140 @@ impl Router {
             return Err(TransportError::BufferFull { limit_bytes: 0 });
         };
         let slot = key_slot(channel.as_bytes());
-        let owner = self.topology().primary_of(slot).cloned();
-        let written = owner
-            .as_ref()
-            .and_then(|owner| self.conn_now(owner))
-            .and_then(|conn| {
-                let mut bytes = Vec::with_capacity(channel.len() + payload.len() + 48);
-                resp::write_command(&mut bytes, &[b"SPUBLISH", channel.as_bytes(), &payload]);
-                conn.enqueue(bytes, 1).ok()
-            });
+        let job = Job {
+            slot,
+            channel,
+            payload,
+            deadline: tokio::time::Instant::now() + self.response_timeout,
+            _permit: permit,
+        };
+        let Some(owner) = self.topology().primary_of(slot).cloned() else {
+            // No owner known: the backlog of "nobody" waits for one.
+            self.to_backlog(
+                NodeAddr {
+                    host: String::new(),
+                    port: 0,
+                },
+                job,
+            );
+            return Ok(());
+        };
+        let mut backlogs = self.backlogs.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(tx) = backlogs.get(&owner) {
+            if let Err(mpsc::error::SendError(job)) = tx.send(job) {
+                backlogs.remove(&owner);
+                drop(backlogs);
+                self.to_backlog(owner, job);
+            }
+            return Ok(());
+        }
+        drop(backlogs);
+        let Some(conn) = self.conn_now(&owner) else {
+            self.to_backlog(owner, job);
+            return Ok(());
+        };
+        let mut bytes = Vec::with_capacity(job.channel.len() + job.payload.len() + 48);
+        resp::write_command(
+            &mut bytes,
+            &[b"SPUBLISH", job.channel.as_bytes(), &job.payload],
+        );
+        let Ok(reply) = conn.enqueue(bytes, 1) else {
+            self.to_backlog(owner, job);
+            return Ok(());
+        };
         let router = self.clone();
         self.tasks.spawn(async move {
-            let _permit = permit;
-            let first = match written {
-                Some(reply) => {
-                    match tokio::time::timeout(router.response_timeout, reply).await {
-                        Ok(Ok(Ok(mut frames))) => {
-                            let frame = frames.pop().unwrap_or_default();
-                            match reply_error(&frame) {
-                                None => Ok(()),
-                                Some(e) => Err(Some(e)),
-                            }
-                        }
-                        // The connection failed: resent below.
-                        Ok(_) => Err(None),
-                        Err(_) => {
-                            if let Some(owner) = &owner {
-                                router.forget(owner);
-                            }
-                            router.count_error(&TransportError::Timeout {
-                                ms: millis(router.response_timeout),
-                            });
-                            return;
-                        }
+            let failed = match tokio::time::timeout_at(job.deadline, reply).await {
+                Ok(Ok(Ok(mut frames))) => match reply_error(&frames.pop().unwrap_or_default()) {
+                    None => {
+                        Counters::incr(&router.shared.counters.published);
+                        return;
                     }
+                    Some(e) => Some(e),
+                },
+                // The connection failed: resent below.
+                Ok(_) => None,
+                Err(_) => {
+                    router.forget(&owner);
+                    router.count_error(&TransportError::Timeout {
+                        ms: millis(router.response_timeout),
+                    });
+                    return;
                 }
-                None => Err(None),
             };
-            match first {
-                Ok(()) => Counters::incr(&router.shared.counters.published),
+            match failed {
                 // Not retryable (e.g. NOPERM): resending would not help.
-                Err(Some(e)) if !classify(&e).is_retryable() => {
+                Some(e) if !classify(&e).is_retryable() => {
                     router.count_error(&TransportError::Redis(e));
                 }
-                Err(_) => match router.spublish(&channel, &payload).await {
-                    Ok(_) => Counters::incr(&router.shared.counters.published),
-                    Err(e) => router.count_error(&e),
-                },
+                _ => router.send_job(job).await,
             }
         });
         Ok(())
+    }
+
+    /// Appends `job` to `owner`'s backlog, starting the task that drains it.
+    fn to_backlog(self: &Arc<Self>, owner: NodeAddr, job: Job) {
+        let mut backlogs = self.backlogs.lock().unwrap_or_else(PoisonError::into_inner);
+        // Sent under the lock: the draining task removes its entry under it
+        // too, once it found its queue empty, so nothing is left behind.
+        let job = match backlogs.get(&owner) {
+            Some(tx) => match tx.send(job) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
+        let router = self.clone();
+        let key = owner.clone();
+        self.tasks.spawn(async move {
+            loop {
+                let job = {
+                    match rx.try_recv() {
+                        Ok(job) => job,
+                        Err(_) => {
+                            let mut backlogs = router
+                                .backlogs
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner);
+                            // Nothing came in meanwhile: the backlog is done.
+                            match rx.try_recv() {
+                                Ok(job) => job,
+                                Err(_) => {
+                                    backlogs.remove(&key);
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                };
+                router.send_job(job).await;
+            }
+        });
+        // A fresh channel always takes the job.
+        let _ = tx.send(job);
+        backlogs.insert(owner, tx);
+    }
+
+    /// Sends one queued `SPUBLISH` as [`Router::command`], bounded by its
+    /// deadline; the outcome is counted.
+    async fn send_job(&self, job: Job) {
+        if tokio::time::Instant::now() >= job.deadline {
+            self.count_error(&TransportError::Timeout {
+                ms: millis(self.response_timeout),
+            });
+            return;
+        }
+        let mut command = Vec::with_capacity(job.channel.len() + job.payload.len() + 48);
+        resp::write_command(
+            &mut command,
+            &[b"SPUBLISH", job.channel.as_bytes(), &job.payload],
+        );
+        match self.command_until(job.slot, &command, job.deadline).await {
+            Ok(_) => Counters::incr(&self.shared.counters.published),
+            Err(e) => self.count_error(&e),
+        }
     }
 
     fn count_error(&self, e: &TransportError) {

@@ -151,3 +151,14 @@ pub(crate) fn client_count(server: &RedisServer) -> usize {
         other => panic!("unexpected CLIENT LIST reply {other:?}"),
     }
 }
+
+/// Logs to the test's output as `RUST_LOG` says (nothing when unset); once
+/// per test binary.
+pub(crate) fn init_tracing() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
