@@ -68,6 +68,7 @@ pub struct TransportConfig {
     resp3: Option<bool>,
     cluster: bool,
     pub(crate) publish_only: bool,
+    pub(crate) read_from_replicas: bool,
     pub(crate) response_timeout: Duration,
     pub(crate) connect_timeout: Duration,
     health_check_interval: Duration,
@@ -113,6 +114,7 @@ impl TransportConfig {
             resp3: None,
             cluster: false,
             publish_only: false,
+            read_from_replicas: false,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL,
@@ -168,6 +170,25 @@ impl TransportConfig {
     #[must_use]
     pub fn publish_only(mut self, on: bool) -> Self {
         self.publish_only = on;
+        self
+    }
+
+    /// On a Redis Cluster, subscribe shard channels on a replica of each
+    /// slot's shard instead of its primary (read/write separation, as the Go
+    /// adapter's `SubClient`): Redis delivers a shard channel's messages to
+    /// subscribers on the shard's replicas too, so the subscriber load moves
+    /// off the primaries. The replica is picked per slot (slot modulo the
+    /// shard's replicas); a shard without a replica is subscribed on its
+    /// primary. One subscriber connection per replica used.
+    /// [`Transport::shardnumsub`](crate::Transport::shardnumsub) adds up every
+    /// node of the shard in any case. Default: false.
+    ///
+    /// Refused by [`TransportConfig::build`] without a cluster
+    /// (`"read_from_replicas"`; use [`TransportConfig::subscriber_url`] for a
+    /// standalone replica).
+    #[must_use]
+    pub fn read_from_replicas(mut self, on: bool) -> Self {
+        self.read_from_replicas = on;
         self
     }
 
@@ -368,6 +389,13 @@ impl TransportConfig {
             });
         }
         let tls = self.tls_certificates();
+        if self.read_from_replicas && !self.is_cluster() {
+            return Err(ConfigError::Invalid {
+                setting: "read_from_replicas",
+                reason: "only for a Redis Cluster (for a standalone replica use subscriber_url)"
+                    .into(),
+            });
+        }
         if self.is_cluster() {
             if self.subscriber_url.is_some() {
                 return Err(ConfigError::Invalid {

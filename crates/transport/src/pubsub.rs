@@ -273,6 +273,7 @@ impl Transport {
                     settings: settings.clone(),
                     shared: shared.clone(),
                     event_capacity: config.event_capacity,
+                    replicas: config.read_from_replicas,
                     shutdown: CancellationToken::new(),
                 };
                 workers.spawn("shard supervisor", |shutdown| {
@@ -453,22 +454,12 @@ impl Transport {
         let Some(cluster) = &self.inner.cluster else {
             return numsub_count(&self.counter().query(&cmd).await?);
         };
-        let replies = cluster
-            .router
-            .on_every_node(&cmd.get_packed_command())
-            .await;
-        let mut total = None;
-        let mut last_error = None;
-        for reply in replies {
-            match reply.and_then(|frame| numsub_count(&redis::parse_redis_value(&frame)?)) {
-                Ok(n) => total = Some(total.unwrap_or(0) + n),
-                Err(e) => {
-                    tracing::debug!(error = %e, "PUBSUB NUMSUB: a cluster node did not answer");
-                    last_error = Some(e);
-                }
-            }
-        }
-        total.ok_or_else(|| last_error.unwrap_or(TransportError::Closed))
+        add_up(
+            cluster
+                .router
+                .on_every_node(&cmd.get_packed_command())
+                .await,
+        )
     }
 
     /// Registers `handler` for the messages of `subscription`: its channels
@@ -734,10 +725,13 @@ impl Transport {
     }
 
     /// `PUBSUB SHARDNUMSUB channel` (Redis ≥ 7.0): how many clients are
-    /// subscribed to this shard channel, asked of the publisher connection on
-    /// a standalone Redis and of the primary of the channel's slot on a Redis
-    /// Cluster (a shard channel's subscribers are all on its shard; replicas'
-    /// subscribers are not counted).
+    /// subscribed to this shard channel. On a standalone Redis asked of the
+    /// publisher connection (of the subscriber's endpoint when
+    /// [`TransportConfig::subscriber_url`] is set); on a Redis Cluster of
+    /// every node of the channel's shard, primary and replicas, added up (a
+    /// node counts only its own subscribers, and with
+    /// [`TransportConfig::read_from_replicas`] they are on replicas); nodes
+    /// that do not answer within the response timeout count 0.
     ///
     /// # Errors
     ///
@@ -752,11 +746,12 @@ impl Transport {
         let mut cmd = redis::cmd("PUBSUB");
         cmd.arg("SHARDNUMSUB").arg(channel);
         let slot = crate::slot::key_slot(channel.as_bytes());
-        let frame = cluster
-            .router
-            .command(slot, &cmd.get_packed_command())
-            .await?;
-        numsub_count(&redis::parse_redis_value(&frame)?)
+        add_up(
+            cluster
+                .router
+                .on_shard(slot, &cmd.get_packed_command())
+                .await,
+        )
     }
 
     /// Runs `cmd`, a command on the one key `key` (or on keys that share its
@@ -876,6 +871,24 @@ impl Transport {
             TransportError::Closed
         }
     }
+}
+
+/// The counts of `PUBSUB NUMSUB` / `SHARDNUMSUB` replies of several nodes,
+/// added up; nodes that did not answer count 0. The last error when none
+/// answered.
+fn add_up(replies: Vec<Result<bytes::Bytes, TransportError>>) -> Result<u64, TransportError> {
+    let mut total = None;
+    let mut last_error = None;
+    for reply in replies {
+        match reply.and_then(|frame| numsub_count(&redis::parse_redis_value(&frame)?)) {
+            Ok(n) => total = Some(total.unwrap_or(0) + n),
+            Err(e) => {
+                tracing::debug!(error = %e, "PUBSUB (SHARD)NUMSUB: a cluster node did not answer");
+                last_error = Some(e);
+            }
+        }
+    }
+    total.ok_or_else(|| last_error.unwrap_or(TransportError::Closed))
 }
 
 /// The count in a `PUBSUB NUMSUB` reply of one channel: element \[1\] under

@@ -58,6 +58,16 @@ const RETRY_MAX: Duration = Duration::from_millis(200);
 /// One node's connection slot: dialled by one caller at a time.
 type NodeSlot = Arc<tokio::sync::Mutex<Option<MuxConnection>>>;
 
+/// Why an attempt of a routed command failed.
+enum Failed {
+    /// Nothing was written (no connection could be made, or it was closed):
+    /// safe to retry.
+    Unsent(RedisError),
+    /// The connection failed after the command was queued for writing: it
+    /// may have run.
+    Unknown(RedisError),
+}
+
 /// A fire-and-forget `SPUBLISH` waiting in a node's backlog.
 struct Job {
     slot: u16,
@@ -97,6 +107,10 @@ pub(crate) struct Router {
     pub(crate) stale: Notify,
     in_flight: Arc<Semaphore>,
     tasks: TaskTracker,
+    /// The cluster's epoch when the map was last read after it grew.
+    epoch: std::sync::atomic::AtomicU64,
+    /// Which node the next epoch check asks.
+    audit_next: std::sync::atomic::AtomicUsize,
     /// Per node, the fire-and-forget publishes waiting for it, in order.
     backlogs: Mutex<HashMap<NodeAddr, mpsc::UnboundedSender<Job>>>,
     /// The node rotations of the classic connections, kept to the map's nodes.
@@ -133,6 +147,8 @@ impl Router {
             tasks: TaskTracker::new(),
             rotations: Mutex::new(Vec::new()),
             backlogs: Mutex::new(HashMap::new()),
+            epoch: std::sync::atomic::AtomicU64::new(0),
+            audit_next: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -227,6 +243,41 @@ impl Router {
         }
         self.version.send_modify(|v| *v += 1);
         true
+    }
+
+    /// Asks the next node of the map (in turn) for `cluster_current_epoch`
+    /// (`CLUSTER INFO`, one reply of ~700 bytes) and reads the map when the
+    /// epoch grew since the last time (every failover, and a slot migration's
+    /// `SETSLOT NODE`, bump it). Returns whether the map changed. A node that
+    /// does not answer within the response timeout is skipped.
+    pub(crate) async fn audit(&self) -> bool {
+        let topology = self.topology();
+        let nodes: Vec<&NodeAddr> = topology
+            .shards()
+            .iter()
+            .flat_map(|s| std::iter::once(&s.primary).chain(&s.replicas))
+            .collect();
+        if nodes.is_empty() {
+            return self.refresh().await;
+        }
+        let node = nodes[self.audit_next.fetch_add(1, Ordering::Relaxed) % nodes.len()].clone();
+        let ask = async {
+            let conn = self.conn(&node).await?;
+            let mut bytes = Vec::new();
+            resp::write_command(&mut bytes, &[b"CLUSTER", b"INFO"]);
+            let frame = conn.request(bytes, 1).await?.pop().unwrap_or_default();
+            let info: String = redis::from_redis_value(redis::parse_redis_value(&frame)?)?;
+            Ok::<_, RedisError>(current_epoch(&info))
+        };
+        let Ok(Ok(Some(epoch))) = tokio::time::timeout(self.response_timeout, ask).await else {
+            return false;
+        };
+        if epoch <= self.epoch.load(Ordering::Acquire) {
+            return false;
+        }
+        let changed = self.refresh().await;
+        self.epoch.fetch_max(epoch, Ordering::AcqRel);
+        changed
     }
 
     /// The map most nodes of `current` agree on (see [`Router::refresh`]).
@@ -388,28 +439,36 @@ impl Router {
         let (mut redirects, mut pause) = (0, RETRY_FIRST);
         loop {
             let (addr, asking) = match &target {
-                Target::Owner => match self.topology().primary_of(slot) {
-                    Some(a) => (Some(a.clone()), false),
-                    None => (None, false),
-                },
+                Target::Owner => (self.topology().primary_of(slot).cloned(), false),
                 Target::Moved(a) => (Some(a.clone()), false),
                 Target::Ask(a) => (Some(a.clone()), true),
             };
             let attempt = async {
+                // `None`: the map has no owner for the slot (CLUSTERDOWN-like).
                 let Some(addr) = &addr else {
                     return Err(None);
                 };
-                let conn = self.conn(addr).await.map_err(Some)?;
+                let conn = self.conn(addr).await.map_err(|e| Some(Failed::Unsent(e)))?;
                 let mut bytes = Vec::with_capacity(command.len() + 20);
                 if asking {
                     resp::write_command(&mut bytes, &[b"ASKING"]);
                 }
                 bytes.extend_from_slice(command);
-                let mut frames = conn
-                    .request(bytes, 1 + usize::from(asking))
-                    .await
-                    .map_err(Some)?;
-                Ok(frames.pop().expect("one reply per command"))
+                let reply = conn
+                    .enqueue(bytes, 1 + usize::from(asking))
+                    .map_err(|e| Some(Failed::Unsent(e)))?;
+                // Written (or about to be): a lost connection from here on
+                // leaves the outcome unknown, and a resend could run the
+                // command twice (a message delivered twice, an entry added
+                // twice), so it is not retried.
+                match reply.await {
+                    Ok(Ok(mut frames)) => Ok(frames.pop().expect("one reply per command")),
+                    Ok(Err(e)) => Err(Some(Failed::Unknown(e))),
+                    Err(_) => Err(Some(Failed::Unknown(crate::conn::io_error(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "connection closed",
+                    )))),
+                }
             };
             let error: Option<RedisError> = match tokio::time::timeout_at(deadline, attempt).await {
                 Err(_) => {
@@ -422,9 +481,13 @@ impl Router {
                     None => return Ok(frame),
                     Some(e) => Some(e),
                 },
-                Ok(Err(e)) => e,
+                Ok(Err(Some(Failed::Unknown(e)))) => {
+                    self.stale.notify_one();
+                    return Err(TransportError::Redis(e));
+                }
+                Ok(Err(Some(Failed::Unsent(e)))) => Some(e),
+                Ok(Err(None)) => None,
             };
-            // `None`: the map has no owner for the slot (CLUSTERDOWN-like).
             let class = error.as_ref().map_or(ErrorClass::Busy, classify);
             let redirect = error
                 .as_ref()
@@ -443,7 +506,6 @@ impl Router {
                     } else {
                         target = Target::Ask(addr);
                     }
-                    continue;
                 }
                 (ErrorClass::Redirect | ErrorClass::Busy | ErrorClass::Connection, _) => {
                     if let Some(e) = &error {
@@ -481,6 +543,37 @@ impl Router {
             .flat_map(|s| std::iter::once(&s.primary).chain(&s.replicas))
             .cloned()
             .collect();
+        self.on_nodes(nodes, command).await
+    }
+
+    /// As [`Router::on_every_node`], on the nodes (primary and replicas) of
+    /// the shard serving `slot`: for `PUBSUB SHARDNUMSUB`, since a shard
+    /// channel's subscribers may be on any node of its shard. Empty when no
+    /// shard serves the slot.
+    pub(crate) async fn on_shard(
+        &self,
+        slot: u16,
+        command: &[u8],
+    ) -> Vec<Result<Bytes, TransportError>> {
+        let topology = self.topology();
+        let nodes: Vec<NodeAddr> = topology
+            .shard_of(slot)
+            .map(|s| {
+                std::iter::once(&s.primary)
+                    .chain(&s.replicas)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.on_nodes(nodes, command).await
+    }
+
+    /// Runs `command` on each of `nodes` at once.
+    async fn on_nodes(
+        &self,
+        nodes: Vec<NodeAddr>,
+        command: &[u8],
+    ) -> Vec<Result<Bytes, TransportError>> {
         let timeout = self.response_timeout;
         let ask = |addr: NodeAddr| async move {
             let work = async {
@@ -526,10 +619,11 @@ impl Router {
     /// [`Router::command`] inside the response timeout counted from this call
     /// (so a long outage drops what waited too long instead of holding the
     /// backlog); later messages for that node queue behind it until the
-    /// backlog is empty. A message whose reply reports a failure after being
-    /// written (a connection lost in flight, `MOVED`) is resent on its own and
-    /// may overtake later ones. Failures are counted in `publish_errors` and
-    /// logged.
+    /// backlog is empty. A message answered with a redirect or a busy error
+    /// (`MOVED`, `TRYAGAIN`…) is resent on its own and may overtake later ones;
+    /// one whose connection was lost after it was written is not resent (it may
+    /// have been delivered: a resend could deliver it twice). Failures are
+    /// counted in `publish_errors` and logged.
     ///
     /// # Errors
     /// [`TransportError::BufferFull`] when [`MAX_IN_FLIGHT`] messages wait for
@@ -594,8 +688,16 @@ impl Router {
                     }
                     Some(e) => Some(e),
                 },
-                // The connection failed: resent below.
-                Ok(_) => None,
+                // The connection failed after the write: it may have been
+                // published; resending could deliver it twice.
+                Ok(_) => {
+                    router.stale.notify_one();
+                    router.count_error(&TransportError::Redis(crate::conn::io_error(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "connection lost with the SPUBLISH unanswered",
+                    )));
+                    return;
+                }
                 Err(_) => {
                     router.forget(&owner);
                     router.count_error(&TransportError::Timeout {
@@ -706,6 +808,13 @@ impl Router {
     }
 }
 
+/// `cluster_current_epoch` of a `CLUSTER INFO` reply (`key:value` lines).
+fn current_epoch(info: &str) -> Option<u64> {
+    info.lines()
+        .find_map(|l| l.strip_prefix("cluster_current_epoch:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// The error of an error reply frame (`-…`), `None` for any other reply.
 fn reply_error(frame: &[u8]) -> Option<RedisError> {
     if frame.first() != Some(&b'-') && frame.first() != Some(&b'!') {
@@ -784,6 +893,9 @@ mod tests {
         assert_eq!((addr.host.as_str(), addr.port), ("::1", 7002));
         assert!(reply_error(b":1\r\n").is_none());
         assert_eq!(integer_reply(b":7\r\n").unwrap(), 7);
+        let info = "cluster_state:ok\r\ncluster_current_epoch:17\r\ncluster_my_epoch:2\r\n";
+        assert_eq!(current_epoch(info), Some(17));
+        assert_eq!(current_epoch("cluster_current_epoch:x\r\n"), None);
         assert!(integer_reply(b"+OK\r\n").is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! Shard-channel subscribers on a Redis Cluster: one subscriber worker per
-//! primary that serves a subscribed shard channel, owned by one supervisor task
+//! primary (or, with `read_from_replicas`, per replica) that serves a
+//! subscribed shard channel, owned by one supervisor task
 //! that keeps every shard channel subscribed on its slot's current owner.
 //!
 //! The unit of placement is one subscription's shard channels of one slot:
@@ -11,12 +12,17 @@
 //! The slot map is read again ([`Router::refresh`]) when a node's subscriber
 //! loses its connection or is refused a channel, when Redis drops a channel by
 //! itself (unsolicited `sunsubscribe`), when a routed command got `MOVED`, every
-//! [`FAST_AUDIT`] while a unit has no live owner, and every [`AUDIT_PERIOD`]
-//! otherwise. A node that no longer serves any subscribed slot has its worker
+//! [`FAST_AUDIT`] while a unit has no live owner, when the cluster's epoch
+//! grew (checked every [`EPOCH_CHECK`] on one node), and every
+//! [`AUDIT_PERIOD`] in any case. The epoch matters for the publishing side: a
+//! primary demoted by a failover still accepts `SPUBLISH` (as a replica it
+//! serves its primary's shard channels) but delivers only to its own
+//! subscribers, silently. A node that no longer serves any subscribed slot has its worker
 //! stopped, so that nothing dials a node after the map says it is gone.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -25,7 +31,7 @@ use tracing::{debug, warn};
 
 use super::router::Router;
 use super::slot::key_slot;
-use super::topology::NodeAddr;
+use super::topology::{ClusterTopology, NodeAddr};
 use crate::config::Endpoint;
 use crate::error::TransportError;
 use crate::event::{ConnectionEvent, Role};
@@ -35,8 +41,12 @@ use crate::subscription::Subscription;
 use crate::worker::subscriber::{COMMAND_CAPACITY, Command, SubscriberSettings, SubscriberWorker};
 use crate::worker::supervisor::{Supervisor, WorkerKey};
 
-/// How often the slot map is checked while every shard channel is placed.
-pub(crate) const AUDIT_PERIOD: Duration = Duration::from_secs(1);
+/// How often the slot map is read in any case.
+pub(crate) const AUDIT_PERIOD: Duration = Duration::from_secs(5);
+/// How often one node is asked for the cluster's epoch (`CLUSTER INFO`,
+/// `cluster_current_epoch`), which every failover and slot migration bumps;
+/// the map is read when it grew.
+pub(crate) const EPOCH_CHECK: Duration = Duration::from_millis(200);
 /// How often it is checked while some shard channel has no live owner.
 pub(crate) const FAST_AUDIT: Duration = Duration::from_millis(100);
 
@@ -82,7 +92,14 @@ struct Unit {
     channels: Vec<String>,
     /// Where it is subscribed (or being subscribed), under which id.
     placed: Option<(NodeAddr, SubscriptionId)>,
+    /// Which of its registrations (by internal id) may call the handler:
+    /// [`EVERY`], or only the newest one after a move away from a node the map
+    /// no longer lists (see [`State::reconcile`]).
+    active: Arc<AtomicU64>,
 }
+
+/// [`Unit::active`]: every registration delivers.
+const EVERY: u64 = u64::MAX;
 
 struct UserSub {
     handler: MessageHandler,
@@ -104,6 +121,8 @@ pub(crate) struct ShardSupervisor {
     /// The transport's state: events are forwarded there, counters added.
     pub(crate) shared: Arc<Shared>,
     pub(crate) event_capacity: usize,
+    /// [`TransportConfig::read_from_replicas`](crate::TransportConfig::read_from_replicas).
+    pub(crate) replicas: bool,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -136,12 +155,16 @@ impl ShardSupervisor {
 
 impl State {
     async fn run(&mut self) {
+        use tokio::time::Instant;
         let mut versions = self.base.router.versions();
+        let mut next_tick = Instant::now() + EPOCH_CHECK;
+        let mut next_full = Instant::now() + AUDIT_PERIOD;
         loop {
-            let period = if self.degraded() {
-                FAST_AUDIT
+            let degraded = self.degraded();
+            let tick_at = if degraded {
+                next_tick.min(Instant::now() + FAST_AUDIT)
             } else {
-                AUDIT_PERIOD
+                next_tick
             };
             let refresh = tokio::select! {
                 biased;
@@ -156,7 +179,19 @@ impl State {
                 Some(note) = self.notes.1.recv() => self.note(note),
                 () = self.base.router.stale.notified() => true,
                 Ok(()) = versions.changed() => false,
-                () = tokio::time::sleep(period) => true,
+                () = tokio::time::sleep_until(tick_at) => {
+                    let now = Instant::now();
+                    next_tick = now + EPOCH_CHECK;
+                    if degraded || now >= next_full {
+                        next_full = now + AUDIT_PERIOD;
+                        true
+                    } else {
+                        // A failover or migration bumps the cluster's epoch:
+                        // one small CLUSTER INFO tells whether to read the map.
+                        self.base.router.audit().await;
+                        false
+                    }
+                }
             };
             if refresh {
                 self.base.router.refresh().await;
@@ -236,6 +271,7 @@ impl State {
                     let unit = units.entry(key_slot(channel.as_bytes())).or_insert(Unit {
                         channels: Vec::new(),
                         placed: None,
+                        active: Arc::new(AtomicU64::new(EVERY)),
                     });
                     if !unit.channels.contains(&channel) {
                         unit.channels.push(channel);
@@ -295,6 +331,7 @@ impl State {
         id: SubscriptionId,
     ) -> Vec<oneshot::Receiver<Result<(), TransportError>>> {
         let topology = self.base.router.topology();
+        let replicas = self.base.replicas;
         let Some(sub) = self.subs.get(&id) else {
             return Vec::new();
         };
@@ -307,10 +344,10 @@ impl State {
         let handler = sub.handler.clone();
         let mut answers = Vec::new();
         for (slot, channels) in todo {
-            let Some(owner) = topology.primary_of(slot).cloned() else {
+            let Some(owner) = place_of(&topology, slot, replicas).cloned() else {
                 continue;
             };
-            if let Some(answer) = self.place(id, slot, &owner, channels, handler.clone()) {
+            if let Some(answer) = self.place(id, slot, &owner, channels, handler.clone(), false) {
                 answers.push(answer);
             }
         }
@@ -327,12 +364,28 @@ impl State {
         owner: &NodeAddr,
         channels: Vec<String>,
         handler: MessageHandler,
+        mute_others: bool,
     ) -> Option<oneshot::Receiver<Result<(), TransportError>>> {
         let internal = SubscriptionId(self.next_id);
         self.next_id += 1;
         let commands = self.node(owner)?.commands.clone();
         let (ack, answer) = oneshot::channel();
         let subscription = Subscription::new().shard_channels(channels);
+        let active = self
+            .subs
+            .get(&id)
+            .and_then(|s| s.units.get(&slot))
+            .map(|u| u.active.clone())?;
+        if mute_others {
+            active.store(internal.0, Ordering::Release);
+        }
+        let gate = active;
+        let handler: MessageHandler = Arc::new(move |m| {
+            let a = gate.load(Ordering::Acquire);
+            if a == EVERY || a == internal.0 {
+                handler(m);
+            }
+        });
         if commands
             .try_send(Command::Subscribe {
                 id: internal,
@@ -493,12 +546,18 @@ impl State {
     /// ones, and stops the workers of nodes that serve no unit any more.
     async fn reconcile(&mut self) {
         let topology = self.base.router.topology();
+        let replicas = self.base.replicas;
         let mut moves = Vec::new();
         for (id, sub) in &self.subs {
             for (slot, unit) in &sub.units {
-                let owner = topology.primary_of(*slot);
-                let here = unit.placed.as_ref().map(|(n, _)| n);
-                if owner.is_some() && owner != here {
+                // A unit stays on any node of its slot's shard (a primary
+                // demoted by a failover keeps getting the shard's messages as
+                // a replica); it moves when unplaced or elsewhere.
+                let shard = topology.shard_of(*slot);
+                let at_home = unit.placed.as_ref().is_some_and(|(n, _)| {
+                    shard.is_some_and(|s| s.primary == *n || s.replicas.contains(n))
+                });
+                if shard.is_some() && !at_home {
                     moves.push((*id, *slot));
                 }
             }
@@ -516,10 +575,24 @@ impl State {
             };
             let old = unit.placed.take();
             let channels = unit.channels.clone();
-            let owner = topology.primary_of(slot).cloned().expect("checked");
+            let active = unit.active.clone();
+            let owner = place_of(&topology, slot, replicas)
+                .cloned()
+                .expect("checked");
             debug!(slot, node = %owner, "shard channels placed on the slot's owner");
-            // Subscribed on the new owner first, then dropped from the old.
-            let _ = self.place(id, slot, &owner, channels, handler);
+            // From a node the map puts in another shard (a slot migration):
+            // subscribed on the new owner first, then dropped from the old,
+            // both delivering meanwhile (SPUBLISH reaches only the shard that
+            // accepted it: nothing comes twice). From a node the map does not
+            // list (right after a failover a demoted primary may still get the
+            // shard's messages by replication, unlisted for a moment), the old
+            // registration is muted at once, before the new one is subscribed:
+            // a short gap rather than a message twice.
+            let elsewhere = old.as_ref().is_some_and(|(node, _)| topology.serves(node));
+            if elsewhere {
+                active.store(EVERY, Ordering::Release);
+            }
+            let _ = self.place(id, slot, &owner, channels, handler, !elsewhere);
             if let Some((node, internal)) = old {
                 self.units.remove(&internal);
                 self.unsubscribe_on(&node, internal);
@@ -559,4 +632,16 @@ fn retryable_text(error: &str) -> bool {
     ]
     .iter()
     .any(|code| error.contains(code))
+}
+
+/// Where a slot's shard channels are subscribed: its primary, or with
+/// `replicas` one of the shard's replicas (slot modulo their number; the
+/// primary when it has none).
+fn place_of(topology: &ClusterTopology, slot: u16, replicas: bool) -> Option<&NodeAddr> {
+    let shard = topology.shard_of(slot)?;
+    if replicas && !shard.replicas.is_empty() {
+        Some(&shard.replicas[usize::from(slot) % shard.replicas.len()])
+    } else {
+        Some(&shard.primary)
+    }
 }

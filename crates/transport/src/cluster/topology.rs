@@ -245,6 +245,13 @@ impl ClusterTopology {
         self.shard_of(slot).map(|s| &s.primary)
     }
 
+    /// Whether `node` is a primary or a replica of some shard of the map.
+    pub fn serves(&self, node: &NodeAddr) -> bool {
+        self.shards
+            .iter()
+            .any(|s| s.primary == *node || s.replicas.contains(node))
+    }
+
     /// Whether both maps name the same primary for every slot (replicas and
     /// shard order aside).
     pub fn same_primaries(&self, other: &ClusterTopology) -> bool {

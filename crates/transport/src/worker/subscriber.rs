@@ -344,12 +344,14 @@ impl SubscriberWorker {
             trace!(name = ?reply.name(), "unexpected reply ignored");
             return;
         }
+        // redis-rs reads `[sunsubscribe, channel, count]` as a push whose
+        // data is `[channel, count]`.
         let channel = match reply.value() {
-            Ok(redis::Value::Array(items) | redis::Value::Push { data: items, .. }) => items
-                .get(1)
-                .and_then(|c| redis::from_redis_value_ref::<String>(c).ok()),
+            Ok(redis::Value::Push { data, .. }) => data.first().cloned(),
+            Ok(redis::Value::Array(items)) => items.get(1).cloned(),
             _ => None,
-        };
+        }
+        .and_then(|c| redis::from_redis_value::<String>(c).ok());
         if let Some(channel) = channel {
             debug!(%channel, "redis dropped a shard channel (its slot moved)");
             self.shared
