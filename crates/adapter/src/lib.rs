@@ -14,20 +14,22 @@
 //! subscriptions come back by themselves; requests never hang: they end with the
 //! responses or with [`Error::Timeout`] saying how many servers answered.
 
-mod ack_stream;
 mod classic;
 mod config;
 pub mod convert;
+mod engine;
 mod error;
 mod foreign_ids;
-mod pending;
+mod kind;
 mod state;
 mod stats;
 
-pub use ack_stream::AckStream;
-pub use classic::{ClassicAdapter, InitRes};
+pub use classic::ClassicAdapter;
 pub use config::{ClassicConfig, ConfigError};
+pub use engine::InitRes;
+pub use engine::ack_stream::AckStream;
 pub use error::Error;
+pub use kind::AdapterKind;
 pub use state::{
     AckResult, RedisAdapterState, ServerSideAck, ServerSideEvent, ServerSideHandler, SocketInfo,
 };
