@@ -13,6 +13,11 @@
 //! Delivery: broadcasts are at-most-once (Redis Pub/Sub); after a Redis reconnect the
 //! subscriptions come back by themselves; requests never hang: they end with the
 //! responses or with [`Error::Timeout`] saying how many servers answered.
+//!
+//! Layout: one engine (`engine/`: the operations, requests that collect replies, the
+//! pending table, the ack stream, remote operations on local sockets) under every adapter
+//! kind, each a thin codec over it (`classic/`). A state serves one [`AdapterKind`]
+//! ([`RedisAdapterState::kind`]).
 
 mod classic;
 mod config;
