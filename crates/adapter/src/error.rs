@@ -42,6 +42,17 @@ pub enum Error {
     /// foreign ids is bounded).
     #[error("unknown remote socket {0}")]
     UnknownRemoteSocket(String),
+    /// A namespace adapter was given a [`RedisAdapterState`](crate::RedisAdapterState)
+    /// made for another adapter kind.
+    #[error(
+        "a {state} adapter state cannot serve a {adapter} adapter: make the state for the {adapter} adapter"
+    )]
+    WrongAdapterKind {
+        /// The kind the state was made for.
+        state: crate::AdapterKind,
+        /// The kind of the adapter that was given the state.
+        adapter: crate::AdapterKind,
+    },
     /// The event name is reserved by Socket.IO.
     #[error("\"{0}\" is a reserved event name")]
     ReservedEvent(String),

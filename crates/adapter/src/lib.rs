@@ -13,21 +13,28 @@
 //! Delivery: broadcasts are at-most-once (Redis Pub/Sub); after a Redis reconnect the
 //! subscriptions come back by themselves; requests never hang: they end with the
 //! responses or with [`Error::Timeout`] saying how many servers answered.
+//!
+//! Layout: one engine (`engine/`: the operations, requests that collect replies, the
+//! pending table, the ack stream, remote operations on local sockets) under every adapter
+//! kind, each a thin codec over it (`classic/`). A state serves one [`AdapterKind`]
+//! ([`RedisAdapterState::kind`]).
 
-mod ack_stream;
 mod classic;
 mod config;
 pub mod convert;
+mod engine;
 mod error;
 mod foreign_ids;
-mod pending;
+mod kind;
 mod state;
 mod stats;
 
-pub use ack_stream::AckStream;
-pub use classic::{ClassicAdapter, InitRes};
+pub use classic::ClassicAdapter;
 pub use config::{ClassicConfig, ConfigError};
+pub use engine::InitRes;
+pub use engine::ack_stream::AckStream;
 pub use error::Error;
+pub use kind::AdapterKind;
 pub use state::{
     AckResult, RedisAdapterState, ServerSideAck, ServerSideEvent, ServerSideHandler, SocketInfo,
 };

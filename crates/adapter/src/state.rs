@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{ClassicConfig, ConfigError};
 use crate::error::Error;
 use crate::foreign_ids::ForeignIds;
+use crate::kind::AdapterKind;
 use crate::stats::Counters;
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -127,12 +128,15 @@ pub struct RedisAdapterState {
 impl std::fmt::Debug for RedisAdapterState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisAdapterState")
+            .field("kind", &self.inner.kind)
             .field("config", &self.inner.config)
             .finish()
     }
 }
 
 pub(crate) struct StateInner {
+    /// The adapter kind this state serves (checked at namespace initialisation).
+    pub(crate) kind: AdapterKind,
     pub(crate) transport: Transport,
     pub(crate) config: ClassicConfig,
     pub(crate) namespaces: Mutex<HashMap<String, Weak<dyn NamespaceOps>>>,
@@ -217,6 +221,7 @@ impl RedisAdapterState {
         let request_permits = Arc::new(Semaphore::new(config.max_concurrent_remote_requests));
         Ok(Self {
             inner: Arc::new(StateInner {
+                kind: AdapterKind::Classic,
                 transport,
                 foreign: ForeignIds::new(config.max_foreign_ids),
                 config,
@@ -235,6 +240,12 @@ impl RedisAdapterState {
     /// The Redis transport (for its connection events and counters).
     pub fn transport(&self) -> &Transport {
         &self.inner.transport
+    }
+
+    /// The adapter kind this state serves ([`AdapterKind::Classic`] for a state made by
+    /// [`RedisAdapterState::connect`] or [`RedisAdapterState::new`]).
+    pub fn kind(&self) -> AdapterKind {
+        self.inner.kind
     }
 
     /// The options.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sio_redis::wire::Value;
-use sio_redis::{ClassicAdapter, ClassicConfig, Error, RedisAdapterState};
+use sio_redis::{AdapterKind, ClassicAdapter, ClassicConfig, Error, RedisAdapterState};
 use sio_redis_testkit::{RedisServer, RespConnection};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Emitter;
@@ -69,6 +69,7 @@ async fn server_side_emit_and_server_count_across_servers() {
     let redis = RedisServer::start().expect("redis");
     let a = server(&redis.url(), fast(), "a").await;
     let b = server(&redis.url(), fast(), "b").await;
+    assert_eq!(a.state.kind(), AdapterKind::Classic);
     assert_eq!(a.state.server_count("/").await.unwrap(), 2);
 
     a.state

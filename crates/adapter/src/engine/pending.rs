@@ -9,7 +9,7 @@ use std::task::Waker;
 use socketioxide_core::Value as SioValue;
 use tokio::sync::mpsc;
 
-use sio_redis_wire::classic::ClassicResponse;
+use super::message::Reply;
 
 /// The most acknowledgements one broadcast-with-ack buffers before its stream is read;
 /// more are counted as dropped.
@@ -32,7 +32,7 @@ pub(crate) enum Delivery {
 pub(crate) enum Waiter {
     /// allRooms / fetchSockets / serverSideEmit with ack: one response per server. The
     /// channel holds as many as the servers expected (more are duplicates).
-    Responses(mpsc::Sender<ClassicResponse>),
+    Responses(mpsc::Sender<Reply>),
     /// Broadcast with acknowledgements: client counts and acks.
     Acks(Arc<AckInbox>),
 }
@@ -62,31 +62,32 @@ impl Pending {
         self.lock().contains_key(request_id)
     }
 
-    /// Hands a response to its waiter. A client count above `max_client_count` is
-    /// refused ([`Delivery::ClientCountTooLarge`]).
+    /// Hands `reply` to the waiter of `request_id`. A client count above
+    /// `max_client_count` is refused ([`Delivery::ClientCountTooLarge`]).
     pub(crate) fn deliver(
         &self,
-        response: ClassicResponse,
+        request_id: &str,
+        reply: Reply,
         max_client_count: u64,
         convert_ack: impl FnOnce(Option<sio_redis_wire::Value>) -> Option<SioValue>,
     ) -> Delivery {
         let map = self.lock();
-        match map.get(response.request_id()) {
+        match map.get(request_id) {
             None => Delivery::NoWaiter,
             Some(Waiter::Responses(tx)) => {
                 // A full channel means more answers than servers: duplicates, dropped.
-                let _ = tx.try_send(response);
+                let _ = tx.try_send(reply);
                 Delivery::Delivered
             }
             Some(Waiter::Acks(inbox)) => {
-                match response {
-                    ClassicResponse::BroadcastClientCount { client_count, .. } => {
+                match reply {
+                    Reply::ClientCount(client_count) => {
                         if client_count > max_client_count {
                             return Delivery::ClientCountTooLarge(client_count);
                         }
                         inbox.client_count(client_count);
                     }
-                    ClassicResponse::BroadcastAck { packet, .. } => {
+                    Reply::Ack(packet) => {
                         if let Some(v) = convert_ack(packet) {
                             inbox.ack(v);
                         }
@@ -174,11 +175,8 @@ impl AckInbox {
 mod tests {
     use super::*;
 
-    fn count(request_id: &str, client_count: u64) -> ClassicResponse {
-        ClassicResponse::BroadcastClientCount {
-            request_id: request_id.into(),
-            client_count,
-        }
+    fn count(client_count: u64) -> Reply {
+        Reply::ClientCount(client_count)
     }
 
     #[test]
@@ -188,7 +186,7 @@ mod tests {
         let _guard = pending.register("r".into(), Waiter::Acks(inbox.clone()));
         // Three counts of 2^63, as another node can send them: refused, not summed.
         for _ in 0..3 {
-            let d = pending.deliver(count("r", 1 << 63), 1 << 20, |_| None);
+            let d = pending.deliver("r", count(1 << 63), 1 << 20, |_| None);
             assert_eq!(d, Delivery::ClientCountTooLarge(1 << 63));
         }
         {
@@ -200,13 +198,13 @@ mod tests {
             );
         }
         assert_eq!(
-            pending.deliver(count("r", 1 << 20), 1 << 20, |_| None),
+            pending.deliver("r", count(1 << 20), 1 << 20, |_| None),
             Delivery::Delivered,
             "the limit itself is accepted"
         );
         // Even with no limit the sum cannot overflow (it panicked in debug builds).
         for _ in 0..3 {
-            pending.deliver(count("r", 1 << 63), u64::MAX, |_| None);
+            pending.deliver("r", count(1 << 63), u64::MAX, |_| None);
         }
         let s = inbox.lock();
         assert_eq!((s.servers, s.expected_acks), (4, u64::MAX));

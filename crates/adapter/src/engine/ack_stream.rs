@@ -11,7 +11,7 @@ use socketioxide_core::Sid;
 use socketioxide_core::adapter::{AckStreamItem, SocketEmitter};
 use tokio::time::Sleep;
 
-use crate::pending::{AckInbox, PendingGuard};
+use super::pending::{AckInbox, PendingGuard};
 
 /// Acknowledgements of one broadcast, local and remote.
 ///

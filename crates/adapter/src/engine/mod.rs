@@ -1,0 +1,231 @@
+//! The adapter engine: everything a namespace adapter does that does not depend on its
+//! wire protocol, shared by every adapter kind through the [`Codec`] seam.
+//!
+//! * [`ops`]: the cluster operations (broadcast with and without acknowledgements,
+//!   fetchSockets, socketsJoin / socketsLeave, disconnectSockets, serverSideEmit with and
+//!   without acknowledgements, serverCount, allRooms);
+//! * [`request`]: requests that collect one reply per server until the expected count or
+//!   the deadline;
+//! * [`apply`]: what another server's message does here: local operations, answers on a
+//!   bounded pool, acknowledgements forwarded;
+//! * [`opts`]: socketioxide options to wire options and back;
+//! * [`pending`]: the table of requests waiting for replies; [`ack_stream`]: the merged
+//!   acknowledgements of a broadcast;
+//! * [`message`]: the protocol-independent messages a codec encodes and decodes.
+//!
+//! An adapter kind is a thin layer over [`Engine<E, C>`]: its `CoreAdapter` impl forwards
+//! to the engine, and its [`Codec`] says which channels, which bytes, which commands.
+
+pub(crate) mod ack_stream;
+mod apply;
+mod codec;
+pub(crate) mod message;
+mod ops;
+mod opts;
+pub(crate) mod pending;
+mod request;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use sio_redis_transport::{Message, MessageHandler, SubscriptionId};
+use socketioxide_core::adapter::{CoreLocalAdapter, SocketEmitter, Spawnable};
+
+pub(crate) use codec::{Codec, Publication, PublishMode};
+pub(crate) use message::{Outgoing, Reply};
+
+use crate::error::Error;
+use crate::state::{BoxFuture, NamespaceOps, RedisAdapterState, lock};
+use pending::Pending;
+
+/// One namespace adapter of kind `C`: the local sockets of the namespace, the shared
+/// state, this server's uid, the pending requests and the codec.
+pub(crate) struct Engine<E, C> {
+    pub(crate) local: CoreLocalAdapter<E>,
+    pub(crate) state: RedisAdapterState,
+    /// This server's uid in the namespace ([`Codec::new_uid`]).
+    pub(crate) uid: String,
+    /// The namespace path.
+    pub(crate) nsp: String,
+    pub(crate) codec: C,
+    pending: Pending,
+    subscription: Mutex<Option<SubscriptionId>>,
+}
+
+impl<E, C> std::fmt::Debug for Engine<E, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("kind", &self.state.inner.kind)
+            .field("uid", &self.uid)
+            .field("nsp", &self.nsp)
+            .finish()
+    }
+}
+
+/// The initialisation of a namespace adapter: subscribe its channels (the classic
+/// adapter: SUBSCRIBE and PSUBSCRIBE). Fails with [`Error::WrongAdapterKind`] when the
+/// [`RedisAdapterState`] was made for another adapter kind. Await it (`io.ns(...).await`), or let socketioxide spawn it (dynamic namespaces).
+#[must_use = "the namespace is not subscribed until this future is awaited"]
+pub struct InitRes(BoxFuture<'static, Result<(), Error>>);
+
+impl std::fmt::Debug for InitRes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InitRes")
+    }
+}
+
+impl Future for InitRes {
+    type Output = Result<(), Error>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl Spawnable for InitRes {
+    fn spawn(self) {
+        tokio::spawn(async move {
+            if let Err(e) = self.0.await {
+                tracing::error!(error = %e, "redis adapter initialisation failed");
+            }
+        });
+    }
+}
+
+/// Dropping the engine (socketioxide drops its adapter with its namespace or its server)
+/// removes its Redis subscription without blocking: the unsubscription goes out on a task
+/// of the current Tokio runtime, or, when none is running, at the next namespace
+/// initialisation on the same [`RedisAdapterState`] (closing the state closes the
+/// subscriber connection, which drops every subscription anyway).
+impl<E, C> Drop for Engine<E, C> {
+    fn drop(&mut self) {
+        let id = self
+            .subscription
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let inner = &self.state.inner;
+        {
+            let mut namespaces = lock(&inner.namespaces);
+            // Ours (dead now) unless another adapter of the namespace replaced it.
+            if namespaces
+                .get(&self.nsp)
+                .is_some_and(|w| w.strong_count() == 0)
+            {
+                namespaces.remove(&self.nsp);
+            }
+        }
+        if let Some(id) = id {
+            inner.unsubscribe_later(id);
+        }
+    }
+}
+
+impl<E: SocketEmitter, C: Codec> Engine<E, C> {
+    /// The engine of the namespace of `local`, with a fresh uid.
+    pub(crate) fn new(state: &RedisAdapterState, local: CoreLocalAdapter<E>) -> Self {
+        let nsp = local.path().to_string();
+        let uid = C::new_uid();
+        Self {
+            codec: C::new(&state.inner.config, &nsp, &uid),
+            local,
+            state: state.clone(),
+            uid,
+            nsp,
+            pending: Pending::default(),
+            subscription: Mutex::new(None),
+        }
+    }
+
+    /// Subscribes the codec's channels (handler registered before the subscription is
+    /// confirmed), then makes the namespace reachable from the user's handle.
+    ///
+    /// # Errors
+    /// [`Error::WrongAdapterKind`] when the state was made for another adapter kind;
+    /// [`Error::Transport`] when Redis refuses the subscription.
+    pub(crate) fn init(self: Arc<Self>, on_success: impl FnOnce() + Send + 'static) -> InitRes {
+        InitRes(Box::pin(async move {
+            let kind = self.state.inner.kind;
+            if kind != C::KIND {
+                return Err(Error::WrongAdapterKind {
+                    state: kind,
+                    adapter: C::KIND,
+                });
+            }
+            self.state.inner.unsubscribe_orphans().await;
+            let weak = Arc::downgrade(&self);
+            let handler: MessageHandler = Arc::new(move |msg| {
+                if let Some(engine) = weak.upgrade() {
+                    engine.count_received();
+                    C::on_message(&engine, msg);
+                }
+            });
+            let id = self
+                .state
+                .inner
+                .transport
+                .subscribe(self.codec.subscription(), handler)
+                .await?;
+            *lock(&self.subscription) = Some(id);
+            let ops: Arc<dyn NamespaceOps> = self.clone();
+            lock(&self.state.inner.namespaces).insert(self.nsp.clone(), Arc::downgrade(&ops));
+            on_success();
+            Ok(())
+        }))
+    }
+
+    /// Leaves the cluster: unreachable from the handle, subscription removed.
+    ///
+    /// # Errors
+    /// [`Error::Transport`] when the unsubscription fails.
+    pub(crate) async fn close(&self) -> Result<(), Error> {
+        lock(&self.state.inner.namespaces).remove(&self.nsp);
+        let id = lock(&self.subscription).take();
+        if let Some(id) = id {
+            self.state.inner.transport.unsubscribe(id).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends `p` through the codec and counts it.
+    pub(crate) async fn send(&self, p: Publication, mode: PublishMode) -> Result<(), Error> {
+        self.codec
+            .publish(&self.state.inner.transport, p, mode)
+            .await?;
+        self.state
+            .inner
+            .counters
+            .published
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Encodes `msg` of this server and sends it, awaited.
+    pub(crate) async fn publish(&self, msg: Outgoing) -> Result<(), Error> {
+        let p = self.codec.encode(&self.uid, msg);
+        self.send(p, PublishMode::Awaited).await
+    }
+
+    fn count_received(&self) {
+        self.state
+            .inner
+            .counters
+            .received
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a message dropped for reason `kind` (logged once per kind).
+    pub(crate) fn drop_message(&self, kind: &str, msg: &Message, detail: &dyn std::fmt::Display) {
+        self.state
+            .inner
+            .counters
+            .drop_message(kind, &msg.channel, detail);
+    }
+
+    /// Counts a message that failed to decode (`decode:<kind>`).
+    pub(crate) fn decode_failed(&self, msg: &Message, e: &sio_redis_wire::DecodeError) {
+        self.drop_message(&format!("decode:{}", e.kind()), msg, e);
+    }
+}
