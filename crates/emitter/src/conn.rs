@@ -1,28 +1,30 @@
 //! The Redis side: one connection (standalone or Redis Cluster) that only `PUBLISH`es.
+//!
+//! [`Emitter::connect`](crate::Emitter::connect) and
+//! [`Emitter::connect_cluster`](crate::Emitter::connect_cluster) publish through a
+//! publish-only [`Transport`] (the adapters' own transport: its reconnect with back-off,
+//! its error classification, Redis Cluster through its slot map and node rotation); the
+//! constructors that take a caller's redis-rs connection publish on that connection.
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::cluster::ClusterClient;
+use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
-use redis::{AsyncConnectionConfig, Client};
 
-use sio_redis_transport::redact_url;
+use sio_redis_transport::{Transport, TransportConfig, TransportError, redact_url};
 
 use crate::config::EmitterConfig;
 use crate::error::Error;
 use crate::selection::Message;
 
-/// First delay between reconnection attempts (doubling, with jitter).
-const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(100);
-/// Longest delay between reconnection attempts.
-const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(2);
-
 /// The connection kinds an emitter publishes on. All are cheap to clone (handles on one
 /// multiplexed connection per server).
 #[derive(Clone)]
 enum Conn {
-    /// Standalone Redis, reconnecting forever in the background.
+    /// A publish-only transport (standalone, Sentinel or Redis Cluster), reconnecting
+    /// forever in the background.
+    Transport(Transport),
+    /// A caller's `ConnectionManager`.
     Standalone(ConnectionManager),
     /// Redis Cluster: `PUBLISH` on any node reaches the subscribers of every node.
     Cluster(ClusterConnection),
@@ -52,86 +54,69 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// redis-rs builds rustls client configs with the process-default crypto provider:
-/// install rustls's ring provider unless one is installed already.
-fn ensure_tls_provider(url: &str) {
-    if url.starts_with("rediss") && rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing a race with another installer is fine: one provider is installed.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}
-
-fn bad_url(setting: &'static str, e: redis::RedisError) -> Error {
-    Error::Config {
-        setting,
-        reason: "not a valid Redis URL".into(),
-        source: Some(e),
-    }
-}
-
-/// Runs `fut` within the connection timeout, mapping its errors.
-async fn within<T>(
+/// A publish-only transport from `transport` with the emitter's timeouts; its
+/// errors as the emitter's (`setting`: the URL setting's name in them).
+async fn connect(
+    transport: TransportConfig,
     config: &EmitterConfig,
     target: &str,
-    fut: impl Future<Output = redis::RedisResult<T>>,
-) -> Result<T, Error> {
-    match tokio::time::timeout(config.get_connection_timeout(), fut).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(source)) => Err(Error::Connect {
+    setting: &'static str,
+) -> Result<Transport, Error> {
+    let transport = transport
+        .publish_only(true)
+        .connect_timeout(config.get_connection_timeout())
+        .response_timeout(config.get_response_timeout());
+    // Boxed: the transport's start-up future is deep, and callers nest it further.
+    let connect: std::pin::Pin<Box<dyn Future<Output = Result<Transport, TransportError>> + Send>> =
+        Box::pin(async move { Transport::connect(transport.build()?).await });
+    // Seeds are tried one after the other: the whole start-up is bounded too.
+    let bound = config.get_connection_timeout() + config.get_response_timeout();
+    match tokio::time::timeout(bound, connect).await {
+        Ok(Ok(t)) => Ok(t),
+        Ok(Err(TransportError::Config(e))) => Err(Error::Config {
+            setting,
+            reason: e.to_string(),
+            source: match e {
+                sio_redis_transport::ConfigError::Url { source, .. } => Some(source),
+                _ => None,
+            },
+        }),
+        Ok(Err(TransportError::Connect { source, .. } | TransportError::Redis(source))) => {
+            Err(Error::Connect {
+                target: target.to_owned(),
+                source,
+            })
+        }
+        Ok(Err(other)) => Err(Error::Connect {
             target: target.to_owned(),
-            source,
+            source: redis::RedisError::from(std::io::Error::other(other.to_string())),
         }),
         Err(_) => Err(Error::ConnectTimeout {
             target: target.to_owned(),
-            ms: millis(config.get_connection_timeout()),
+            ms: millis(bound),
         }),
     }
 }
 
 impl Publisher {
-    /// Connects to a standalone Redis at `url`.
-    ///
-    /// One plain connection is tried first, so that a refused connection or a failed
-    /// `AUTH` is reported at once with its cause; then a `ConnectionManager` that
-    /// retries reconnections forever (100 ms doubling to 2 s, with jitter) is made.
+    /// Connects to a standalone Redis (or Sentinel-named primary) at `url`, one attempt
+    /// bounded by the connection timeout, so that a refused connection or a failed
+    /// `AUTH` is reported at once with its cause; afterwards the transport reconnects
+    /// forever (exponential back-off with jitter).
     pub(crate) async fn standalone(url: &str, config: &EmitterConfig) -> Result<Self, Error> {
         config.validate()?;
-        ensure_tls_provider(url);
-        let client = Client::open(url).map_err(|e| bad_url("url", e))?;
         let target = redact_url(url);
-        let ct = config.get_connection_timeout();
-        let rt = config.get_response_timeout();
-        let probe_config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(ct))
-            .set_response_timeout(Some(rt));
-        within(config, &target, async {
-            let mut conn = client
-                .get_multiplexed_async_connection_with_config(&probe_config)
-                .await?;
-            redis::cmd("PING").query_async::<()>(&mut conn).await
-        })
-        .await?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_number_of_retries(usize::MAX)
-            .set_min_delay(RECONNECT_MIN_DELAY)
-            .set_max_delay(RECONNECT_MAX_DELAY)
-            .set_connection_timeout(Some(ct))
-            .set_response_timeout(Some(rt));
-        let manager = within(
-            config,
-            &target,
-            ConnectionManager::new_with_config(client, manager_config),
-        )
-        .await?;
+        let transport = connect(TransportConfig::new(url), config, &target, "url").await?;
         Ok(Self {
-            conn: Conn::Standalone(manager),
-            response_timeout: rt,
+            conn: Conn::Transport(transport),
+            response_timeout: config.get_response_timeout(),
             describe: format!("standalone {target}"),
         })
     }
 
-    /// Connects to a Redis Cluster through the seed nodes `urls`; the cluster connection
-    /// reconnects to nodes and refreshes the slot map by itself.
+    /// Connects to a Redis Cluster through the seed nodes `urls`; `PUBLISH` goes to one
+    /// node (the cluster bus carries it to every node), moved to the next known node when
+    /// that one fails.
     pub(crate) async fn cluster<S: AsRef<str>>(
         urls: &[S],
         config: &EmitterConfig,
@@ -145,20 +130,20 @@ impl Publisher {
             });
         }
         let urls: Vec<&str> = urls.iter().map(AsRef::as_ref).collect();
-        urls.iter().for_each(|u| ensure_tls_provider(u));
         let target = urls
             .iter()
             .map(|u| redact_url(u))
             .collect::<Vec<_>>()
             .join(",");
-        let client = ClusterClient::builder(urls.iter().copied())
-            .connection_timeout(config.get_connection_timeout())
-            .response_timeout(config.get_response_timeout())
-            .build()
-            .map_err(|e| bad_url("urls", e))?;
-        let conn = within(config, &target, client.get_async_connection()).await?;
+        let transport = connect(
+            TransportConfig::new(urls.join(",")).cluster(true),
+            config,
+            &target,
+            "urls",
+        )
+        .await?;
         Ok(Self {
-            conn: Conn::Cluster(conn),
+            conn: Conn::Transport(transport),
             response_timeout: config.get_response_timeout(),
             describe: format!("cluster {target}"),
         })
@@ -204,8 +189,31 @@ impl Publisher {
     pub(crate) async fn publish(&self, msg: &Message) -> Result<(), Error> {
         let mut cmd = redis::cmd("PUBLISH");
         cmd.arg(&msg.channel).arg(msg.payload.as_slice());
+        if let Conn::Transport(t) = &self.conn {
+            let payload = bytes::Bytes::copy_from_slice(msg.payload.as_slice());
+            return match t.publish(&msg.channel, payload).await {
+                Ok(_receivers) => Ok(()),
+                Err(TransportError::Timeout { ms }) => Err(Error::Timeout {
+                    channel: msg.channel.clone(),
+                    ms,
+                }),
+                Err(TransportError::Redis(source)) => Err(Error::Publish {
+                    channel: msg.channel.clone(),
+                    source,
+                }),
+                // Not connected (reconnecting), queue full, closed: nothing was sent.
+                Err(other) => Err(Error::Publish {
+                    channel: msg.channel.clone(),
+                    source: redis::RedisError::from(std::io::Error::new(
+                        std::io::ErrorKind::NotConnected,
+                        other.to_string(),
+                    )),
+                }),
+            };
+        }
         let sent = async {
             match &self.conn {
+                Conn::Transport(_) => unreachable!("published above"),
                 Conn::Standalone(c) => cmd.query_async::<i64>(&mut c.clone()).await,
                 Conn::Cluster(c) => cmd.query_async::<i64>(&mut c.clone()).await,
                 Conn::Multiplexed(c) => cmd.query_async::<i64>(&mut c.clone()).await,

@@ -75,12 +75,15 @@
 //! ```
 //!
 //! # Connections
-//! [`Emitter::connect`] keeps one multiplexed connection (redis-rs `ConnectionManager`)
-//! that reconnects by itself, forever (100 ms doubling to 2 s, with jitter); each
-//! operation waits at most the response timeout (default 5 s) for Redis, reconnection
-//! included, then fails with [`Error::Timeout`]. [`Error::is_retryable`] tells which
-//! failures may pass. [`Emitter::connect_cluster`] uses redis-rs's async cluster
-//! connection. Existing connections can be used with `Emitter::from_*`.
+//! [`Emitter::connect`] and [`Emitter::connect_cluster`] publish through a publish-only
+//! [`sio_redis_transport::Transport`] (`TransportConfig::publish_only`): one multiplexed
+//! connection, the adapters' own, that reconnects by itself forever (exponential back-off
+//! with jitter), and on a Redis Cluster follows the slot map (`PUBLISH` on one node, moved
+//! to another when it fails). Each operation waits at most the response timeout (default
+//! 5 s) for Redis, then fails with [`Error::Timeout`]; while the connection is being
+//! re-established it fails at once with [`Error::Publish`] (retryable).
+//! [`Error::is_retryable`] uses the transport's classifier. Existing redis-rs connections
+//! can be used with `Emitter::from_*` (those publish on the caller's connection).
 //!
 //! # Command line
 //! The `sio-emit` binary (feature `cli`, on by default) does all of the above from a
