@@ -335,10 +335,21 @@ impl Transport {
     ///
     /// Dropping the future may or may not leave the message published.
     pub async fn publish(&self, channel: &str, payload: Bytes) -> Result<u64, TransportError> {
+        self.publish_awaited(Verb::Publish, channel, payload).await
+    }
+
+    /// One message through the ordered queue, awaiting Redis's receiver
+    /// count, the whole exchange bounded by the response timeout.
+    async fn publish_awaited(
+        &self,
+        verb: Verb,
+        channel: &str,
+        payload: Bytes,
+    ) -> Result<u64, TransportError> {
         let timeout = self.inner.response_timeout;
         let (tx, rx) = oneshot::channel();
         let exchange = async {
-            self.enqueue(Verb::Publish, channel.to_owned(), payload, Some(tx), false)
+            self.enqueue(verb, channel.to_owned(), payload, Some(tx), false)
                 .await?;
             rx.await.unwrap_or(Err(TransportError::Closed))
         };
@@ -658,21 +669,7 @@ impl Transport {
     /// [`TransportStats::publish_errors`].
     pub async fn spublish(&self, channel: &str, payload: Bytes) -> Result<u64, TransportError> {
         let Some(cluster) = &self.inner.cluster else {
-            let timeout = self.inner.response_timeout;
-            let (tx, rx) = oneshot::channel();
-            let exchange = async {
-                self.enqueue(Verb::SPublish, channel.to_owned(), payload, Some(tx), false)
-                    .await?;
-                rx.await.unwrap_or(Err(TransportError::Closed))
-            };
-            return tokio::time::timeout(timeout, exchange)
-                .await
-                .unwrap_or_else(|_| {
-                    Counters::incr(&self.inner.shared.counters.publish_errors);
-                    Err(TransportError::Timeout {
-                        ms: millis(timeout),
-                    })
-                });
+            return self.publish_awaited(Verb::SPublish, channel, payload).await;
         };
         self.check_open()?;
         let counters = &self.inner.shared.counters;

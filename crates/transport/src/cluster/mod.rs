@@ -73,13 +73,6 @@ async fn fetch_from(
             role: crate::Role::Publisher,
             source,
         })?;
-    let malformed = |e: TopologyError| {
-        TransportError::Redis(redis::RedisError::from((
-            redis::ErrorKind::UnexpectedReturnType,
-            "malformed cluster topology",
-            e.to_string(),
-        )))
-    };
     match ask(&mut conn, "SHARDS", timeout).await {
         Ok(reply) => ClusterTopology::from_shards_reply(&reply, &host, tls).map_err(malformed),
         Err(TransportError::Redis(e)) if !crate::error::breaks_connection(&e) => {
@@ -88,6 +81,15 @@ async fn fetch_from(
         }
         Err(e) => Err(e),
     }
+}
+
+/// A slot map reply that did not parse, as the error the callers return.
+fn malformed(e: TopologyError) -> TransportError {
+    TransportError::Redis(redis::RedisError::from((
+        redis::ErrorKind::UnexpectedReturnType,
+        "malformed cluster topology",
+        e.to_string(),
+    )))
 }
 
 /// `CLUSTER <sub>` on a connection not in subscribed mode, bounded by `timeout`.

@@ -325,13 +325,7 @@ impl Router {
                 }
             }
         };
-        let malformed = |e: super::topology::TopologyError| {
-            TransportError::Redis(RedisError::from((
-                redis::ErrorKind::UnexpectedReturnType,
-                "malformed cluster topology",
-                e.to_string(),
-            )))
-        };
+        let malformed = super::malformed;
         match ask(b"SHARDS").await {
             Ok(reply) => ClusterTopology::from_shards_reply(&reply, &addr.host, self.spec.is_tls())
                 .map_err(malformed),
@@ -605,9 +599,9 @@ impl Router {
         payload: &[u8],
     ) -> Result<u64, TransportError> {
         let slot = key_slot(channel.as_bytes());
-        let mut command = Vec::with_capacity(channel.len() + payload.len() + 48);
-        resp::write_command(&mut command, &[b"SPUBLISH", channel.as_bytes(), payload]);
-        let frame = self.command(slot, &command).await?;
+        let frame = self
+            .command(slot, &spublish_command(channel, payload))
+            .await?;
         integer_reply(&frame)
     }
 
@@ -669,12 +663,7 @@ impl Router {
             self.to_backlog(owner, job);
             return Ok(());
         };
-        let mut bytes = Vec::with_capacity(job.channel.len() + job.payload.len() + 48);
-        resp::write_command(
-            &mut bytes,
-            &[b"SPUBLISH", job.channel.as_bytes(), &job.payload],
-        );
-        let Ok(reply) = conn.enqueue(bytes, 1) else {
+        let Ok(reply) = conn.enqueue(spublish_command(&job.channel, &job.payload), 1) else {
             self.to_backlog(owner, job);
             return Ok(());
         };
@@ -770,11 +759,7 @@ impl Router {
             });
             return;
         }
-        let mut command = Vec::with_capacity(job.channel.len() + job.payload.len() + 48);
-        resp::write_command(
-            &mut command,
-            &[b"SPUBLISH", job.channel.as_bytes(), &job.payload],
-        );
+        let command = spublish_command(&job.channel, &job.payload);
         match self.command_until(job.slot, &command, job.deadline).await {
             Ok(_) => Counters::incr(&self.shared.counters.published),
             Err(e) => self.count_error(&e),
@@ -806,6 +791,13 @@ impl Router {
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
     }
+}
+
+/// `SPUBLISH channel payload`, RESP-encoded.
+fn spublish_command(channel: &str, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(channel.len() + payload.len() + 48);
+    resp::write_command(&mut bytes, &[b"SPUBLISH", channel.as_bytes(), payload]);
+    bytes
 }
 
 /// `cluster_current_epoch` of a `CLUSTER INFO` reply (`key:value` lines).
