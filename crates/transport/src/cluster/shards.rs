@@ -550,14 +550,14 @@ impl State {
         let mut moves = Vec::new();
         for (id, sub) in &self.subs {
             for (slot, unit) in &sub.units {
-                // A unit stays on any node of its slot's shard (a primary
-                // demoted by a failover keeps getting the shard's messages as
-                // a replica); it moves when unplaced or elsewhere.
-                let shard = topology.shard_of(*slot);
-                let at_home = unit.placed.as_ref().is_some_and(|(n, _)| {
-                    shard.is_some_and(|s| s.primary == *n || s.replicas.contains(n))
-                });
-                if shard.is_some() && !at_home {
+                // A unit stays only where `place_of` puts it. A primary
+                // demoted by a failover is listed as a replica of its shard,
+                // but it does not reliably get the shard's messages: after a
+                // freeze (SIGSTOP until its replica was promoted) Redis 7.0.15
+                // delivered nothing more to its subscribers, measured.
+                let owner = place_of(&topology, *slot, replicas);
+                let at_home = unit.placed.as_ref().is_some_and(|(n, _)| owner == Some(n));
+                if owner.is_some() && !at_home {
                     moves.push((*id, *slot));
                 }
             }
@@ -583,12 +583,20 @@ impl State {
             // From a node the map puts in another shard (a slot migration):
             // subscribed on the new owner first, then dropped from the old,
             // both delivering meanwhile (SPUBLISH reaches only the shard that
-            // accepted it: nothing comes twice). From a node the map does not
-            // list (right after a failover a demoted primary may still get the
-            // shard's messages by replication, unlisted for a moment), the old
+            // accepted it: nothing comes twice). From a node of the slot's own
+            // shard (a failover, or the replica choice changed) or one the map
+            // does not list (right after a failover a demoted primary may still
+            // get the shard's messages, unlisted for a moment), the old
             // registration is muted at once, before the new one is subscribed:
             // a short gap rather than a message twice.
-            let elsewhere = old.as_ref().is_some_and(|(node, _)| topology.serves(node));
+            let in_shard = |n: &NodeAddr| {
+                topology
+                    .shard_of(slot)
+                    .is_some_and(|s| s.primary == *n || s.replicas.contains(n))
+            };
+            let elsewhere = old
+                .as_ref()
+                .is_some_and(|(node, _)| topology.serves(node) && !in_shard(node));
             if elsewhere {
                 active.store(EVERY, Ordering::Release);
             }
