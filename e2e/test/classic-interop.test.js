@@ -10,7 +10,8 @@
 //   E2E_RUNTIMES   comma-separated runtimes of the cluster's nodes      [rust,rust,node]
 //   E2E_PARSERS    parsers to run: common,msgpack                       [common,msgpack]
 //   E2E_SPECIFIC_RESPONSE_CHANNEL  off,on (classic adapter option)      [off,on]
-//   E2E_ADAPTER    pubsub (classic); sharded and streams work Node-only [pubsub]
+//   E2E_ADAPTER    pubsub (classic) or sharded; streams works Node-only  [pubsub]
+//   SHARDED_MODE   static, dynamic or dynamic-private (sharded only)    [dynamic]
 //   E2E_ONLY       only run checks whose name contains this text
 //   RUST_PEER_NODE command of the Rust peer node [../target/release/peer-node]
 //   E2E_VERBOSE=1  peer nodes log every event, children's output is echoed
@@ -715,6 +716,7 @@ for (const parser of PARSERS) {
   for (const specific of SPECIFIC) {
     const title = `${ADAPTER}${ON_CLUSTER ? " on a Redis Cluster" : ""} parser=${parser}` +
       (ADAPTER === "pubsub" ? ` specificResponseChannel=${specific}` : "") +
+      (ADAPTER === "sharded" ? ` mode=${SHARDED_MODE}` : "") +
       ` nodes=${NODE_IDS.join(",")}`;
     describe(title, () => {
       const env = { cluster: null, clients: {}, failures: 0 };

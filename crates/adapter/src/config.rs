@@ -1,32 +1,24 @@
-//! Options of the classic adapter, with the names and defaults of
-//! `@socket.io/redis-adapter` 8.3 `createAdapter(pub, sub, opts)`.
+//! Options of the adapters, with the names and defaults of the Node adapters:
+//! [`ClassicConfig`] (`@socket.io/redis-adapter` 8.3 `createAdapter(pub, sub, opts)`),
+//! [`ShardedConfig`] (`createShardedAdapter(pub, sub, opts)` of the same package), and
+//! the settings both share, [`EngineConfig`].
 
 use std::time::Duration;
 
 use sio_redis_wire::Limits;
-use sio_redis_wire::channels::DEFAULT_PREFIX;
+use sio_redis_wire::channels::{DEFAULT_PREFIX, SubscriptionMode};
 
-/// Options of the classic adapter (PROTOCOL.md §1.1).
-///
-/// ```
-/// let config = sio_redis::ClassicConfig::default()
-///     .key("myapp")
-///     .requests_timeout(std::time::Duration::from_millis(2000))
-///     .validate()?;
-/// # Ok::<(), sio_redis::ConfigError>(())
-/// ```
+use crate::kind::AdapterKind;
+
+/// The settings every adapter kind shares: how long requests wait, and the bounds on what
+/// other servers can make this one do. Set through [`ClassicConfig`] or [`ShardedConfig`]
+/// (their setters of the same names).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct ClassicConfig {
-    /// `key`: the channel prefix (default `"socket.io"`).
-    pub key: String,
+pub struct EngineConfig {
     /// `requestsTimeout`: how long allRooms, fetchSockets and serverSideEmit with
     /// acknowledgements wait for the other servers (default 5000 ms).
     pub requests_timeout: Duration,
-    /// `publishOnSpecificResponseChannel`: answer requests on the requester's own
-    /// response channel instead of the shared one (default false). Every node listens on
-    /// both, so nodes with different settings interoperate.
-    pub publish_on_specific_response_channel: bool,
     /// Bounds applied to every message received from Redis.
     pub limits: Limits,
     /// How many foreign socket ids (Node's 20-character ids) are mapped to socketioxide
@@ -34,7 +26,7 @@ pub struct ClassicConfig {
     pub max_foreign_ids: usize,
     /// The most clients one other server may report for one broadcast with
     /// acknowledgements (its `BROADCAST_CLIENT_COUNT` response, type 8), default
-    /// [`ClassicConfig::DEFAULT_MAX_REMOTE_CLIENT_COUNT`] (2^20 = 1 048 576 clients).
+    /// [`EngineConfig::DEFAULT_MAX_REMOTE_CLIENT_COUNT`] (2^20 = 1 048 576 clients).
     ///
     /// A larger count is far beyond what one Socket.IO node serves in one namespace, and
     /// believing it would make the request expect that many acknowledgements (and, at its
@@ -51,13 +43,13 @@ pub struct ClassicConfig {
     pub max_remote_client_count: u64,
     /// The longest this server waits for its clients' acknowledgements of a broadcast
     /// with acknowledgements that another server asked for, default
-    /// [`ClassicConfig::DEFAULT_MAX_REMOTE_ACK_TIMEOUT`] (60 s).
+    /// [`EngineConfig::DEFAULT_MAX_REMOTE_ACK_TIMEOUT`] (60 s).
     ///
     /// The request's `flags.timeout` (milliseconds, set by the requesting server from its
     /// own `timeout()`) is used when it is shorter; a longer or absurd one (up to 2^64 − 1
     /// ms) is cut to this. Without a `flags.timeout`, socketioxide's `ack_timeout` is used,
     /// also cut to this. Each such request holds one of the
-    /// [`max_concurrent_remote_requests`](ClassicConfig::max_concurrent_remote_requests)
+    /// [`max_concurrent_remote_requests`](EngineConfig::max_concurrent_remote_requests)
     /// slots until its acknowledgements are forwarded: at most this timeout plus
     /// `requestsTimeout` (for the last answers to reach Redis).
     /// (Node's adapter waits on the remote side until each client answers or disconnects.)
@@ -66,7 +58,7 @@ pub struct ClassicConfig {
     /// `sockets`/join/leave/disconnect answers, server-side emit acknowledgements, and
     /// broadcasts with acknowledgements while their acknowledgements are forwarded) this
     /// server works on at once, over all its namespaces; default
-    /// [`ClassicConfig::DEFAULT_MAX_CONCURRENT_REMOTE_REQUESTS`] (1024).
+    /// [`EngineConfig::DEFAULT_MAX_CONCURRENT_REMOTE_REQUESTS`] (1024).
     ///
     /// The work runs on background tasks, never on the Redis subscriber task. A request
     /// that arrives while every slot is taken is dropped without an answer (the requester
@@ -80,12 +72,10 @@ pub struct ClassicConfig {
     pub max_concurrent_remote_requests: usize,
 }
 
-impl Default for ClassicConfig {
+impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            key: DEFAULT_PREFIX.to_owned(),
             requests_timeout: Duration::from_millis(5000),
-            publish_on_specific_response_channel: false,
             limits: Limits::default(),
             max_foreign_ids: 100_000,
             max_remote_client_count: Self::DEFAULT_MAX_REMOTE_CLIENT_COUNT,
@@ -95,94 +85,24 @@ impl Default for ClassicConfig {
     }
 }
 
-/// A setting that cannot work, named.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid setting `{setting}`: {reason}")]
-#[non_exhaustive]
-pub struct ConfigError {
-    /// The setting's name, as in Node (`"key"`, `"requestsTimeout"`, …).
-    pub setting: &'static str,
-    /// What is wrong with it.
-    pub reason: &'static str,
-}
-
-impl ClassicConfig {
-    /// Default of [`ClassicConfig::max_remote_client_count`]: 2^20 clients.
+impl EngineConfig {
+    /// Default of [`EngineConfig::max_remote_client_count`]: 2^20 clients.
     pub const DEFAULT_MAX_REMOTE_CLIENT_COUNT: u64 = 1 << 20;
-    /// Default of [`ClassicConfig::max_remote_ack_timeout`]: 60 s (twelve times
+    /// Default of [`EngineConfig::max_remote_ack_timeout`]: 60 s (twelve times
     /// socketioxide's and Node's usual 5 s acknowledgement and request timeouts).
     pub const DEFAULT_MAX_REMOTE_ACK_TIMEOUT: Duration = Duration::from_secs(60);
-    /// Default of [`ClassicConfig::max_concurrent_remote_requests`]: 1024 requests.
+    /// Default of [`EngineConfig::max_concurrent_remote_requests`]: 1024 requests.
     pub const DEFAULT_MAX_CONCURRENT_REMOTE_REQUESTS: usize = 1024;
 
-    /// Sets `key`.
-    #[must_use]
-    pub fn key(mut self, key: impl Into<String>) -> Self {
-        self.key = key.into();
-        self
-    }
-
-    /// Sets `requestsTimeout`.
-    #[must_use]
-    pub fn requests_timeout(mut self, timeout: Duration) -> Self {
-        self.requests_timeout = timeout;
-        self
-    }
-
-    /// Sets `publishOnSpecificResponseChannel`.
-    #[must_use]
-    pub fn publish_on_specific_response_channel(mut self, on: bool) -> Self {
-        self.publish_on_specific_response_channel = on;
-        self
-    }
-
-    /// Sets the decoding limits.
-    #[must_use]
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// Sets how many foreign socket ids are mapped at most.
-    #[must_use]
-    pub fn max_foreign_ids(mut self, max: usize) -> Self {
-        self.max_foreign_ids = max;
-        self
-    }
-
-    /// Sets [`ClassicConfig::max_remote_client_count`].
-    #[must_use]
-    pub fn max_remote_client_count(mut self, max: u64) -> Self {
-        self.max_remote_client_count = max;
-        self
-    }
-
-    /// Sets [`ClassicConfig::max_remote_ack_timeout`].
-    #[must_use]
-    pub fn max_remote_ack_timeout(mut self, max: Duration) -> Self {
-        self.max_remote_ack_timeout = max;
-        self
-    }
-
-    /// Sets [`ClassicConfig::max_concurrent_remote_requests`].
-    #[must_use]
-    pub fn max_concurrent_remote_requests(mut self, max: usize) -> Self {
-        self.max_concurrent_remote_requests = max;
-        self
-    }
-
-    /// Checks the settings once.
+    /// Checks the shared settings.
     ///
     /// # Errors
-    /// [`ConfigError`] naming the setting: an empty `key`, a zero `requestsTimeout`,
-    /// zero limits, a zero `max_foreign_ids`, `max_remote_client_count`,
-    /// `max_remote_ack_timeout` or `max_concurrent_remote_requests`, or a
-    /// `max_concurrent_remote_requests` above [`tokio::sync::Semaphore::MAX_PERMITS`].
-    pub fn validate(self) -> Result<Self, ConfigError> {
+    /// [`ConfigError`] naming the setting: a zero `requestsTimeout`, zero limits, a zero
+    /// `max_foreign_ids`, `max_remote_client_count`, `max_remote_ack_timeout` or
+    /// `max_concurrent_remote_requests`, or a `max_concurrent_remote_requests` above
+    /// [`tokio::sync::Semaphore::MAX_PERMITS`].
+    fn validate(&self) -> Result<(), ConfigError> {
         let fail = |setting, reason| Err(ConfigError { setting, reason });
-        if self.key.is_empty() {
-            return fail("key", "must not be empty");
-        }
         if self.requests_timeout.is_zero() {
             return fail("requestsTimeout", "must be more than 0 ms");
         }
@@ -211,6 +131,266 @@ impl ClassicConfig {
                 "must be at most tokio::sync::Semaphore::MAX_PERMITS",
             );
         }
+        Ok(())
+    }
+}
+
+/// A setting that cannot work, named.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid setting `{setting}`: {reason}")]
+#[non_exhaustive]
+pub struct ConfigError {
+    /// The setting's name, as in Node (`"key"`, `"requestsTimeout"`, …).
+    pub setting: &'static str,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+/// Options of the classic adapter (PROTOCOL.md §1.1).
+///
+/// ```
+/// let config = sio_redis::ClassicConfig::default()
+///     .key("myapp")
+///     .requests_timeout(std::time::Duration::from_millis(2000))
+///     .validate()?;
+/// # Ok::<(), sio_redis::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClassicConfig {
+    /// `key`: the channel prefix (default `"socket.io"`).
+    pub key: String,
+    /// `publishOnSpecificResponseChannel`: answer requests on the requester's own
+    /// response channel instead of the shared one (default false). Every node listens on
+    /// both, so nodes with different settings interoperate.
+    pub publish_on_specific_response_channel: bool,
+    /// `requestsTimeout` and the bounds every adapter kind shares.
+    pub engine: EngineConfig,
+}
+
+impl Default for ClassicConfig {
+    fn default() -> Self {
+        Self {
+            key: DEFAULT_PREFIX.to_owned(),
+            publish_on_specific_response_channel: false,
+            engine: EngineConfig::default(),
+        }
+    }
+}
+
+impl ClassicConfig {
+    /// Sets `key`.
+    #[must_use]
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = key.into();
+        self
+    }
+
+    /// Sets `publishOnSpecificResponseChannel`.
+    #[must_use]
+    pub fn publish_on_specific_response_channel(mut self, on: bool) -> Self {
+        self.publish_on_specific_response_channel = on;
+        self
+    }
+
+    /// Checks the settings once.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the setting: an empty `key`, or a bad shared setting
+    /// (see [`EngineConfig`]: a zero `requestsTimeout`, zero limits or bounds).
+    pub fn validate(self) -> Result<Self, ConfigError> {
+        if self.key.is_empty() {
+            return Err(ConfigError {
+                setting: "key",
+                reason: "must not be empty",
+            });
+        }
+        self.engine.validate()?;
         Ok(self)
+    }
+}
+
+/// Options of the sharded adapter (PROTOCOL.md §2.1), on Redis 7 sharded Pub/Sub
+/// (`SPUBLISH` / `SSUBSCRIBE`), standalone or Redis Cluster.
+///
+/// ```
+/// use sio_redis::{ShardedConfig, SubscriptionMode};
+/// let config = ShardedConfig::default()
+///     .channel_prefix("myapp")
+///     .subscription_mode(SubscriptionMode::Static)
+///     .validate()?;
+/// # Ok::<(), sio_redis::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ShardedConfig {
+    /// `channelPrefix` (default `"socket.io"`).
+    pub channel_prefix: String,
+    /// `subscriptionMode` (default [`SubscriptionMode::Dynamic`], as Node).
+    pub subscription_mode: SubscriptionMode,
+    /// In the dynamic modes, how often each namespace compares its local rooms with its
+    /// subscribed room channels and subscribes or unsubscribes the difference (default
+    /// 100 ms). socketioxide tells the adapter nothing when a socket joins or leaves a
+    /// room, so a room joined with a plain `socket.join` gets its channel within this
+    /// delay plus one Redis round trip; [`RedisAdapterState::sync_rooms`] does it at once.
+    /// Not a Node option (Node subscribes on its `create-room` event).
+    ///
+    /// [`RedisAdapterState::sync_rooms`]: crate::RedisAdapterState::sync_rooms
+    pub room_sync_interval: Duration,
+    /// `requestsTimeout` and the bounds every adapter kind shares.
+    pub engine: EngineConfig,
+}
+
+impl Default for ShardedConfig {
+    fn default() -> Self {
+        Self {
+            channel_prefix: DEFAULT_PREFIX.to_owned(),
+            subscription_mode: SubscriptionMode::default(),
+            room_sync_interval: Duration::from_millis(100),
+            engine: EngineConfig::default(),
+        }
+    }
+}
+
+impl ShardedConfig {
+    /// Sets `channelPrefix`.
+    #[must_use]
+    pub fn channel_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.channel_prefix = prefix.into();
+        self
+    }
+
+    /// Sets `subscriptionMode`.
+    #[must_use]
+    pub fn subscription_mode(mut self, mode: SubscriptionMode) -> Self {
+        self.subscription_mode = mode;
+        self
+    }
+
+    /// Sets [`ShardedConfig::room_sync_interval`].
+    #[must_use]
+    pub fn room_sync_interval(mut self, interval: Duration) -> Self {
+        self.room_sync_interval = interval;
+        self
+    }
+
+    /// Checks the settings once.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the setting: an empty `channelPrefix`, a zero
+    /// `room_sync_interval`, or a bad shared setting (see [`EngineConfig`]).
+    pub fn validate(self) -> Result<Self, ConfigError> {
+        let fail = |setting, reason| Err(ConfigError { setting, reason });
+        if self.channel_prefix.is_empty() {
+            return fail("channelPrefix", "must not be empty");
+        }
+        if self.room_sync_interval.is_zero() {
+            return fail("room_sync_interval", "must be more than 0 ms");
+        }
+        self.engine.validate()?;
+        Ok(self)
+    }
+}
+
+/// The shared settings' setters, on each adapter kind's options.
+macro_rules! engine_setters {
+    ($($config:ty),*) => {$(
+        impl $config {
+            /// Sets `requestsTimeout` ([`EngineConfig::requests_timeout`]).
+            #[must_use]
+            pub fn requests_timeout(mut self, timeout: Duration) -> Self {
+                self.engine.requests_timeout = timeout;
+                self
+            }
+
+            /// Sets the decoding limits ([`EngineConfig::limits`]).
+            #[must_use]
+            pub fn limits(mut self, limits: Limits) -> Self {
+                self.engine.limits = limits;
+                self
+            }
+
+            /// Sets [`EngineConfig::max_foreign_ids`].
+            #[must_use]
+            pub fn max_foreign_ids(mut self, max: usize) -> Self {
+                self.engine.max_foreign_ids = max;
+                self
+            }
+
+            /// Sets [`EngineConfig::max_remote_client_count`].
+            #[must_use]
+            pub fn max_remote_client_count(mut self, max: u64) -> Self {
+                self.engine.max_remote_client_count = max;
+                self
+            }
+
+            /// Sets [`EngineConfig::max_remote_ack_timeout`].
+            #[must_use]
+            pub fn max_remote_ack_timeout(mut self, max: Duration) -> Self {
+                self.engine.max_remote_ack_timeout = max;
+                self
+            }
+
+            /// Sets [`EngineConfig::max_concurrent_remote_requests`].
+            #[must_use]
+            pub fn max_concurrent_remote_requests(mut self, max: usize) -> Self {
+                self.engine.max_concurrent_remote_requests = max;
+                self
+            }
+        }
+    )*};
+}
+
+engine_setters!(ClassicConfig, ShardedConfig);
+
+/// The options of one adapter kind, as a [`RedisAdapterState`](crate::RedisAdapterState)
+/// holds them; made from [`ClassicConfig`] or [`ShardedConfig`] with `into()`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum AdapterConfig {
+    /// For [`ClassicAdapter`](crate::ClassicAdapter).
+    Classic(ClassicConfig),
+    /// For [`ShardedAdapter`](crate::ShardedAdapter).
+    Sharded(ShardedConfig),
+}
+
+impl AdapterConfig {
+    /// The adapter kind these options are for.
+    pub fn kind(&self) -> AdapterKind {
+        match self {
+            Self::Classic(_) => AdapterKind::Classic,
+            Self::Sharded(_) => AdapterKind::Sharded,
+        }
+    }
+
+    /// The settings every kind shares.
+    pub fn engine(&self) -> &EngineConfig {
+        match self {
+            Self::Classic(c) => &c.engine,
+            Self::Sharded(c) => &c.engine,
+        }
+    }
+
+    /// Checks the settings once.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the setting (see each kind's `validate`).
+    pub fn validate(self) -> Result<Self, ConfigError> {
+        Ok(match self {
+            Self::Classic(c) => Self::Classic(c.validate()?),
+            Self::Sharded(c) => Self::Sharded(c.validate()?),
+        })
+    }
+}
+
+impl From<ClassicConfig> for AdapterConfig {
+    fn from(c: ClassicConfig) -> Self {
+        Self::Classic(c)
+    }
+}
+
+impl From<ShardedConfig> for AdapterConfig {
+    fn from(c: ShardedConfig) -> Self {
+        Self::Sharded(c)
     }
 }

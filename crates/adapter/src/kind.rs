@@ -11,12 +11,16 @@ pub enum AdapterKind {
     /// [`ClassicAdapter`](crate::ClassicAdapter): Redis Pub/Sub, `createAdapter` of
     /// `@socket.io/redis-adapter` 8.3.
     Classic,
+    /// [`ShardedAdapter`](crate::ShardedAdapter): Redis 7 sharded Pub/Sub,
+    /// `createShardedAdapter` of `@socket.io/redis-adapter` 8.3.
+    Sharded,
 }
 
 impl std::fmt::Display for AdapterKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Classic => "classic",
+            Self::Sharded => "sharded",
         })
     }
 }

@@ -3,7 +3,9 @@
 //! cluster.
 //!
 //! * [`ClassicAdapter`]: Redis Pub/Sub, compatible with `@socket.io/redis-adapter` 8.3
-//!   `createAdapter` (channels `<key>#<nsp>#…`, `<key>-request#<nsp>#`, …).
+//!   `createAdapter` (channels `<key>#<nsp>#…`, `<key>-request#<nsp>#`, …);
+//! * [`ShardedAdapter`]: Redis 7 sharded Pub/Sub, compatible with `createShardedAdapter`
+//!   of the same package (shard channels `<prefix>#<nsp>#…`, modes [`SubscriptionMode`]).
 //!
 //! [`RedisAdapterState`] is shared by every namespace of a server; keep a clone of it for
 //! what socketioxide's adapter API lacks: [`RedisAdapterState::server_side_emit`] (with
@@ -16,7 +18,7 @@
 //!
 //! Layout: one engine (`engine/`: the operations, requests that collect replies, the
 //! pending table, the ack stream, remote operations on local sockets) under every adapter
-//! kind, each a thin codec over it (`classic/`). A state serves one [`AdapterKind`]
+//! kind, each a thin codec over it (`classic/`, `sharded/`). A state serves one [`AdapterKind`]
 //! ([`RedisAdapterState::kind`]).
 
 mod classic;
@@ -26,15 +28,18 @@ mod engine;
 mod error;
 mod foreign_ids;
 mod kind;
+mod sharded;
 mod state;
 mod stats;
 
 pub use classic::ClassicAdapter;
-pub use config::{ClassicConfig, ConfigError};
+pub use config::{AdapterConfig, ClassicConfig, ConfigError, EngineConfig, ShardedConfig};
 pub use engine::InitRes;
 pub use engine::ack_stream::AckStream;
 pub use error::Error;
 pub use kind::AdapterKind;
+pub use sharded::ShardedAdapter;
+pub use sio_redis_wire::channels::SubscriptionMode;
 pub use state::{
     AckResult, RedisAdapterState, ServerSideAck, ServerSideEvent, ServerSideHandler, SocketInfo,
 };

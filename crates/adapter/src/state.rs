@@ -15,7 +15,7 @@ use socketioxide_core::{Sid, Uid};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
-use crate::config::{ClassicConfig, ConfigError};
+use crate::config::{AdapterConfig, ConfigError, EngineConfig};
 use crate::error::Error;
 use crate::foreign_ids::ForeignIds;
 use crate::kind::AdapterKind;
@@ -42,6 +42,7 @@ pub(crate) trait NamespaceOps: Send + Sync {
         close: bool,
     ) -> BoxFuture<'_, Result<(), Error>>;
     fn pending_requests(&self) -> usize;
+    fn sync_rooms(&self) -> BoxFuture<'_, Result<(), Error>>;
 }
 
 /// A server-side event received from another server or an emitter
@@ -138,7 +139,9 @@ pub(crate) struct StateInner {
     /// The adapter kind this state serves (checked at namespace initialisation).
     pub(crate) kind: AdapterKind,
     pub(crate) transport: Transport,
-    pub(crate) config: ClassicConfig,
+    pub(crate) config: AdapterConfig,
+    /// The settings every kind shares (a copy of `config.engine()`).
+    pub(crate) engine: EngineConfig,
     pub(crate) namespaces: Mutex<HashMap<String, Weak<dyn NamespaceOps>>>,
     pub(crate) sse_handlers: Mutex<HashMap<String, ServerSideHandler>>,
     pub(crate) socket_meta: Mutex<HashMap<(String, Sid), SocketMeta>>,
@@ -197,14 +200,17 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl RedisAdapterState {
-    /// Connects to Redis at `url` (`redis://`, `rediss://`, with `user:password@`) and
-    /// returns the state for the classic adapter with `config`.
+    /// Connects to Redis at `url` (`redis://`, `rediss://`, with `user:password@`; a
+    /// comma-separated seed list for a Redis Cluster) and returns the state for the
+    /// adapter kind of `config`: a [`ClassicConfig`](crate::ClassicConfig) for
+    /// [`ClassicAdapter`](crate::ClassicAdapter), a [`ShardedConfig`](crate::ShardedConfig)
+    /// for [`ShardedAdapter`](crate::ShardedAdapter) (Redis 7 or later).
     ///
     /// # Errors
     /// [`Error::Config`] for a bad option; [`Error::Transport`] for a bad URL (naming the
     /// setting) or when Redis does not answer.
-    pub async fn connect(url: &str, config: ClassicConfig) -> Result<Self, Error> {
-        let config = config.validate()?;
+    pub async fn connect(url: &str, config: impl Into<AdapterConfig>) -> Result<Self, Error> {
+        let config = config.into().validate()?;
         let transport_config = TransportConfig::new(url)
             .build()
             .map_err(sio_redis_transport::TransportError::Config)?;
@@ -212,19 +218,25 @@ impl RedisAdapterState {
         Ok(Self::new(transport, config)?)
     }
 
-    /// The state for the classic adapter over an existing transport.
+    /// The state for the adapter kind of `config` over an existing transport (for the
+    /// sharded adapter, one that can `SPUBLISH`: Redis 7 or later).
     ///
     /// # Errors
     /// [`ConfigError`] naming a bad setting.
-    pub fn new(transport: Transport, config: ClassicConfig) -> Result<Self, ConfigError> {
-        let config = config.validate()?;
-        let request_permits = Arc::new(Semaphore::new(config.max_concurrent_remote_requests));
+    pub fn new(
+        transport: Transport,
+        config: impl Into<AdapterConfig>,
+    ) -> Result<Self, ConfigError> {
+        let config = config.into().validate()?;
+        let engine = config.engine().clone();
+        let request_permits = Arc::new(Semaphore::new(engine.max_concurrent_remote_requests));
         Ok(Self {
             inner: Arc::new(StateInner {
-                kind: AdapterKind::Classic,
+                kind: config.kind(),
                 transport,
-                foreign: ForeignIds::new(config.max_foreign_ids),
+                foreign: ForeignIds::new(engine.max_foreign_ids),
                 config,
+                engine,
                 namespaces: Mutex::default(),
                 sse_handlers: Mutex::default(),
                 socket_meta: Mutex::default(),
@@ -242,14 +254,13 @@ impl RedisAdapterState {
         &self.inner.transport
     }
 
-    /// The adapter kind this state serves ([`AdapterKind::Classic`] for a state made by
-    /// [`RedisAdapterState::connect`] or [`RedisAdapterState::new`]).
+    /// The adapter kind this state serves (that of the options it was made with).
     pub fn kind(&self) -> AdapterKind {
         self.inner.kind
     }
 
     /// The options.
-    pub fn config(&self) -> &ClassicConfig {
+    pub fn config(&self) -> &AdapterConfig {
         &self.inner.config
     }
 
@@ -259,7 +270,7 @@ impl RedisAdapterState {
         let inner = &self.inner;
         let free = inner.request_permits.available_permits();
         let in_flight = inner
-            .config
+            .engine
             .max_concurrent_remote_requests
             .saturating_sub(free);
         inner
@@ -389,6 +400,19 @@ impl RedisAdapterState {
     /// leaks).
     pub fn pending_requests(&self, nsp: &str) -> usize {
         self.ns(nsp).map(|n| n.pending_requests()).unwrap_or(0)
+    }
+
+    /// Subscribes at once, in the dynamic modes of the sharded adapter, the room channels
+    /// of every room of namespace `nsp` that has a local member, and unsubscribes those
+    /// of rooms without one; returns once Redis confirmed. Call it after `socket.join`
+    /// when the first broadcast to the room must not be missed (otherwise the namespace
+    /// does it every [`ShardedConfig::room_sync_interval`](crate::ShardedConfig::room_sync_interval)).
+    /// Does nothing for the other adapter kinds and the `static` mode.
+    ///
+    /// # Errors
+    /// [`Error::UnknownNamespace`]; [`Error::Transport`] when Redis refuses a channel.
+    pub async fn sync_rooms(&self, nsp: &str) -> Result<(), Error> {
+        self.ns(nsp)?.sync_rooms().await
     }
 
     /// Waits for the background answers in flight, then closes the Redis transport.

@@ -63,7 +63,10 @@ pub(crate) async fn on_connect<A: Adapter>(
     if !node.settings.quiet {
         tracing::info!(sid = %socket.id, nsp = socket.ns(), "connected");
     }
-    attach(node, socket);
+    // Handlers first: the client may call right away, and an event that arrives before
+    // its handler is dropped.
+    attach(node.clone(), socket.clone());
+    sync_rooms(&node, &socket).await;
 }
 
 /// Registers `event` on `socket`: its payload (`null` when absent) goes to `f`, and what
@@ -87,6 +90,17 @@ where
     );
 }
 
+/// With the sharded adapter's dynamic modes, subscribes the room channels of the rooms
+/// `socket` just joined before going on (so that the next broadcast to them is not
+/// missed); nothing for the other adapters.
+async fn sync_rooms<A: Adapter>(node: &Node<A>, socket: &SocketRef<A>) {
+    if let Some(state) = &node.redis
+        && let Err(e) = state.sync_rooms(socket.ns()).await
+    {
+        tracing::warn!(error = %e, "cannot subscribe room channels");
+    }
+}
+
 /// Registers every contract event on `socket`.
 fn attach<A: Adapter>(node: Arc<Node<A>>, socket: SocketRef<A>) {
     on_request(&node, &socket, "info", |n, s, _| async move {
@@ -96,8 +110,9 @@ fn attach<A: Adapter>(node: Arc<Node<A>>, socket: SocketRef<A>) {
             "adapter": n.settings.adapter, "runtime": "rust", "pid": std::process::id(), "rooms": rooms,
         }))
     });
-    on_request(&node, &socket, "join", |_, s, p| async move {
+    on_request(&node, &socket, "join", |n, s, p| async move {
         s.join(room_list(Some(&p)));
+        sync_rooms(&n, &s).await;
         Ok(json!(s.rooms()))
     });
     on_request(&node, &socket, "leave", |_, s, p| async move {

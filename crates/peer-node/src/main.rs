@@ -4,7 +4,8 @@
 //!
 //! Run with `cargo run --release --bin peer-node` (environment: `ADAPTER`, `PORT`,
 //! `NODE_ID`, `REDIS_URL`, `REDIS_CLUSTER`, `KEY`, `PARSER`, `REQUESTS_TIMEOUT`,
-//! `PUBLISH_ON_SPECIFIC_RESPONSE_CHANNEL`, `QUIET`).
+//! `PUBLISH_ON_SPECIFIC_RESPONSE_CHANNEL`, `SHARDED_MODE`, `QUIET`; `ADAPTER` is `pubsub`,
+//! `sharded` or `none`).
 
 mod handlers;
 
@@ -17,7 +18,10 @@ use axum::serve::ListenerExt;
 use peer_node::shutdown_signal;
 
 use sio_redis::transport::{Transport, TransportConfig};
-use sio_redis::{ClassicAdapter, ClassicConfig, RedisAdapterState};
+use sio_redis::{
+    AdapterConfig, ClassicAdapter, ClassicConfig, RedisAdapterState, ShardedAdapter, ShardedConfig,
+    SubscriptionMode,
+};
 use socketioxide::adapter::{Adapter, LocalAdapter};
 use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::{ParserConfig, SocketIo, SocketIoBuilder};
@@ -43,6 +47,8 @@ pub(crate) struct Settings {
     pub(crate) msgpack: bool,
     pub(crate) requests_timeout: Duration,
     pub(crate) specific_response_channel: bool,
+    /// `SHARDED_MODE` (sharded adapter only).
+    pub(crate) sharded_mode: SubscriptionMode,
     pub(crate) quiet: bool,
 }
 
@@ -59,6 +65,10 @@ impl Settings {
                 "PARSER must be `common` or `msgpack`, not `{parser}`"
             ));
         }
+        let mode = var("SHARDED_MODE", "dynamic");
+        let sharded_mode = SubscriptionMode::from_name(&mode).ok_or_else(|| {
+            format!("SHARDED_MODE must be `static`, `dynamic` or `dynamic-private`, not `{mode}`")
+        })?;
         let timeout: u64 = var("REQUESTS_TIMEOUT", "5000")
             .parse()
             .map_err(|_| "REQUESTS_TIMEOUT must be a number of milliseconds".to_owned())?;
@@ -72,6 +82,7 @@ impl Settings {
             msgpack: parser == "msgpack",
             requests_timeout: Duration::from_millis(timeout),
             specific_response_channel: var("PUBLISH_ON_SPECIFIC_RESPONSE_CHANNEL", "0") == "1",
+            sharded_mode,
             quiet: var("QUIET", "0") == "1",
         })
     }
@@ -110,33 +121,31 @@ async fn main() -> ExitCode {
                 .key(settings.key.clone())
                 .requests_timeout(settings.requests_timeout)
                 .publish_on_specific_response_channel(settings.specific_response_channel);
-            let transport = TransportConfig::new(settings.redis_url.as_str())
-                .cluster(settings.redis_cluster)
-                .build()
-                .map_err(sio_redis::transport::TransportError::Config);
-            let state = match transport {
-                Ok(t) => Transport::connect(t)
-                    .await
-                    .map_err(sio_redis::Error::from)
-                    .and_then(|t| {
-                        RedisAdapterState::new(t, config).map_err(sio_redis::Error::from)
-                    }),
-                Err(e) => Err(e.into()),
-            };
-            match state {
+            match connect(&settings, config.into()).await {
                 Ok(state) => {
                     let builder =
                         SocketIo::builder().with_adapter::<ClassicAdapter<_>>(state.clone());
                     serve(builder, Some(state), settings).await
                 }
-                Err(e) => Err(format!(
-                    "cannot connect to Redis at REDIS_URL: {e} ({:?})",
-                    std::error::Error::source(&e)
-                )),
+                Err(e) => Err(e),
+            }
+        }
+        "sharded" => {
+            let config = ShardedConfig::default()
+                .channel_prefix(settings.key.clone())
+                .subscription_mode(settings.sharded_mode)
+                .requests_timeout(settings.requests_timeout);
+            match connect(&settings, config.into()).await {
+                Ok(state) => {
+                    let builder =
+                        SocketIo::builder().with_adapter::<ShardedAdapter<_>>(state.clone());
+                    serve(builder, Some(state), settings).await
+                }
+                Err(e) => Err(e),
             }
         }
         other => Err(format!(
-            "ADAPTER `{other}` is not supported by this peer node (pubsub, none)"
+            "ADAPTER `{other}` is not supported by this peer node (pubsub, sharded, none)"
         )),
     };
     match result {
@@ -146,6 +155,28 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The adapter state of `config` on the transport of `REDIS_URL` (a Redis Cluster's seeds
+/// with `REDIS_CLUSTER=1`).
+async fn connect(settings: &Settings, config: AdapterConfig) -> Result<RedisAdapterState, String> {
+    let transport = TransportConfig::new(settings.redis_url.as_str())
+        .cluster(settings.redis_cluster)
+        .build()
+        .map_err(sio_redis::transport::TransportError::Config);
+    let state = match transport {
+        Ok(t) => Transport::connect(t)
+            .await
+            .map_err(sio_redis::Error::from)
+            .and_then(|t| RedisAdapterState::new(t, config).map_err(sio_redis::Error::from)),
+        Err(e) => Err(e.into()),
+    };
+    state.map_err(|e| {
+        format!(
+            "cannot connect to Redis at REDIS_URL: {e} ({:?})",
+            std::error::Error::source(&e)
+        )
+    })
 }
 
 async fn serve<A: Adapter + DefinedAdapter>(

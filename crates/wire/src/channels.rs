@@ -93,6 +93,66 @@ impl ShardedChannels {
     pub fn room(&self, room: &str) -> String {
         format!("{}{room}#", self.main)
     }
+
+    /// The channel a `BROADCAST` (type 3) goes on, as 8.3's `computeChannel`
+    /// (PROTOCOL.md §2.4): the room's own channel when the broadcast asks for no
+    /// acknowledgement (`with_ack` false), targets exactly one room, and the mode is
+    /// `dynamic-private`, or `dynamic` with a room that does not look like a socket id
+    /// (20 UTF-16 code units, JavaScript's `length === 20`); the main channel otherwise.
+    /// Every other message type goes on the main channel.
+    pub fn broadcast(&self, mode: SubscriptionMode, rooms: &[String], with_ack: bool) -> String {
+        match (mode, rooms) {
+            (SubscriptionMode::DynamicPrivate, [room]) if !with_ack => self.room(room),
+            (SubscriptionMode::Dynamic, [room]) if !with_ack && !looks_like_socket_id(room) => {
+                self.room(room)
+            }
+            _ => self.main.clone(),
+        }
+    }
+}
+
+/// Whether the sharded adapter 8.3 takes `room` for a socket id: 20 UTF-16 code units
+/// (JavaScript's `room.length === 20`), whatever the characters.
+pub fn looks_like_socket_id(room: &str) -> bool {
+    room.encode_utf16().count() == 20
+}
+
+/// `subscriptionMode` of the sharded adapter (`@socket.io/redis-adapter` 8.3, PROTOCOL.md
+/// §2.4): which shard channels a server subscribes and where a broadcast to one room goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum SubscriptionMode {
+    /// `"static"`: the main channel and the own response channel only; every broadcast
+    /// on the main channel.
+    Static,
+    /// `"dynamic"` (Node's default): a broadcast to exactly one room (not one that looks
+    /// like a socket id, no acknowledgements) goes on that room's channel, which only
+    /// servers with a member of the room subscribe.
+    #[default]
+    Dynamic,
+    /// `"dynamic-private"`: as `dynamic`, socket-id rooms included.
+    DynamicPrivate,
+}
+
+impl SubscriptionMode {
+    /// Node's name of the mode: `"static"`, `"dynamic"` or `"dynamic-private"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Static => "static",
+            Self::Dynamic => "dynamic",
+            Self::DynamicPrivate => "dynamic-private",
+        }
+    }
+
+    /// The mode of Node's name `name`; `None` for any other text.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "static" => Some(Self::Static),
+            "dynamic" => Some(Self::Dynamic),
+            "dynamic-private" => Some(Self::DynamicPrivate),
+            _ => None,
+        }
+    }
 }
 
 /// The stream a namespace's entries go to (`@socket.io/redis-streams-adapter` 0.3):
@@ -135,6 +195,46 @@ pub fn session_key(prefix: &str, pid: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sharded_broadcast_channel_follows_compute_channel() {
+        use SubscriptionMode::*;
+        let c = ShardedChannels::new("socket.io", "/");
+        let one = |r: &str| vec![r.to_owned()];
+        let node_sid = "abcdefghij0123456789"; // 20 characters: Node's socket id
+        let rust_sid = "abcdefgh01234567"; // 16: socketioxide's
+        assert_eq!(
+            c.broadcast(Dynamic, &one("room1"), false),
+            "socket.io#/#room1#"
+        );
+        assert_eq!(c.broadcast(Dynamic, &one(node_sid), false), "socket.io#/#");
+        // The trap of issue 11: a Rust socket id is a room channel for Node.
+        assert_eq!(
+            c.broadcast(Dynamic, &one(rust_sid), false),
+            format!("socket.io#/#{rust_sid}#")
+        );
+        assert_eq!(
+            c.broadcast(DynamicPrivate, &one(node_sid), false),
+            format!("socket.io#/#{node_sid}#")
+        );
+        assert_eq!(c.broadcast(Dynamic, &one("room1"), true), "socket.io#/#");
+        assert_eq!(c.broadcast(Static, &one("room1"), false), "socket.io#/#");
+        assert_eq!(c.broadcast(Dynamic, &[], false), "socket.io#/#");
+        assert_eq!(
+            c.broadcast(Dynamic, &["a".into(), "b".into()], false),
+            "socket.io#/#"
+        );
+        // JavaScript counts UTF-16 code units: 10 "é" (2 UTF-8 bytes each) are 10.
+        assert!(!looks_like_socket_id(&"é".repeat(10)));
+        assert!(looks_like_socket_id(&"é".repeat(20)));
+        // An astral character is two code units.
+        assert!(looks_like_socket_id(&"😀".repeat(10)));
+        assert_eq!(
+            SubscriptionMode::from_name("dynamic-private"),
+            Some(DynamicPrivate)
+        );
+        assert_eq!(SubscriptionMode::from_name("Dynamic"), None);
+    }
 
     #[test]
     fn classic_names() {

@@ -238,7 +238,8 @@ async function startRedis({ bin = process.env.REDIS_SERVER || "redis-server" } =
  * (`redis-cli --cluster create`) and waits until every node reports
  * `cluster_state:ok` with all 16384 slots and 6 known nodes. Resolves with
  * {ports, seeds ("redis://127.0.0.1:p1,…"), nodes (children), tail(), numsub(channel)
- * (PUBSUB NUMSUB added up over every node), command(args) (on the first node), stop()}.
+ * (PUBSUB NUMSUB added up over every node; numsub(channel, "SHARDNUMSUB") for shard
+ * channels), command(args) (on the first node), stop()}.
  */
 async function startRedisCluster({ bin = process.env.REDIS_SERVER || "redis-server" } = {}) {
   const os = require("node:os");
@@ -297,8 +298,10 @@ async function startRedisCluster({ bin = process.env.REDIS_SERVER || "redis-serv
     throw err;
   }
   rc.command = (args) => clients[0].sendCommand(args);
-  rc.numsub = async (channel) => {
-    const counts = await Promise.all(clients.map((c) => c.sendCommand(["PUBSUB", "NUMSUB", channel])));
+  // `kind` NUMSUB or SHARDNUMSUB: each node counts only its own clients, so the count
+  // is added up over every node (as the Node adapters do, PROTOCOL §1.6 and §2.5).
+  rc.numsub = async (channel, kind = "NUMSUB") => {
+    const counts = await Promise.all(clients.map((c) => c.sendCommand(["PUBSUB", kind, channel])));
     return counts.reduce((sum, [, n]) => sum + Number(n), 0);
   };
   return rc;
@@ -426,12 +429,13 @@ async function startCluster(nodes, common = {}) {
   }
   /**
    * Runs one raw command (['PUBSUB', 'NUMSUB', ch]) on the cluster's Redis; on a Redis
-   * Cluster `PUBSUB NUMSUB` is added up over every node, anything else runs on one node.
+   * Cluster `PUBSUB NUMSUB` and `SHARDNUMSUB` are added up over every node, anything else
+   * runs on one node.
    */
   cluster.command = async (args) => {
     if (common.redisCluster) {
-      if (args[0] === "PUBSUB" && args[1] === "NUMSUB") {
-        return [args[2], await common.redisCluster.numsub(args[2])];
+      if (args[0] === "PUBSUB" && (args[1] === "NUMSUB" || args[1] === "SHARDNUMSUB")) {
+        return [args[2], await common.redisCluster.numsub(args[2], args[1])];
       }
       return common.redisCluster.command(args);
     }

@@ -11,7 +11,7 @@ use sio_redis_wire::classic::{ClassicBroadcast, ClassicRequest, ClassicResponse,
 use sio_redis_wire::{Value, ids};
 use socketioxide_core::adapter::SocketEmitter;
 
-use crate::config::ClassicConfig;
+use crate::config::{AdapterConfig, ClassicConfig};
 use crate::engine::{Codec, Engine, Outgoing, Publication, PublishMode, Reply};
 use crate::kind::AdapterKind;
 use crate::state::BoxFuture;
@@ -62,7 +62,15 @@ impl Codec for ClassicCodec {
         ids::classic_uid()
     }
 
-    fn new(config: &ClassicConfig, nsp: &str, uid: &str) -> Self {
+    fn new(config: &AdapterConfig, nsp: &str, uid: &str) -> Self {
+        let default;
+        let config = match config {
+            AdapterConfig::Classic(c) => c,
+            _ => {
+                default = ClassicConfig::default();
+                &default
+            }
+        };
         let channels = ClassicChannels::new(&config.key, nsp);
         Self {
             own_response: channels.own_response(uid),
@@ -128,7 +136,7 @@ impl Codec for ClassicCodec {
         requester: Option<&str>,
         request_id: String,
         reply: Reply,
-    ) -> Publication {
+    ) -> Option<Publication> {
         let response = match reply {
             Reply::SocketIds(sockets) => ClassicResponse::Sockets {
                 request_id,
@@ -146,10 +154,10 @@ impl Codec for ClassicCodec {
                     request_id,
                     data: Some(value),
                 };
-                return Publication {
+                return Some(Publication {
                     channel: self.channels.response.clone(),
                     payload: Bytes::from(response.encode()),
-                };
+                });
             }
             Reply::ClientCount(client_count) => ClassicResponse::BroadcastClientCount {
                 request_id,
@@ -157,10 +165,10 @@ impl Codec for ClassicCodec {
             },
             Reply::Ack(packet) => ClassicResponse::BroadcastAck { request_id, packet },
         };
-        Publication {
+        Some(Publication {
             channel: self.response_channel(requester),
             payload: Bytes::from(response.encode()),
-        }
+        })
     }
 
     fn publish<'a>(

@@ -27,24 +27,13 @@ mod codec;
 mod receive;
 
 use std::sync::Arc;
-use std::time::Duration;
-
-use socketioxide_core::adapter::errors::BroadcastError;
-use socketioxide_core::adapter::{
-    BroadcastOptions as SioOpts, CoreAdapter, CoreLocalAdapter, DefinedAdapter, RemoteSocketData,
-    Room, RoomParam, SocketEmitter,
-};
-use socketioxide_core::packet::Packet as SioPacket;
 
 pub(crate) use codec::ClassicCodec;
 
-use crate::engine::ack_stream::AckStream;
-use crate::engine::{Engine, InitRes};
-use crate::error::Error;
-use crate::state::RedisAdapterState;
+use crate::engine::Engine;
 
 /// The classic Redis adapter of one namespace. Created by socketioxide from the shared
-/// [`RedisAdapterState`]:
+/// [`RedisAdapterState`](crate::RedisAdapterState):
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -60,88 +49,13 @@ use crate::state::RedisAdapterState;
 /// Dropping the adapter (socketioxide drops it with its namespace or its server) removes
 /// its Redis subscription without blocking: the `UNSUBSCRIBE`/`PUNSUBSCRIBE` goes out on a
 /// task of the current Tokio runtime, or, when none is running, at the next namespace
-/// initialisation on the same [`RedisAdapterState`] (closing the state closes the
+/// initialisation on the same [`RedisAdapterState`](crate::RedisAdapterState) (closing the state closes the
 /// subscriber connection, which drops every subscription anyway).
 pub struct ClassicAdapter<E> {
     engine: Arc<Engine<E, ClassicCodec>>,
 }
 
-impl<E> std::fmt::Debug for ClassicAdapter<E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClassicAdapter")
-            .field("uid", &self.engine.uid)
-            .field("nsp", &self.engine.nsp)
-            .finish()
-    }
-}
-
-impl<E> DefinedAdapter for ClassicAdapter<E> {}
-
-/// Every operation is the engine's (`Engine`); the classic wire format, channels and
-/// commands are `ClassicCodec`'s.
-impl<E: SocketEmitter> CoreAdapter<E> for ClassicAdapter<E> {
-    type Error = Error;
-    type State = RedisAdapterState;
-    type AckStream = AckStream<E>;
-    type InitRes = InitRes;
-
-    fn new(state: &Self::State, local: CoreLocalAdapter<E>) -> Self {
-        Self {
-            engine: Arc::new(Engine::new(state, local)),
-        }
-    }
-
-    fn init(self: Arc<Self>, on_success: impl FnOnce() + Send + 'static) -> Self::InitRes {
-        self.engine.clone().init(on_success)
-    }
-
-    async fn close(&self) -> Result<(), Error> {
-        self.engine.close().await
-    }
-
-    async fn server_count(&self) -> Result<u16, Error> {
-        self.engine.server_count().await
-    }
-
-    async fn broadcast(&self, packet: SioPacket, opts: SioOpts) -> Result<(), BroadcastError> {
-        self.engine.broadcast(packet, opts).await
-    }
-
-    async fn broadcast_with_ack(
-        &self,
-        packet: SioPacket,
-        opts: SioOpts,
-        timeout: Option<Duration>,
-    ) -> Result<Self::AckStream, Error> {
-        self.engine.broadcast_with_ack(packet, opts, timeout).await
-    }
-
-    async fn add_sockets(&self, opts: SioOpts, rooms: impl RoomParam) -> Result<(), Error> {
-        let rooms: Vec<Room> = rooms.into_room_iter().collect();
-        self.engine.room_request(opts, rooms, true).await
-    }
-
-    async fn del_sockets(&self, opts: SioOpts, rooms: impl RoomParam) -> Result<(), Error> {
-        let rooms: Vec<Room> = rooms.into_room_iter().collect();
-        self.engine.room_request(opts, rooms, false).await
-    }
-
-    async fn disconnect_socket(&self, opts: SioOpts) -> Result<(), BroadcastError> {
-        self.engine.disconnect_socket(opts).await
-    }
-
-    async fn rooms(&self, opts: SioOpts) -> Result<Vec<Room>, Error> {
-        self.engine.rooms(opts).await
-    }
-
-    async fn fetch_sockets(&self, opts: SioOpts) -> Result<Vec<RemoteSocketData>, Error> {
-        self.engine.fetch_sockets(opts).await
-    }
-
-    fn get_local(&self) -> &CoreLocalAdapter<E> {
-        &self.engine.local
-    }
-}
+crate::engine::core_adapter!(ClassicAdapter, ClassicCodec);
 
 #[cfg(test)]
 mod tests {

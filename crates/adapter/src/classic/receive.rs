@@ -41,7 +41,7 @@ fn on_broadcast<E: SocketEmitter>(engine: &ClassicEngine<E>, msg: &Message) {
     if ClassicBroadcast::peek_uid(&msg.payload) == Some(engine.uid.as_str()) {
         return;
     }
-    let limits = &engine.state.inner.config.limits;
+    let limits = &engine.state.inner.engine.limits;
     // Decoded up to the event data, which goes from msgpack straight to what
     // the namespace's parser needs.
     let b = match ClassicBroadcastRef::decode(&msg.payload, limits) {
@@ -66,7 +66,7 @@ fn on_broadcast<E: SocketEmitter>(engine: &ClassicEngine<E>, msg: &Message) {
 }
 
 fn on_request<E: SocketEmitter>(engine: &Arc<ClassicEngine<E>>, msg: &Message) {
-    let limits = &engine.state.inner.config.limits;
+    let limits = &engine.state.inner.engine.limits;
     let req = match ClassicRequest::decode(&msg.payload, limits) {
         Ok(r) => r,
         Err(e) => return engine.decode_failed(msg, &e),
@@ -126,7 +126,7 @@ fn on_request<E: SocketEmitter>(engine: &Arc<ClassicEngine<E>>, msg: &Message) {
 }
 
 fn on_response<E: SocketEmitter>(engine: &ClassicEngine<E>, msg: &Message) {
-    let limits = &engine.state.inner.config.limits;
+    let limits = &engine.state.inner.engine.limits;
     let response = match ClassicResponse::decode(&msg.payload, limits) {
         Ok(r) => r,
         Err(e) => return engine.decode_failed(msg, &e),

@@ -36,6 +36,7 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
     pub(crate) fn apply_join(&self, opts: &BroadcastOptions, rooms: Vec<String>) {
         let sio = self.local_opts(opts);
         self.local.add_sockets(sio, rooms);
+        self.codec.rooms_joined();
     }
 
     /// socketsLeave of another server: the local sockets that match `opts` leave `rooms`.
@@ -56,6 +57,7 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
     pub(crate) fn apply_join_one(&self, sid: &str, room: String) {
         if let Ok(sid) = Sid::from_str(sid) {
             self.local.add_all(sid, room);
+            self.codec.rooms_joined();
         }
     }
 
@@ -148,9 +150,12 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
         let this = self.clone();
         self.spawn_request(&msg.channel, what, async move {
             let reply = make(&this);
-            let p = this
+            let Some(p) = this
                 .codec
-                .encode_reply(requester.as_deref(), request_id, reply);
+                .encode_reply(requester.as_deref(), request_id, reply)
+            else {
+                return;
+            };
             if let Err(e) = this.send(p, PublishMode::Awaited).await {
                 tracing::warn!(error = %e, "cannot publish a response");
             }
@@ -182,11 +187,13 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
             let this = self.clone();
             ServerSideAck {
                 send: Box::new(move |value| {
-                    let p = this.codec.encode_reply(
+                    let Some(p) = this.codec.encode_reply(
                         requester.as_deref(),
                         request_id,
                         Reply::ServerSideEmit(value),
-                    );
+                    ) else {
+                        return;
+                    };
                     let engine = this.clone();
                     let channel = p.channel.clone();
                     this.spawn_request(&channel, "serverSideEmit acknowledgement", async move {
@@ -227,7 +234,7 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
             Ok(v) => v,
             Err(e) => return self.drop_message("payload", msg, &e),
         };
-        let config = &self.state.inner.config;
+        let config = &self.state.inner.engine;
         let timeout = remote_ack_timeout(
             opts.flags.as_ref().and_then(|f| f.timeout),
             self.local.ack_timeout(),
@@ -248,7 +255,9 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
                 this.codec
                     .encode_reply(requester.as_deref(), request_id.clone(), reply)
             };
-            let count = reply(Reply::ClientCount(u64::from(count)));
+            let Some(count) = reply(Reply::ClientCount(u64::from(count))) else {
+                return;
+            };
             if let Err(e) = this.send(count, PublishMode::Awaited).await {
                 return tracing::warn!(error = %e, "cannot publish a broadcast client count");
             }
@@ -262,10 +271,10 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
                         continue;
                     }
                 };
-                if let Err(e) = this
-                    .send(reply(Reply::Ack(packet)), PublishMode::Awaited)
-                    .await
-                {
+                let Some(p) = reply(Reply::Ack(packet)) else {
+                    continue;
+                };
+                if let Err(e) = this.send(p, PublishMode::Awaited).await {
                     tracing::warn!(error = %e, "cannot publish a broadcast acknowledgement");
                 }
             }
@@ -300,7 +309,7 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
     }
 
     fn drop_overloaded(&self, channel: &str, what: &str) {
-        let max = self.state.inner.config.max_concurrent_remote_requests;
+        let max = self.state.inner.engine.max_concurrent_remote_requests;
         self.state.inner.counters.drop_message(
             "overloaded",
             channel,

@@ -13,7 +13,7 @@ use socketioxide_core::adapter::SocketEmitter;
 
 use super::Engine;
 use super::message::{Outgoing, Reply};
-use crate::config::ClassicConfig;
+use crate::config::AdapterConfig;
 use crate::kind::AdapterKind;
 use crate::state::BoxFuture;
 
@@ -62,8 +62,31 @@ pub(crate) trait Codec: Send + Sync + Sized + 'static {
     fn new_request_id() -> String;
 
     /// The codec of namespace `nsp` (its path, e.g. `"/"`) for the server uid `uid`,
-    /// with the options of the state.
-    fn new(config: &ClassicConfig, nsp: &str, uid: &str) -> Self;
+    /// with the options of the state (those of another kind give the kind's defaults:
+    /// the engine refuses such a state at initialisation anyway).
+    fn new(config: &AdapterConfig, nsp: &str, uid: &str) -> Self;
+
+    /// Whether the other servers answer an allRooms request (classic: yes). Without it,
+    /// allRooms is a fetchSockets of every socket, its rooms put together.
+    const REMOTE_ALL_ROOMS: bool = true;
+
+    /// Called once the namespace is subscribed and reachable (the sharded codec starts
+    /// its room-channel reconciliation here).
+    fn started<E: SocketEmitter>(_engine: &Arc<Engine<E, Self>>) {}
+
+    /// Called after this adapter made local sockets join rooms (socketsJoin from here or
+    /// from another server): the sharded codec subscribes new room channels soon, without
+    /// waiting for its next periodic reconciliation.
+    fn rooms_joined(&self) {}
+
+    /// Brings the subscribed room channels in line with the local rooms now (the sharded
+    /// codec's dynamic modes); returns once Redis confirmed. Nothing to do by default.
+    fn sync_rooms<'a, E: SocketEmitter>(
+        &'a self,
+        _engine: &'a Engine<E, Self>,
+    ) -> BoxFuture<'a, Result<(), crate::error::Error>> {
+        Box::pin(async { Ok(()) })
+    }
 
     /// What to subscribe when the namespace starts (channels, patterns, shard channels);
     /// every message of it goes to [`Codec::on_message`].
@@ -73,13 +96,21 @@ pub(crate) trait Codec: Send + Sync + Sized + 'static {
     fn encode(&self, uid: &str, msg: Outgoing) -> Publication;
 
     /// Encodes this server's answer `reply` to request `request_id` of server
-    /// `requester` (`None`: an emitter or an old node that sent no uid).
+    /// `requester` (`None`: an emitter or an old node that sent no uid); `None` for a
+    /// reply this kind's protocol has no message for (nothing is sent).
     fn encode_reply(
         &self,
         requester: Option<&str>,
         request_id: String,
         reply: Reply,
-    ) -> Publication;
+    ) -> Option<Publication>;
+
+    /// The subscriptions the codec made besides [`Codec::subscription`] (the sharded
+    /// codec's room channels), handed over for removal when the namespace closes or is
+    /// dropped; none are made after this was called.
+    fn take_subscriptions(&self) -> Vec<sio_redis_transport::SubscriptionId> {
+        Vec::new()
+    }
 
     /// Sends `p` with the command of this kind (PUBLISH, SPUBLISH, XADD), awaited or
     /// queued as `mode` says (the engine chooses: broadcasts are queued, the rest

@@ -19,6 +19,7 @@
 pub(crate) mod ack_stream;
 mod apply;
 mod codec;
+mod core_adapter;
 pub(crate) mod message;
 mod ops;
 mod opts;
@@ -35,6 +36,7 @@ use sio_redis_transport::{Message, MessageHandler, SubscriptionId};
 use socketioxide_core::adapter::{CoreLocalAdapter, SocketEmitter, Spawnable};
 
 pub(crate) use codec::{Codec, Publication, PublishMode};
+pub(crate) use core_adapter::core_adapter;
 pub(crate) use message::{Outgoing, Reply};
 
 use crate::error::Error;
@@ -43,7 +45,7 @@ use pending::Pending;
 
 /// One namespace adapter of kind `C`: the local sockets of the namespace, the shared
 /// state, this server's uid, the pending requests and the codec.
-pub(crate) struct Engine<E, C> {
+pub(crate) struct Engine<E, C: Codec> {
     pub(crate) local: CoreLocalAdapter<E>,
     pub(crate) state: RedisAdapterState,
     /// This server's uid in the namespace ([`Codec::new_uid`]).
@@ -53,9 +55,12 @@ pub(crate) struct Engine<E, C> {
     pub(crate) codec: C,
     pending: Pending,
     subscription: Mutex<Option<SubscriptionId>>,
+    /// The handler of the namespace's subscriptions (set at initialisation), for the
+    /// ones a codec adds later (the sharded codec's room channels).
+    pub(crate) handler: std::sync::OnceLock<MessageHandler>,
 }
 
-impl<E, C> std::fmt::Debug for Engine<E, C> {
+impl<E, C: Codec> std::fmt::Debug for Engine<E, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("kind", &self.state.inner.kind)
@@ -99,7 +104,7 @@ impl Spawnable for InitRes {
 /// of the current Tokio runtime, or, when none is running, at the next namespace
 /// initialisation on the same [`RedisAdapterState`] (closing the state closes the
 /// subscriber connection, which drops every subscription anyway).
-impl<E, C> Drop for Engine<E, C> {
+impl<E, C: Codec> Drop for Engine<E, C> {
     fn drop(&mut self) {
         let id = self
             .subscription
@@ -117,7 +122,7 @@ impl<E, C> Drop for Engine<E, C> {
                 namespaces.remove(&self.nsp);
             }
         }
-        if let Some(id) = id {
+        for id in id.into_iter().chain(self.codec.take_subscriptions()) {
             inner.unsubscribe_later(id);
         }
     }
@@ -136,6 +141,7 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
             nsp,
             pending: Pending::default(),
             subscription: Mutex::new(None),
+            handler: std::sync::OnceLock::new(),
         }
     }
 
@@ -162,6 +168,7 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
                     C::on_message(&engine, msg);
                 }
             });
+            let _ = self.handler.set(handler.clone());
             let id = self
                 .state
                 .inner
@@ -171,6 +178,7 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
             *lock(&self.subscription) = Some(id);
             let ops: Arc<dyn NamespaceOps> = self.clone();
             lock(&self.state.inner.namespaces).insert(self.nsp.clone(), Arc::downgrade(&ops));
+            C::started(&self);
             on_success();
             Ok(())
         }))
@@ -183,7 +191,7 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
     pub(crate) async fn close(&self) -> Result<(), Error> {
         lock(&self.state.inner.namespaces).remove(&self.nsp);
         let id = lock(&self.subscription).take();
-        if let Some(id) = id {
+        for id in id.into_iter().chain(self.codec.take_subscriptions()) {
             self.state.inner.transport.unsubscribe(id).await?;
         }
         Ok(())

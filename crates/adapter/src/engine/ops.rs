@@ -138,7 +138,7 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
             self.ensure_own_rooms(&opts);
             self.local.broadcast_with_ack(packet, opts, Some(timeout)).0
         };
-        let max_count = self.state.inner.config.max_remote_client_count;
+        let max_count = self.state.inner.engine.max_remote_client_count;
         Ok(AckStream::new(
             local,
             inbox,
@@ -187,6 +187,7 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
     fn apply_rooms_locally(&self, opts: SioOpts, rooms: Vec<Room>, join: bool) {
         if join {
             self.local.add_sockets(opts, rooms);
+            self.codec.rooms_joined();
         } else {
             self.local.del_sockets(opts, rooms);
         }
@@ -284,6 +285,13 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
     /// allRooms: every room of the cluster.
     async fn all_rooms(&self) -> Result<Vec<String>, Error> {
         let mut rooms: std::collections::HashSet<String> = self.local_rooms().into_iter().collect();
+        if !C::REMOTE_ALL_ROOMS {
+            // ClusterAdapter messages have no allRooms: the rooms of every socket.
+            for socket in self.fetch_infos(BroadcastOptions::default()).await? {
+                rooms.extend(socket.rooms);
+            }
+            return Ok(rooms.into_iter().collect());
+        }
         for r in self
             .request("allRooms", |request_id| Outgoing::AllRooms { request_id })
             .await
@@ -405,5 +413,9 @@ impl<E: SocketEmitter, C: Codec> NamespaceOps for Engine<E, C> {
 
     fn pending_requests(&self) -> usize {
         self.pending_len()
+    }
+
+    fn sync_rooms(&self) -> BoxFuture<'_, Result<(), Error>> {
+        self.codec.sync_rooms(self)
     }
 }

@@ -41,7 +41,7 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
         self.publish(make(request_id))
             .await
             .map_err(|e| (e, Vec::new()))?;
-        let deadline = tokio::time::Instant::now() + self.state.inner.config.requests_timeout;
+        let deadline = tokio::time::Instant::now() + self.state.inner.engine.requests_timeout;
         // `expected` comes from Redis (NUMSUB): room grows with the answers, not
         // with what the reply claims.
         let mut responses = Vec::with_capacity(expected.min(64));
@@ -77,7 +77,7 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
         reply: Reply,
     ) {
         let parser = self.local.parser();
-        let max = self.state.inner.config.max_remote_client_count;
+        let max = self.state.inner.engine.max_remote_client_count;
         let delivery = self.pending.deliver(request_id, reply, max, |packet| {
             let args: Vec<sio_redis_wire::Value> = packet.into_iter().collect();
             convert::ack_to_sio(parser, &args).ok()
