@@ -19,6 +19,11 @@
 //! serves its primary's shard channels) but delivers only to its own
 //! subscribers, silently. A node that no longer serves any subscribed slot has its worker
 //! stopped, so that nothing dials a node after the map says it is gone.
+//!
+//! A unit that a node redirected (`MOVED`) or dropped waits, unplaced, for a
+//! map that names another node (read again as soon as the router's refresh
+//! gap allows) rather than being sent back to the same node by a map that is
+//! still stale.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -102,7 +107,7 @@ struct Unit {
     /// no longer lists (see [`State::reconcile`]).
     active: Arc<AtomicU64>,
     /// A node that redirected or dropped it: not placed there again while
-    /// the map is the one it was placed by, for [`AVOID_FOR`] at most.
+    /// the map is the one it was refused under, for [`AVOID_FOR`] at most.
     avoid: Option<Avoid>,
 }
 
