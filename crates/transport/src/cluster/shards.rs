@@ -562,7 +562,7 @@ impl State {
                             let _ = notes.send(Note::Refused {
                                 internal: *id,
                                 retry: retryable_text(error),
-                                redirected: false,
+                                redirected: redirect_text(error),
                                 error: error.clone(),
                             });
                             continue;
@@ -714,19 +714,42 @@ impl State {
     }
 }
 
-/// Whether a refusal reported as text (a [`ConnectionEvent::SubscriptionRefused`]
-/// of a node's worker) is one a refresh of the slot map can cure.
-fn retryable_text(error: &str) -> bool {
+/// What a refusal reported as text (a [`ConnectionEvent::SubscriptionRefused`]
+/// of a node's worker) says about trying again: `Redirect` (`MOVED`, `ASK`)
+/// or `Busy` (`TRYAGAIN`, `CLUSTERDOWN`, `LOADING`, `MASTERDOWN`), both cured
+/// by a refresh of the slot map and a retry; `None` for anything else. The
+/// text is a redis-rs error's `Display`, which names an error redis-rs knows
+/// by its kind (`Moved: 3999 127.0.0.1:7001`, `TryAgain: …`, `BusyLoading: …`)
+/// and any other by its quoted code (`"CODE": …`); both forms are read.
+fn text_class(error: &str) -> Option<ErrorClass> {
+    use redis::ServerErrorKind as K;
+    let head = error
+        .split(|c: char| c == ':' || c.is_whitespace())
+        .find(|w| !w.is_empty())
+        .unwrap_or_default()
+        .trim_matches('"');
     [
-        "MOVED",
-        "ASK",
-        "TRYAGAIN",
-        "CLUSTERDOWN",
-        "LOADING",
-        "MASTERDOWN",
+        (K::Moved, "MOVED", ErrorClass::Redirect),
+        (K::Ask, "ASK", ErrorClass::Redirect),
+        (K::TryAgain, "TRYAGAIN", ErrorClass::Busy),
+        (K::ClusterDown, "CLUSTERDOWN", ErrorClass::Busy),
+        (K::BusyLoading, "LOADING", ErrorClass::Busy),
+        (K::MasterDown, "MASTERDOWN", ErrorClass::Busy),
     ]
-    .iter()
-    .any(|code| error.contains(code))
+    .into_iter()
+    .find(|(kind, code, _)| head == *code || head == format!("{kind:?}"))
+    .map(|(_, _, class)| class)
+}
+
+/// Whether a refusal reported as text is one a refresh of the slot map can
+/// cure (see [`text_class`]).
+fn retryable_text(error: &str) -> bool {
+    text_class(error).is_some()
+}
+
+/// Whether a refusal reported as text is a redirect (see [`text_class`]).
+fn redirect_text(error: &str) -> bool {
+    text_class(error) == Some(ErrorClass::Redirect)
 }
 
 /// Where a slot's shard channels are subscribed: its primary, or with
@@ -738,5 +761,50 @@ fn place_of(topology: &ClusterTopology, slot: u16, replicas: bool) -> Option<&No
         Some(&shard.replicas[usize::from(slot) % shard.replicas.len()])
     } else {
         Some(&shard.primary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The text a node's worker reports: the redis-rs error's `Display`.
+    fn refused(reply: &str) -> String {
+        redis::parse_redis_value(format!("-{reply}\r\n").as_bytes())
+            .unwrap()
+            .extract_error()
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn refusals_reported_as_text_are_classified() {
+        for (reply, class) in [
+            ("MOVED 3999 127.0.0.1:7001", Some(ErrorClass::Redirect)),
+            ("ASK 3999 127.0.0.1:7001", Some(ErrorClass::Redirect)),
+            ("TRYAGAIN Multiple keys request", Some(ErrorClass::Busy)),
+            ("CLUSTERDOWN The cluster is down", Some(ErrorClass::Busy)),
+            ("LOADING Redis is loading", Some(ErrorClass::Busy)),
+            (
+                "MASTERDOWN Link with MASTER is down",
+                Some(ErrorClass::Busy),
+            ),
+            ("NOPERM no permissions to access a channel", None),
+            ("ERR unknown command", None),
+            ("CROSSSLOT Keys don't hash to the same slot", None),
+            ("FOO an error redis-rs has no kind for", None),
+        ] {
+            let text = refused(reply);
+            assert_eq!(text_class(&text), class, "{reply} shown as {text:?}");
+            assert_eq!(retryable_text(&text), class.is_some(), "{text:?}");
+            assert_eq!(
+                redirect_text(&text),
+                class == Some(ErrorClass::Redirect),
+                "{text:?}"
+            );
+        }
+        // The bare codes, as another formatting might show them.
+        assert!(redirect_text("MOVED 3999 127.0.0.1:7001"));
+        assert!(retryable_text("\"TRYAGAIN\": later"));
     }
 }
