@@ -42,8 +42,9 @@ use crate::shared::{Shared, millis};
 
 /// Redirects (`MOVED`, `ASK`) one command follows at most.
 pub(crate) const MAX_REDIRECTS: u32 = 5;
-/// Fire-and-forget shard publishes in flight at most (each holds its message
-/// until Redis answered); more fail with [`TransportError::BufferFull`].
+/// Fire-and-forget shard publishes in flight at most, in messages (each holds
+/// its message until Redis answered); more fail with
+/// [`TransportError::TooManyInFlight`].
 pub(crate) const MAX_IN_FLIGHT: usize = 16 * 1024;
 /// How long the slot-map vote waits for more answers after the first one.
 const VOTE_WINDOW: Duration = Duration::from_millis(50);
@@ -664,15 +665,17 @@ impl Router {
     /// counted in `publish_errors` and logged.
     ///
     /// # Errors
-    /// [`TransportError::BufferFull`] when [`MAX_IN_FLIGHT`] messages wait for
-    /// their reply.
+    /// [`TransportError::TooManyInFlight`] when [`MAX_IN_FLIGHT`] messages wait
+    /// for their reply.
     pub(crate) fn spublish_queued(
         self: &Arc<Self>,
         channel: String,
         payload: Bytes,
     ) -> Result<(), TransportError> {
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
-            return Err(TransportError::BufferFull { limit_bytes: 0 });
+            return Err(TransportError::TooManyInFlight {
+                limit_messages: MAX_IN_FLIGHT,
+            });
         };
         let slot = key_slot(channel.as_bytes());
         let job = Job {
