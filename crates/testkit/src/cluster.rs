@@ -349,26 +349,8 @@ impl RedisCluster {
                 target.addr()
             )));
         }
-        let (source_id, target_id) = (node_id(source)?, node_id(target)?);
-        let slot_text = slot.to_string();
-        target.command_ok(&["CLUSTER", "SETSLOT", &slot_text, "IMPORTING", &source_id])?;
-        source.command_ok(&["CLUSTER", "SETSLOT", &slot_text, "MIGRATING", &target_id])?;
-        loop {
-            let keys = source.command_ok(&["CLUSTER", "GETKEYSINSLOT", &slot_text, "100"])?;
-            let keys: Vec<String> = keys
-                .as_array()
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|k| k.as_str().map(str::to_owned))
-                .collect();
-            if keys.is_empty() {
-                break;
-            }
-            let port = target.port().to_string();
-            let mut args = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"];
-            args.extend(keys.iter().map(String::as_str));
-            source.command_ok(&args)?;
-        }
+        let ids = MoveIds::of(source, target)?;
+        start_move(slot, source, target, &ids)?;
         Ok(source)
     }
 
@@ -389,27 +371,8 @@ impl RedisCluster {
         target: &RedisServer,
     ) -> Result<()> {
         let target_id = node_id(target)?;
-        let slot_text = slot.to_string();
-        let setslot = ["CLUSTER", "SETSLOT", &slot_text, "NODE", &target_id];
-        target.command_ok(&setslot)?;
-        source.command_ok(&setslot)?;
-        for node in self.primaries()? {
-            if node.port() != target.port() && node.port() != source.port() {
-                node.command_ok(&setslot)?;
-            }
-        }
-        let start = Instant::now();
-        self.wait_settled(start, start + self.ready_timeout, |_| {
-            for node in self.nodes.iter().filter(|n| n.is_running()) {
-                let reply = node
-                    .command_ok(&["CLUSTER", "SLOTS"])
-                    .map_err(|e| e.to_string())?;
-                if slot_owner_port(&reply, slot) != Some(target.port()) {
-                    return Err(format!("{} does not name the new owner yet", node.addr()));
-                }
-            }
-            Ok(())
-        })
+        assign_slot(slot, source, target, &target_id, &self.primaries()?)?;
+        self.wait_owner(std::slice::from_ref(&slot), target)
     }
 
     /// Moves hash `slot` to `target`: [`RedisCluster::begin_migration`] then
@@ -421,6 +384,86 @@ impl RedisCluster {
     pub fn migrate_slot(&self, slot: u16, target: &RedisServer) -> Result<()> {
         let source = self.begin_migration(slot, target)?;
         self.finish_migration(slot, source, target)
+    }
+
+    /// Moves every slot of `slots` from `source` to `target` (both primaries
+    /// of this cluster) the way `redis-cli --cluster reshard` does: one slot
+    /// after the other, each with the steps of
+    /// [`RedisCluster::begin_migration`] (`IMPORTING` on the target,
+    /// `MIGRATING` on the source, its keys moved with `MIGRATE`) then the
+    /// `SETSLOT <slot> NODE <target>` of [`RedisCluster::finish_migration`]
+    /// (target, source, every other primary), without waiting in between.
+    /// Once the last slot is assigned, waits until every running node's
+    /// `CLUSTER SLOTS` names the target for all of them (polling every 20 ms,
+    /// up to the ready timeout).
+    ///
+    /// # Errors
+    ///
+    /// [`TestkitError::InvalidConfig`] if `slots` is empty, reaches 16384, or
+    /// holds a slot that `source`'s `CLUSTER SLOTS` does not assign to
+    /// `source`, or if source and target are one node (checked before
+    /// anything moves);
+    /// [`TestkitError::UnexpectedReply`] if a command is refused (the slots
+    /// before it have moved);
+    /// [`TestkitError::ClusterNotReady`] if the nodes do not agree in time.
+    pub fn migrate_slots(
+        &self,
+        slots: std::ops::RangeInclusive<u16>,
+        source: &RedisServer,
+        target: &RedisServer,
+    ) -> Result<()> {
+        if slots.is_empty() || *slots.end() >= SLOT_COUNT {
+            return Err(TestkitError::InvalidConfig(format!(
+                "slots {slots:?}: not a range of slots below 16384"
+            )));
+        }
+        if source.port() == target.port() {
+            return Err(TestkitError::InvalidConfig(format!(
+                "source and target are the same node {}",
+                source.addr()
+            )));
+        }
+        let map = source.command_ok(&["CLUSTER", "SLOTS"])?;
+        if let Some(slot) = slots
+            .clone()
+            .find(|s| slot_owner_port(&map, *s) != Some(source.port()))
+        {
+            return Err(TestkitError::InvalidConfig(format!(
+                "{} does not serve slot {slot}",
+                source.addr()
+            )));
+        }
+        let ids = MoveIds::of(source, target)?;
+        let primaries = self.primaries()?;
+        for slot in slots.clone() {
+            start_move(slot, source, target, &ids)?;
+            assign_slot(slot, source, target, &ids.target, &primaries)?;
+        }
+        self.wait_owner(&slots.collect::<Vec<_>>(), target)
+    }
+
+    /// Waits (polling every 20 ms, up to the ready timeout) until the cluster
+    /// is settled and every running node's `CLUSTER SLOTS` names `target` for
+    /// each of `slots`.
+    fn wait_owner(&self, slots: &[u16], target: &RedisServer) -> Result<()> {
+        let start = Instant::now();
+        self.wait_settled(start, start + self.ready_timeout, |_| {
+            for node in self.nodes.iter().filter(|n| n.is_running()) {
+                let reply = node
+                    .command_ok(&["CLUSTER", "SLOTS"])
+                    .map_err(|e| e.to_string())?;
+                if let Some(slot) = slots
+                    .iter()
+                    .find(|s| slot_owner_port(&reply, **s) != Some(target.port()))
+                {
+                    return Err(format!(
+                        "{} does not name the new owner of slot {slot} yet",
+                        node.addr()
+                    ));
+                }
+            }
+            Ok(())
+        })
     }
 
     /// [`RedisServer::kill_clients`] on every running node; returns the total
@@ -679,6 +722,68 @@ fn slot_owner_port(reply: &RespValue, slot: u16) -> Option<u16> {
         let primary = range.get(2)?.as_array()?;
         u16::try_from(primary.get(1)?.as_int()?).ok()
     })
+}
+
+/// The node ids of a slot move's source and target.
+struct MoveIds {
+    source: String,
+    target: String,
+}
+
+impl MoveIds {
+    fn of(source: &RedisServer, target: &RedisServer) -> Result<MoveIds> {
+        Ok(MoveIds {
+            source: node_id(source)?,
+            target: node_id(target)?,
+        })
+    }
+}
+
+/// The first half of one slot's move: `CLUSTER SETSLOT <slot> IMPORTING` on
+/// the target, `MIGRATING` on the source, then every key of the slot moved
+/// with `MIGRATE` (100 keys per command).
+fn start_move(slot: u16, source: &RedisServer, target: &RedisServer, ids: &MoveIds) -> Result<()> {
+    let slot_text = slot.to_string();
+    target.command_ok(&["CLUSTER", "SETSLOT", &slot_text, "IMPORTING", &ids.source])?;
+    source.command_ok(&["CLUSTER", "SETSLOT", &slot_text, "MIGRATING", &ids.target])?;
+    let port = target.port().to_string();
+    loop {
+        let keys = source.command_ok(&["CLUSTER", "GETKEYSINSLOT", &slot_text, "100"])?;
+        let keys: Vec<String> = keys
+            .as_array()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|k| k.as_str().map(str::to_owned))
+            .collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut args = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"];
+        args.extend(keys.iter().map(String::as_str));
+        source.command_ok(&args)?;
+    }
+}
+
+/// The second half of one slot's move: `CLUSTER SETSLOT <slot> NODE
+/// <target>` on the target, then on the source, then on every other primary
+/// of `primaries` (as `redis-cli` does).
+fn assign_slot(
+    slot: u16,
+    source: &RedisServer,
+    target: &RedisServer,
+    target_id: &str,
+    primaries: &[&RedisServer],
+) -> Result<()> {
+    let slot_text = slot.to_string();
+    let setslot = ["CLUSTER", "SETSLOT", &slot_text, "NODE", target_id];
+    target.command_ok(&setslot)?;
+    source.command_ok(&setslot)?;
+    for node in primaries {
+        if node.port() != target.port() && node.port() != source.port() {
+            node.command_ok(&setslot)?;
+        }
+    }
+    Ok(())
 }
 
 /// `CLUSTER MYID` of a node.

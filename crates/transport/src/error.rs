@@ -91,6 +91,17 @@ pub enum TransportError {
         /// ([`TransportConfig::publish_buffer_bytes`](crate::TransportConfig::publish_buffer_bytes)).
         limit_bytes: usize,
     },
+    /// Too many fire-and-forget shard publishes wait for their reply:
+    /// [`Transport::spublish_queued`](crate::Transport::spublish_queued) on a
+    /// Redis Cluster holds each message until its node answered, at most
+    /// `limit_messages` of them (16 384) in all. The limit counts messages,
+    /// whatever their size (unlike [`BufferFull`](TransportError::BufferFull)).
+    /// Nothing was queued. Retryable once replies come back.
+    #[error("{limit_messages} queued shard publishes already wait for a reply")]
+    TooManyInFlight {
+        /// The limit, in messages.
+        limit_messages: usize,
+    },
     /// The message waited in the publish queue (the publisher being down)
     /// longer than
     /// [`TransportConfig::publish_buffer_max_age`](crate::TransportConfig::publish_buffer_max_age)
@@ -135,6 +146,7 @@ impl TransportError {
             TransportError::Timeout { .. }
             | TransportError::NotConnected { .. }
             | TransportError::BufferFull { .. }
+            | TransportError::TooManyInFlight { .. }
             | TransportError::Expired { .. } => true,
             TransportError::Redis(e) | TransportError::Connect { source: e, .. } => {
                 classify(e).is_retryable()
@@ -246,6 +258,14 @@ mod tests {
         assert!(err.is_retryable());
         assert!(!TransportError::Closed.is_retryable());
         assert!(TransportError::Timeout { ms: 5 }.is_retryable());
+        let full = TransportError::TooManyInFlight {
+            limit_messages: 16384,
+        };
+        assert_eq!(
+            full.to_string(),
+            "16384 queued shard publishes already wait for a reply"
+        );
+        assert!(full.is_retryable());
         let cfg = ConfigError::Invalid {
             setting: "url",
             reason: "x".into(),

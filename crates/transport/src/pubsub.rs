@@ -699,7 +699,8 @@ impl Transport {
     /// # Errors
     ///
     /// As [`Transport::publish_queued`]; on a cluster
-    /// [`TransportError::BufferFull`] when 16 384 messages wait for their reply.
+    /// [`TransportError::TooManyInFlight`] when 16 384 messages wait for their
+    /// reply.
     pub async fn spublish_queued(
         &self,
         channel: String,

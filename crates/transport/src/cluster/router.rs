@@ -42,8 +42,9 @@ use crate::shared::{Shared, millis};
 
 /// Redirects (`MOVED`, `ASK`) one command follows at most.
 pub(crate) const MAX_REDIRECTS: u32 = 5;
-/// Fire-and-forget shard publishes in flight at most (each holds its message
-/// until Redis answered); more fail with [`TransportError::BufferFull`].
+/// Fire-and-forget shard publishes in flight at most, in messages (each holds
+/// its message until Redis answered); more fail with
+/// [`TransportError::TooManyInFlight`].
 pub(crate) const MAX_IN_FLIGHT: usize = 16 * 1024;
 /// How long the slot-map vote waits for more answers after the first one.
 const VOTE_WINDOW: Duration = Duration::from_millis(50);
@@ -57,6 +58,19 @@ const RETRY_MAX: Duration = Duration::from_millis(200);
 
 /// One node's connection slot: dialled by one caller at a time.
 type NodeSlot = Arc<tokio::sync::Mutex<Option<MuxConnection>>>;
+
+/// What a [`Router::refresh_outcome`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refresh {
+    /// Nothing read: the last read was less than [`MIN_REFRESH_GAP`] ago.
+    Skipped,
+    /// No node (and no seed) answered; the old map stays.
+    Unanswered,
+    /// Read; the same primaries serve the same slots.
+    Unchanged,
+    /// Read, and the map changed (its version was bumped).
+    Changed,
+}
 
 /// Why an attempt of a routed command failed.
 enum Failed {
@@ -192,9 +206,15 @@ impl Router {
     /// Connections to nodes no longer in the map are dropped. Returns whether
     /// the map changed.
     pub(crate) async fn refresh(&self) -> bool {
+        self.refresh_outcome().await == Refresh::Changed
+    }
+
+    /// [`Router::refresh`], telling a read that was skipped or unanswered
+    /// from one that found the map unchanged.
+    pub(crate) async fn refresh_outcome(&self) -> Refresh {
         let mut last = self.refreshing.lock().await;
         if last.is_some_and(|t| t.elapsed() < MIN_REFRESH_GAP) {
-            return false;
+            return Refresh::Skipped;
         }
         let current = self.topology();
         let fresh = match self.vote(&current).await {
@@ -204,10 +224,10 @@ impl Router {
         *last = Some(Instant::now());
         let Some(fresh) = fresh else {
             debug!("cluster slot map: no node answered");
-            return false;
+            return Refresh::Unanswered;
         };
         if fresh.same_primaries(&current) {
-            return false;
+            return Refresh::Unchanged;
         }
         debug!(topology = ?fresh, "cluster slot map changed");
         *self
@@ -242,14 +262,32 @@ impl Router {
                 .set_nodes(clients.clone());
         }
         self.version.send_modify(|v| *v += 1);
-        true
+        Refresh::Changed
+    }
+
+    /// When a refresh skipped for [`MIN_REFRESH_GAP`] may read the map: `None`
+    /// when it may now, or while a read is under way (its outcome changes the
+    /// map's version if anything changed).
+    pub(crate) fn refresh_allowed_at(&self) -> Option<tokio::time::Instant> {
+        let last = self.refreshing.try_lock().ok()?;
+        let at = (*last)? + MIN_REFRESH_GAP;
+        (at > Instant::now()).then(|| tokio::time::Instant::from_std(at))
+    }
+
+    /// The map's version (see [`Router::versions`]).
+    pub(crate) fn version(&self) -> u64 {
+        *self.version.borrow()
     }
 
     /// Asks the next node of the map (in turn) for `cluster_current_epoch`
     /// (`CLUSTER INFO`, one reply of ~700 bytes) and reads the map when the
-    /// epoch grew since the last time (every failover, and a slot migration's
-    /// `SETSLOT NODE`, bump it). Returns whether the map changed. A node that
-    /// does not answer within the response timeout is skipped.
+    /// epoch grew since the last time (every failover bumps it, and so does a
+    /// slot migration's `SETSLOT NODE` unless the target already holds the
+    /// greatest config epoch: of many slots moved to one node in a row, as a
+    /// resharding does, only the first bumps it (Redis 7.0, measured); the
+    /// later ones are found by their `MOVED` replies, their channels'
+    /// `sunsubscribe`, or the periodic read). Returns whether the map changed.
+    /// A node that does not answer within the response timeout is skipped.
     pub(crate) async fn audit(&self) -> bool {
         let topology = self.topology();
         let nodes: Vec<&NodeAddr> = topology
@@ -275,9 +313,16 @@ impl Router {
         if epoch <= self.epoch.load(Ordering::Acquire) {
             return false;
         }
-        let changed = self.refresh().await;
-        self.epoch.fetch_max(epoch, Ordering::AcqRel);
-        changed
+        // The epoch counts as seen only once a map was read after it: a read
+        // skipped for the refresh gap (or that no node answered) is tried
+        // again at the next check instead of waiting for the next bump.
+        match self.refresh_outcome().await {
+            Refresh::Skipped | Refresh::Unanswered => false,
+            outcome => {
+                self.epoch.fetch_max(epoch, Ordering::AcqRel);
+                outcome == Refresh::Changed
+            }
+        }
     }
 
     /// The map most nodes of `current` agree on (see [`Router::refresh`]).
@@ -620,15 +665,17 @@ impl Router {
     /// counted in `publish_errors` and logged.
     ///
     /// # Errors
-    /// [`TransportError::BufferFull`] when [`MAX_IN_FLIGHT`] messages wait for
-    /// their reply.
+    /// [`TransportError::TooManyInFlight`] when [`MAX_IN_FLIGHT`] messages wait
+    /// for their reply.
     pub(crate) fn spublish_queued(
         self: &Arc<Self>,
         channel: String,
         payload: Bytes,
     ) -> Result<(), TransportError> {
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
-            return Err(TransportError::BufferFull { limit_bytes: 0 });
+            return Err(TransportError::TooManyInFlight {
+                limit_messages: MAX_IN_FLIGHT,
+            });
         };
         let slot = key_slot(channel.as_bytes());
         let job = Job {

@@ -19,6 +19,11 @@
 //! serves its primary's shard channels) but delivers only to its own
 //! subscribers, silently. A node that no longer serves any subscribed slot has its worker
 //! stopped, so that nothing dials a node after the map says it is gone.
+//!
+//! A unit that a node redirected (`MOVED`) or dropped waits, unplaced, for a
+//! map that names another node (read again as soon as the router's refresh
+//! gap allows) rather than being sent back to the same node by a map that is
+//! still stale.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,11 +34,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use super::router::Router;
+use super::router::{Refresh, Router};
 use super::slot::key_slot;
 use super::topology::{ClusterTopology, NodeAddr};
 use crate::config::Endpoint;
-use crate::error::TransportError;
+use crate::error::{ErrorClass, TransportError, classify};
 use crate::event::{ConnectionEvent, Role};
 use crate::message::{MessageHandler, SubscriptionId};
 use crate::shared::Shared;
@@ -49,6 +54,9 @@ pub(crate) const AUDIT_PERIOD: Duration = Duration::from_secs(5);
 pub(crate) const EPOCH_CHECK: Duration = Duration::from_millis(200);
 /// How often it is checked while some shard channel has no live owner.
 pub(crate) const FAST_AUDIT: Duration = Duration::from_millis(100);
+/// How long a unit is not placed again on a node that redirected it (or
+/// dropped it) while the slot map stays the same.
+const AVOID_FOR: Duration = Duration::from_secs(1);
 
 type Ack = oneshot::Sender<Result<(), TransportError>>;
 
@@ -72,10 +80,12 @@ pub(crate) enum ShardCommand {
 enum Note {
     /// A unit's subscription was refused on its node; `retry`: for a reason
     /// that a refresh can cure (`MOVED`, a lost connection), else it is
-    /// dropped (e.g. `NOPERM`).
+    /// dropped (e.g. `NOPERM`); `redirected`: with `MOVED` or `ASK` (the
+    /// node does not serve the slot).
     Refused {
         internal: SubscriptionId,
         retry: bool,
+        redirected: bool,
         error: String,
     },
     /// Redis dropped a shard channel on `node` by itself (its slot moved).
@@ -96,6 +106,28 @@ struct Unit {
     /// [`EVERY`], or only the newest one after a move away from a node the map
     /// no longer lists (see [`State::reconcile`]).
     active: Arc<AtomicU64>,
+    /// A node that redirected or dropped it: not placed there again while
+    /// the map is the one it was refused under, for [`AVOID_FOR`] at most.
+    avoid: Option<Avoid>,
+}
+
+/// See [`Unit::avoid`].
+#[derive(Debug)]
+struct Avoid {
+    node: NodeAddr,
+    /// The map's version when it was refused there.
+    version: u64,
+    until: tokio::time::Instant,
+}
+
+impl Unit {
+    /// Whether the unit may be placed on `owner` now, the map being at
+    /// `version`.
+    fn may_go(&self, owner: &NodeAddr, version: u64) -> bool {
+        self.avoid.as_ref().is_none_or(|a| {
+            a.node != *owner || a.version != version || tokio::time::Instant::now() >= a.until
+        })
+    }
 }
 
 /// [`Unit::active`]: every registration delivers.
@@ -159,13 +191,20 @@ impl State {
         let mut versions = self.base.router.versions();
         let mut next_tick = Instant::now() + EPOCH_CHECK;
         let mut next_full = Instant::now() + AUDIT_PERIOD;
+        // When the map may be read again (the router's refresh gap), while
+        // some unit waits for a map that no longer names the node that
+        // redirected or dropped it.
+        let mut retry_at: Option<Instant> = None;
         loop {
             let degraded = self.degraded();
-            let tick_at = if degraded {
+            let mut tick_at = if degraded {
                 next_tick.min(Instant::now() + FAST_AUDIT)
             } else {
                 next_tick
             };
+            if let Some(at) = retry_at {
+                tick_at = tick_at.min(at);
+            }
             let refresh = tokio::select! {
                 biased;
                 () = self.base.shutdown.cancelled() => break,
@@ -181,20 +220,34 @@ impl State {
                 Ok(()) = versions.changed() => false,
                 () = tokio::time::sleep_until(tick_at) => {
                     let now = Instant::now();
-                    next_tick = now + EPOCH_CHECK;
-                    if degraded || now >= next_full {
-                        next_full = now + AUDIT_PERIOD;
+                    if retry_at.is_some_and(|at| now >= at) {
+                        // The refresh gap is over: read the map now.
                         true
                     } else {
-                        // A failover or migration bumps the cluster's epoch:
-                        // one small CLUSTER INFO tells whether to read the map.
-                        self.base.router.audit().await;
-                        false
+                        next_tick = now + EPOCH_CHECK;
+                        if degraded || now >= next_full {
+                            next_full = now + AUDIT_PERIOD;
+                            true
+                        } else {
+                            // A failover or migration bumps the cluster's
+                            // epoch: one small CLUSTER INFO tells whether to
+                            // read the map.
+                            self.base.router.audit().await;
+                            false
+                        }
                     }
                 }
             };
             if refresh {
-                self.base.router.refresh().await;
+                let outcome = self.base.router.refresh_outcome().await;
+                // Skipped, or read from nodes most of which had not heard of
+                // the move yet: read again as soon as the gap allows.
+                let again = matches!(outcome, Refresh::Skipped | Refresh::Unchanged);
+                retry_at = if again && self.avoiding() {
+                    self.base.router.refresh_allowed_at()
+                } else {
+                    None
+                };
             }
             versions.borrow_and_update();
             self.reconcile().await;
@@ -208,12 +261,14 @@ impl State {
             Note::Refused {
                 internal,
                 retry: true,
+                redirected,
                 ..
-            } => self.unplaced(internal),
+            } => self.unplaced(internal, redirected),
             Note::Refused {
                 internal,
                 retry: false,
                 error,
+                ..
             } => {
                 if let Some((id, slot)) = self.units.remove(&internal) {
                     warn!(?id, slot, %error, "redis refused shard channels; they are dropped");
@@ -236,7 +291,7 @@ impl State {
                     .map(|(_, internal)| *internal)
                     .collect();
                 for internal in hit {
-                    self.unplaced(internal);
+                    self.unplaced(internal, true);
                 }
             }
             Note::Abandoned(id) => {
@@ -258,6 +313,20 @@ impl State {
         })
     }
 
+    /// Whether some unplaced unit avoids the node its slot's owner is in
+    /// the current map.
+    fn avoiding(&self) -> bool {
+        let topology = self.base.router.topology();
+        let version = self.base.router.version();
+        self.subs.values().any(|s| {
+            s.units.iter().any(|(slot, u)| {
+                u.placed.is_none()
+                    && place_of(&topology, *slot, self.base.replicas)
+                        .is_some_and(|owner| !u.may_go(owner, version))
+            })
+        })
+    }
+
     fn command(&mut self, command: ShardCommand) {
         match command {
             ShardCommand::Subscribe {
@@ -272,6 +341,7 @@ impl State {
                         channels: Vec::new(),
                         placed: None,
                         active: Arc::new(AtomicU64::new(EVERY)),
+                        avoid: None,
                     });
                     if !unit.channels.contains(&channel) {
                         unit.channels.push(channel);
@@ -407,9 +477,12 @@ impl State {
         tokio::spawn(async move {
             let result = answer.await.unwrap_or(Err(TransportError::Closed));
             if let Err(e) = &result {
+                let redirected =
+                    matches!(e, TransportError::Redis(r) if classify(r) == ErrorClass::Redirect);
                 let _ = notes.send(Note::Refused {
                     internal,
                     retry: e.is_retryable(),
+                    redirected,
                     error: e.to_string(),
                 });
             }
@@ -489,6 +562,7 @@ impl State {
                             let _ = notes.send(Note::Refused {
                                 internal: *id,
                                 retry: retryable_text(error),
+                                redirected: redirect_text(error),
                                 error: error.clone(),
                             });
                             continue;
@@ -529,15 +603,27 @@ impl State {
     }
 
     /// A unit whose subscription its node refused or dropped: unsubscribed
-    /// there, placed again by the next reconcile.
-    fn unplaced(&mut self, internal: SubscriptionId) {
+    /// there, placed again by the next reconcile. `avoid`: the node does not
+    /// serve the slot (it redirected the unit, or Redis dropped the channel
+    /// there): not placed there again until the map changes (for
+    /// [`AVOID_FOR`] at most), instead of a round of `SSUBSCRIBE` and `MOVED`
+    /// at every pass while the map is stale.
+    fn unplaced(&mut self, internal: SubscriptionId, avoid: bool) {
         let Some((id, slot)) = self.units.remove(&internal) else {
             return;
         };
+        let version = self.base.router.version();
         if let Some(unit) = self.subs.get_mut(&id).and_then(|s| s.units.get_mut(&slot))
             && unit.placed.as_ref().is_some_and(|(_, i)| *i == internal)
         {
             let (node, _) = unit.placed.take().expect("checked");
+            if avoid {
+                unit.avoid = Some(Avoid {
+                    node: node.clone(),
+                    version,
+                    until: tokio::time::Instant::now() + AVOID_FOR,
+                });
+            }
             self.unsubscribe_on(&node, internal);
         }
     }
@@ -546,6 +632,7 @@ impl State {
     /// ones, and stops the workers of nodes that serve no unit any more.
     async fn reconcile(&mut self) {
         let topology = self.base.router.topology();
+        let version = self.base.router.version();
         let replicas = self.base.replicas;
         let mut moves = Vec::new();
         for (id, sub) in &self.subs {
@@ -557,7 +644,7 @@ impl State {
                 // delivered nothing more to its subscribers, measured.
                 let owner = place_of(&topology, *slot, replicas);
                 let at_home = unit.placed.as_ref().is_some_and(|(n, _)| owner == Some(n));
-                if owner.is_some() && !at_home {
+                if owner.is_some_and(|o| unit.may_go(o, version)) && !at_home {
                     moves.push((*id, *slot));
                 }
             }
@@ -627,19 +714,42 @@ impl State {
     }
 }
 
-/// Whether a refusal reported as text (a [`ConnectionEvent::SubscriptionRefused`]
-/// of a node's worker) is one a refresh of the slot map can cure.
-fn retryable_text(error: &str) -> bool {
+/// What a refusal reported as text (a [`ConnectionEvent::SubscriptionRefused`]
+/// of a node's worker) says about trying again: `Redirect` (`MOVED`, `ASK`)
+/// or `Busy` (`TRYAGAIN`, `CLUSTERDOWN`, `LOADING`, `MASTERDOWN`), both cured
+/// by a refresh of the slot map and a retry; `None` for anything else. The
+/// text is a redis-rs error's `Display`, which names an error redis-rs knows
+/// by its kind (`Moved: 3999 127.0.0.1:7001`, `TryAgain: …`, `BusyLoading: …`)
+/// and any other by its quoted code (`"CODE": …`); both forms are read.
+fn text_class(error: &str) -> Option<ErrorClass> {
+    use redis::ServerErrorKind as K;
+    let head = error
+        .split(|c: char| c == ':' || c.is_whitespace())
+        .find(|w| !w.is_empty())
+        .unwrap_or_default()
+        .trim_matches('"');
     [
-        "MOVED",
-        "ASK",
-        "TRYAGAIN",
-        "CLUSTERDOWN",
-        "LOADING",
-        "MASTERDOWN",
+        (K::Moved, "MOVED", ErrorClass::Redirect),
+        (K::Ask, "ASK", ErrorClass::Redirect),
+        (K::TryAgain, "TRYAGAIN", ErrorClass::Busy),
+        (K::ClusterDown, "CLUSTERDOWN", ErrorClass::Busy),
+        (K::BusyLoading, "LOADING", ErrorClass::Busy),
+        (K::MasterDown, "MASTERDOWN", ErrorClass::Busy),
     ]
-    .iter()
-    .any(|code| error.contains(code))
+    .into_iter()
+    .find(|(kind, code, _)| head == *code || head == format!("{kind:?}"))
+    .map(|(_, _, class)| class)
+}
+
+/// Whether a refusal reported as text is one a refresh of the slot map can
+/// cure (see [`text_class`]).
+fn retryable_text(error: &str) -> bool {
+    text_class(error).is_some()
+}
+
+/// Whether a refusal reported as text is a redirect (see [`text_class`]).
+fn redirect_text(error: &str) -> bool {
+    text_class(error) == Some(ErrorClass::Redirect)
 }
 
 /// Where a slot's shard channels are subscribed: its primary, or with
@@ -651,5 +761,50 @@ fn place_of(topology: &ClusterTopology, slot: u16, replicas: bool) -> Option<&No
         Some(&shard.replicas[usize::from(slot) % shard.replicas.len()])
     } else {
         Some(&shard.primary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The text a node's worker reports: the redis-rs error's `Display`.
+    fn refused(reply: &str) -> String {
+        redis::parse_redis_value(format!("-{reply}\r\n").as_bytes())
+            .unwrap()
+            .extract_error()
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn refusals_reported_as_text_are_classified() {
+        for (reply, class) in [
+            ("MOVED 3999 127.0.0.1:7001", Some(ErrorClass::Redirect)),
+            ("ASK 3999 127.0.0.1:7001", Some(ErrorClass::Redirect)),
+            ("TRYAGAIN Multiple keys request", Some(ErrorClass::Busy)),
+            ("CLUSTERDOWN The cluster is down", Some(ErrorClass::Busy)),
+            ("LOADING Redis is loading", Some(ErrorClass::Busy)),
+            (
+                "MASTERDOWN Link with MASTER is down",
+                Some(ErrorClass::Busy),
+            ),
+            ("NOPERM no permissions to access a channel", None),
+            ("ERR unknown command", None),
+            ("CROSSSLOT Keys don't hash to the same slot", None),
+            ("FOO an error redis-rs has no kind for", None),
+        ] {
+            let text = refused(reply);
+            assert_eq!(text_class(&text), class, "{reply} shown as {text:?}");
+            assert_eq!(retryable_text(&text), class.is_some(), "{text:?}");
+            assert_eq!(
+                redirect_text(&text),
+                class == Some(ErrorClass::Redirect),
+                "{text:?}"
+            );
+        }
+        // The bare codes, as another formatting might show them.
+        assert!(redirect_text("MOVED 3999 127.0.0.1:7001"));
+        assert!(retryable_text("\"TRYAGAIN\": later"));
     }
 }

@@ -635,6 +635,13 @@ impl SubscriberWorker {
         match self.in_chunks(conn, &orphans, Op::Unsubscribe).await {
             Ok(()) => Ok(()),
             Err(RoundTripError::Lost(reason)) => Err(reason),
+            // `MOVED` to an `SUNSUBSCRIBE`: the shard channel's slot moved
+            // away, and Redis dropped the channel here already (its
+            // unsolicited `sunsubscribe`): nothing is left to undo.
+            Err(RoundTripError::Command(e)) if classify(&e) == ErrorClass::Redirect => {
+                debug!(error = %e, "UNSUBSCRIBE redirected: the shard channel's slot moved");
+                Ok(())
+            }
             Err(RoundTripError::Command(e)) => {
                 warn!(error = %e, "redis refused UNSUBSCRIBE");
                 Ok(())
