@@ -239,7 +239,7 @@ async function startRedis({ bin = process.env.REDIS_SERVER || "redis-server" } =
  * `cluster_state:ok` with all 16384 slots and 6 known nodes. Resolves with
  * {ports, seeds ("redis://127.0.0.1:p1,…"), nodes (children), tail(), numsub(channel)
  * (PUBSUB NUMSUB added up over every node; numsub(channel, "SHARDNUMSUB") for shard
- * channels), command(args) (on the first node), stop()}.
+ * channels), command(args) (on the first node), commandOn(port, args), stop()}.
  */
 async function startRedisCluster({ bin = process.env.REDIS_SERVER || "redis-server" } = {}) {
   const os = require("node:os");
@@ -298,6 +298,7 @@ async function startRedisCluster({ bin = process.env.REDIS_SERVER || "redis-serv
     throw err;
   }
   rc.command = (args) => clients[0].sendCommand(args);
+  rc.commandOn = (port, args) => clients[ports.indexOf(port)].sendCommand(args);
   // `kind` NUMSUB or SHARDNUMSUB: each node counts only its own clients, so the count
   // is added up over every node (as the Node adapters do, PROTOCOL §1.6 and §2.5).
   rc.numsub = async (channel, kind = "NUMSUB") => {
