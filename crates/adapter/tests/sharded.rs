@@ -11,7 +11,7 @@ use sio_redis::{
     AdapterKind, ClassicConfig, Error, RedisAdapterState, ShardedAdapter, ShardedConfig,
     SubscriptionMode,
 };
-use sio_redis_testkit::{RedisServer, RespConnection};
+use sio_redis_testkit::{RedisCluster, RedisServer, RespConnection};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Emitter;
 use socketioxide::extract::SocketRef;
@@ -241,4 +241,75 @@ async fn static_mode_uses_the_main_channel_only() {
         shard_subscribers(&redis, "socket.io#/#") == 1
     })
     .await;
+}
+
+/// The delay of a room's channel in `dynamic` mode, both ways of joining (issue 11 item
+/// 4), printed for the README: `socket.join` then `RedisAdapterState::sync_rooms` (the
+/// join returns once Redis confirmed; the first broadcast after it is delivered), and a
+/// plain `socket.join` (the channel comes with the next reconciliation): broadcasts to the
+/// room every 2 ms from the join on, the first delivered one says how long it took and
+/// how many were lost. Bounds asserted: nothing lost the first way; the second within
+/// `room_sync_interval` plus a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_delay_of_room_channels_both_ways() {
+    let redis = RedisServer::start().expect("redis");
+    join_delay(&redis.url(), "standalone Redis").await;
+    let cluster = RedisCluster::start().expect("redis cluster");
+    join_delay(&cluster.urls().join(","), "3-primary Redis Cluster").await;
+}
+
+async fn join_delay(url: &str, what: &str) {
+    let interval = ShardedConfig::default().room_sync_interval;
+    let a = server(url, config(SubscriptionMode::Dynamic), "a").await;
+    let b = server(url, config(SubscriptionMode::Dynamic), "b").await;
+    let (_to_b, mut from_b) = b.io.new_dummy_sock("/", ()).await;
+    let socket = b.io.sockets().pop().expect("b's socket");
+
+    // Way 1: join, then sync_rooms.
+    let t0 = Instant::now();
+    socket.join("synced");
+    b.state.sync_rooms("/").await.unwrap();
+    let confirmed = t0.elapsed();
+    a.io.to("synced").emit("first", &0).await.unwrap();
+    next_containing(&mut from_b, "first").await;
+    let delivered = t0.elapsed();
+
+    // Way 2: a plain join, broadcasts every 2 ms from then on.
+    socket.join("plain");
+    let t1 = Instant::now();
+    let sender = {
+        let io = a.io.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(2));
+            for seq in 0u32..5_000 {
+                tick.tick().await;
+                io.to("plain").emit("tick", &seq).await.unwrap();
+            }
+        })
+    };
+    let packet = next_containing(&mut from_b, "tick").await;
+    let first_delay = t1.elapsed();
+    sender.abort();
+    let first: u32 = packet
+        .split(r#"[\"tick\","#)
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a sequence number in {packet}"));
+    println!(
+        "join delay, dynamic mode, {what}: join + sync_rooms: confirmed after {} µs, \
+         first broadcast delivered {} µs after the join, 0 lost; plain join: first delivery \
+         {} ms after the join, {first} broadcasts (every 2 ms) lost before it \
+         (room_sync_interval {} ms)",
+        confirmed.as_micros(),
+        delivered.as_micros(),
+        first_delay.as_millis(),
+        interval.as_millis()
+    );
+    assert!(
+        first_delay < interval + Duration::from_secs(1),
+        "{first_delay:?}"
+    );
+    a.state.close().await;
+    b.state.close().await;
 }
