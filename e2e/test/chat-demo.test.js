@@ -2,7 +2,8 @@
 // page on two nodes of `cluster-chat`, sends a message on one and sees it on the other.
 // Needs Debian's chromium (/usr/bin/chromium) and the release build of cluster-chat
 // (CLUSTER_CHAT, default ../target/release/cluster-chat). Saves a screenshot to
-// e2e/artifacts/chat-demo.png.
+// e2e/artifacts/chat-demo.png. Then the same with the sharded adapter on a private Redis
+// Cluster (e2e/artifacts/chat-demo-sharded.png).
 "use strict";
 const { test } = require("node:test");
 const assert = require("node:assert");
@@ -10,6 +11,7 @@ const { spawn, execFileSync } = require("node:child_process");
 const fs = require("node:fs");
 const net = require("node:net");
 const path = require("node:path");
+const { startRedisCluster } = require("./lib/cluster");
 
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const BIN = process.env.CLUSTER_CHAT || path.join(__dirname, "..", "..", "target", "release", "cluster-chat");
@@ -38,9 +40,6 @@ async function waitForLine(child, re, ms) {
 
 test("chat demo: a message typed on node 1 appears on node 2 (headless Chromium)", { timeout: 90_000 }, async (t) => {
   if (!fs.existsSync(CHROMIUM)) { t.skip(`no ${CHROMIUM}`); return; }
-  assert.ok(fs.existsSync(BIN), `build the demo first: cargo build --release -p cluster-chat (${BIN})`);
-  const { chromium } = require("playwright-core");
-
   // A private redis-server, so the demo never touches a Redis it does not own.
   const redisPort = await freePort();
   const redis = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
@@ -48,10 +47,23 @@ test("chat demo: a message typed on node 1 appears on node 2 (headless Chromium)
   for (let i = 0; i < 200; i++) {
     try { execFileSync("redis-cli", ["-p", String(redisPort), "ping"], { stdio: "pipe" }); break; } catch { await new Promise((r) => setTimeout(r, 25)); }
   }
+  await chat(t, { REDIS_URL: `redis://127.0.0.1:${redisPort}` }, "chat-demo.png");
+});
 
+test("chat demo with the sharded adapter on a Redis Cluster (ADAPTER=sharded, seeds in REDIS_URL)", { timeout: 120_000 }, async (t) => {
+  if (!fs.existsSync(CHROMIUM)) { t.skip(`no ${CHROMIUM}`); return; }
+  const rc = await startRedisCluster();
+  t.after(() => rc.stop());
+  await chat(t, { REDIS_URL: rc.seeds, ADAPTER: "sharded" }, "chat-demo-sharded.png");
+});
+
+/** Starts the demo with `env`, chats from node 1 to node 2 in Chromium, saves `shot`. */
+async function chat(t, env, shot) {
+  assert.ok(fs.existsSync(BIN), `build the demo first: cargo build --release -p cluster-chat (${BIN})`);
+  const { chromium } = require("playwright-core");
   const ports = [await freePort(), await freePort(), await freePort()];
   const demo = spawn(BIN, [], {
-    env: { ...process.env, REDIS_URL: `redis://127.0.0.1:${redisPort}`, PORTS: ports.join(","), RUST_LOG: "warn" },
+    env: { ...process.env, ...env, PORTS: ports.join(","), RUST_LOG: "warn" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   t.after(() => demo.kill("SIGKILL"));
@@ -80,5 +92,5 @@ test("chat demo: a message typed on node 1 appears on node 2 (headless Chromium)
 
   const dir = path.join(__dirname, "..", "artifacts");
   fs.mkdirSync(dir, { recursive: true });
-  await b.screenshot({ path: path.join(dir, "chat-demo.png") });
-});
+  await b.screenshot({ path: path.join(dir, shot) });
+}

@@ -1,15 +1,16 @@
-//! A chat served by three socketioxide nodes that the sio-redis classic adapter makes one
-//! cluster: a message typed on one node's page appears on every node's page. Any Node.js
-//! socket.io server using `@socket.io/redis-adapter` on the same Redis (and the default
-//! `socket.io` key) joins the chat: its clients get the `chat` events, and a `chat`
-//! event it broadcasts shows on these pages.
+//! A chat served by three socketioxide nodes that a sio-redis adapter makes one cluster: a
+//! message typed on one node's page appears on every node's page. Any Node.js socket.io
+//! server using `@socket.io/redis-adapter` on the same Redis (the same adapter kind, and
+//! the default `socket.io` key) joins the chat: its clients get the `chat` events, and a
+//! `chat` event it broadcasts shows on these pages.
 //!
 //! Run with `cargo run --release -p cluster-chat`, then open http://127.0.0.1:3000,
 //! http://127.0.0.1:3001 and http://127.0.0.1:3002.
 //!
 //! Environment: `REDIS_URL` (default: 127.0.0.1:6379 when it answers, else a private
-//! `redis-server` on a free port when one is installed), `PORTS` (default
-//! `3000,3001,3002`).
+//! `redis-server` on a free port when one is installed; a comma-separated seed list for a
+//! Redis Cluster), `PORTS` (default `3000,3001,3002`), `ADAPTER` (`pubsub`, the classic
+//! adapter, by default; `sharded` for the sharded adapter, Redis 7 or a Redis Cluster).
 
 use std::net::TcpStream;
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -19,14 +20,15 @@ use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use serde_json::json;
-use sio_redis::{ClassicAdapter, ClassicConfig, RedisAdapterState};
+use sio_redis::{
+    AdapterConfig, ClassicAdapter, ClassicConfig, RedisAdapterState, ShardedAdapter, ShardedConfig,
+};
 use socketioxide::SocketIo;
+use socketioxide::adapter::{Adapter, Emitter};
 use socketioxide::extract::{Data, SocketRef};
 
 const PAGE: &str = include_str!("../static/index.html");
 const CLIENT_JS: &str = include_str!("../static/socket.io.min.js");
-
-type Adapter = ClassicAdapter<socketioxide::adapter::Emitter>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -47,6 +49,11 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let adapter = std::env::var("ADAPTER").unwrap_or_else(|_| "pubsub".into());
+    if adapter != "pubsub" && adapter != "sharded" {
+        eprintln!("cluster-chat: ADAPTER must be `pubsub` or `sharded`, not `{adapter}`");
+        return ExitCode::from(2);
+    }
     let (url, _private) = match redis_url() {
         Ok(found) => found,
         Err(e) => {
@@ -56,7 +63,12 @@ async fn main() -> ExitCode {
     };
     let mut nodes = Vec::new();
     for port in ports {
-        match start_node(&url, port).await {
+        let started = if adapter == "sharded" {
+            start_node::<ShardedAdapter<Emitter>>(&url, ShardedConfig::default().into(), port).await
+        } else {
+            start_node::<ClassicAdapter<Emitter>>(&url, ClassicConfig::default().into(), port).await
+        };
+        match started {
             Ok(handle) => nodes.push(handle),
             Err(e) => {
                 eprintln!("cluster-chat: node on port {port}: {e}");
@@ -66,8 +78,9 @@ async fn main() -> ExitCode {
         println!("node-{port}: http://127.0.0.1:{port}");
     }
     println!(
-        "READY: {} nodes sharing Redis at {url}; Ctrl-C to stop",
-        nodes.len()
+        "READY: {} nodes sharing Redis at {} with the {adapter} adapter; Ctrl-C to stop",
+        nodes.len(),
+        sio_redis::transport::redact_url(&url)
     );
     let _ = tokio::signal::ctrl_c().await;
     ExitCode::SUCCESS
@@ -124,22 +137,29 @@ impl Drop for PrivateRedis {
     }
 }
 
-async fn start_node(url: &str, port: u16) -> Result<tokio::task::JoinHandle<()>, String> {
+/// One chat node on `port` with adapter `A` (made from `config`).
+async fn start_node<A>(
+    url: &str,
+    config: AdapterConfig,
+    port: u16,
+) -> Result<tokio::task::JoinHandle<()>, String>
+where
+    A: Adapter<State = RedisAdapterState> + socketioxide_core::adapter::DefinedAdapter,
+    A::InitRes: std::future::IntoFuture<Output = Result<(), sio_redis::Error>>,
+{
     let node = format!("node-{port}");
-    let state = RedisAdapterState::connect(url, ClassicConfig::default())
+    let state = RedisAdapterState::connect(url, config)
         .await
         .map_err(|e| e.to_string())?;
-    let (layer, io) = SocketIo::builder()
-        .with_adapter::<Adapter>(state)
-        .build_layer();
+    let (layer, io) = SocketIo::builder().with_adapter::<A>(state).build_layer();
     let name = node.clone();
-    io.ns("/", async move |socket: SocketRef<Adapter>| {
+    io.ns("/", async move |socket: SocketRef<A>| {
         socket.join(socket.id.to_string());
         let _ = socket.emit("welcome", &json!({ "node": name }));
         let name = name.clone();
         socket.on(
             "chat",
-            async move |socket: SocketRef<Adapter>, Data(text): Data<String>| {
+            async move |socket: SocketRef<A>, Data(text): Data<String>| {
                 let message = json!({ "node": name, "text": text });
                 // The sender, then everyone else on every node of the cluster.
                 let _ = socket.emit("chat", &message);
