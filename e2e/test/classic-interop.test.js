@@ -294,6 +294,22 @@ const CHECKS = [
     },
   },
   {
+    // io.to(<socket id>): a Node id has 20 characters, a socketioxide id 16, which the
+    // sharded adapter's dynamic mode tells apart by length (room channel or main channel)
+    name: "broadcast to one socket by its id",
+    async op(ctx) {
+      const ev = ctx.name("sid");
+      for (const n of ctx.nodes) {
+        await ctx.broadcast({ event: ev, args: payload(ev), rooms: [ctx.clientsOf(n).b.id] });
+      }
+      return { ev };
+    },
+    async verify(ctx, { ev }, target) {
+      await each(ctx, target, ["b"], (c) => ctx.expectOnce(c, ev, payload(ev)));
+      await each(ctx, target, ["a", "c"], (c) => ctx.expectNone(c, ev));
+    },
+  },
+  {
     name: "broadcast to several rooms (once per socket)",
     async op(ctx) {
       const ev = ctx.name("rooms");
