@@ -346,3 +346,67 @@ async fn an_ssubscriber_receives_every_operation() {
             .expect("message"),
     );
 }
+
+/// On a Redis Cluster an `SPUBLISH` must reach the primary of the channel's slot: an
+/// `SSUBSCRIBE`r there gets the messages of the transport-backed emitter
+/// (`connect_cluster_with`) and of one on a caller's redis-rs `ClusterConnection` (its
+/// routing by first key), channels on different slots included.
+#[tokio::test]
+async fn on_a_redis_cluster_spublish_reaches_the_slot_owner() {
+    if !redis_server_available() || !sio_redis_testkit::redis_cli_available() {
+        eprintln!("redis-server / redis-cli not found: skipped");
+        return;
+    }
+    let cluster = sio_redis_testkit::RedisCluster::start().expect("redis cluster");
+    let sel = Selection::sharded("socket.io", "/ns2", SubscriptionMode::Dynamic);
+    let msgs = [
+        sel.clone()
+            .to("room1")
+            .emit_message("greet", &args(&"hi"))
+            .expect("message"),
+        sel.clone()
+            .to("room2")
+            .emit_message("greet", &args(&"hi"))
+            .expect("message"),
+        sel.sockets_join_message("j"),
+    ];
+    let slots: std::collections::HashSet<u16> = msgs
+        .iter()
+        .map(|m| sio_redis_testkit::key_slot(m.channel.as_bytes()))
+        .collect();
+    assert_eq!(slots.len(), 3, "three slots");
+    // one subscriber per channel, on the primary owning its slot
+    let mut subs: Vec<(RespConnection, &Message)> = msgs
+        .iter()
+        .map(|m| {
+            let node = cluster
+                .node_for_key(m.channel.as_bytes())
+                .expect("slot owner");
+            let mut sub = node.connect().expect("connect");
+            sub.set_timeout(WAIT).expect("timeout");
+            sub.command(&["SSUBSCRIBE", &m.channel])
+                .expect("ssubscribe");
+            (sub, m)
+        })
+        .collect();
+    let config = || EmitterConfig::new().kind(EmitterKind::sharded());
+    let transport = Emitter::connect_cluster_with(&cluster.urls(), config())
+        .await
+        .expect("cluster emitter");
+    let client = redis::cluster::ClusterClient::new(cluster.urls()).expect("cluster client");
+    let conn = client
+        .get_async_connection()
+        .await
+        .expect("cluster connection");
+    let caller = Emitter::from_cluster_connection(conn, config()).expect("emitter");
+    for emitter in [transport, caller] {
+        for m in &msgs {
+            emitter.publish(m).await.expect("spublish");
+        }
+        for (sub, m) in &mut subs {
+            let (channel, payload) = next_smessage(sub);
+            assert_eq!(channel, m.channel);
+            assert_eq!(payload, m.payload);
+        }
+    }
+}
