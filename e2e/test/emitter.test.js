@@ -1,7 +1,9 @@
 // The Rust emitter CLI (`sio-emit`, crates/emitter) against a mixed cluster: one Node.js
 // peer node (socket.io 4.8 + @socket.io/redis-adapter 8.3) and one Rust peer node
-// (socketioxide + sio-redis), classic adapter, on a private redis-server. Every
-// operation is done by running the sio-emit binary, and every check shows that the
+// (socketioxide + sio-redis), on a private redis-server (7.0 or later), with the classic
+// adapter (`createAdapter`; plain sio-emit) and with the sharded adapter
+// (`createShardedAdapter`; `sio-emit --sharded --mode <mode>`) in each subscription mode.
+// Every operation is done by running the sio-emit binary, and every check shows that the
 // clients of BOTH nodes got (or did not get) what was sent.
 //
 // Run with (from e2e/):
@@ -13,6 +15,8 @@
 //   RUST_PEER_NODE  command of the Rust peer node  [../target/release/peer-node]
 //                   (cargo build --release -p sio-redis-peer-node)
 //   E2E_PARSERS     parsers to run: common,msgpack [common,msgpack]
+//   E2E_ADAPTERS    adapters to run: pubsub,sharded [pubsub,sharded]
+//   E2E_SHARDED_MODES  modes of the sharded runs [static,dynamic,dynamic-private]
 //   E2E_ONLY        only run checks whose name contains this text
 //   E2E_VERBOSE=1   peer nodes log every event, children's output is echoed
 "use strict";
@@ -30,6 +34,12 @@ const SIO_EMIT = process.env.SIO_EMIT ||
   path.resolve(E2E_DIR, "..", "target", "release", "sio-emit");
 const list = (s) => s.split(",").map((x) => x.trim()).filter(Boolean);
 const PARSERS = list(process.env.E2E_PARSERS || "common,msgpack");
+const ADAPTERS = list(process.env.E2E_ADAPTERS || "pubsub,sharded");
+const SHARDED_MODES = list(process.env.E2E_SHARDED_MODES || "static,dynamic,dynamic-private");
+/** The runs: the classic adapter, then the sharded adapter in each mode. */
+const SUITES = ADAPTERS.flatMap((adapter) => (adapter === "sharded"
+  ? SHARDED_MODES.map((mode) => ({ adapter, mode, argv: ["--sharded", "--mode", mode] }))
+  : [{ adapter, mode: null, argv: [] }]));
 const ONLY = process.env.E2E_ONLY || "";
 const RUNTIMES = ["node", "rust"];
 const NAMESPACES = ["/", "/ns2"];
@@ -89,7 +99,7 @@ let seqCounter = 0;
 // per-check context
 
 function makeCtx(env, nsp = "/") {
-  const { cluster } = env;
+  const { cluster, suite } = env;
   const nodes = cluster.nodes;
   const seq = ++seqCounter;
   const other = nsp === "/" ? "/ns2" : "/";
@@ -107,23 +117,45 @@ function makeCtx(env, nsp = "/") {
     name: (kind) => `${kind}-${seq}`,
     cleanups: [],
 
-    /** Runs `sio-emit --redis <url> --key <KEY> ...argv`; it must exit 0 and be silent. */
+    /**
+     * Runs `sio-emit --redis <url> --key <KEY> [--sharded --mode M] ...argv`; it must exit
+     * 0 and be silent.
+     */
     async emit(argv) {
-      const full = ["--redis", cluster.redis.url, "--key", KEY, ...argv];
+      const full = ["--redis", cluster.redis.url, "--key", KEY, ...suite.argv, ...argv];
       const res = await runEmit(full);
       assert.equal(res.code, 0, `sio-emit ${full.join(" ")} exited ${res.code}: ${res.stderr}`);
       assert.equal(res.stderr, "", `sio-emit ${full.join(" ")} wrote to stderr`);
       return res;
     },
 
-    /** Local joins through the peer nodes: [[client, rooms], ...]. */
+    /** Local joins through the peer nodes: [[client, rooms], ...]; then waits until the adapters can route them. */
     async join(pairs) {
+      const rooms = new Map(); // "nsp\0room" -> [nsp, room]
       await Promise.all(pairs.map(async ([client, r]) => {
         const got = await client.call("join", r);
         for (const room of [].concat(r)) {
+          rooms.set(`${client.nsp}\0${room}`, [client.nsp, room]);
           assert.ok(got.includes(room), `join ack of ${client.name} lacks ${room}: ${JSON.stringify(got)}`);
         }
       }));
+      for (const [n, room] of rooms.values()) await ctx.settle([room], n);
+    },
+
+    /**
+     * An emit to exactly one room goes on the room's own shard channel in the dynamic
+     * modes (Node's computeChannel), which a node subscribes asynchronously when a
+     * member joins: wait until `count` nodes (every node unless told) subscribed it.
+     */
+    async settle(rooms, n = nsp, count = nodes.length) {
+      for (const room of rooms) {
+        if (!onRoomChannel(suite, room)) continue;
+        const ch = `${KEY}#${n}#${room}#`;
+        await waitFor(async () => {
+          const [, subs] = await cluster.command(["PUBSUB", "SHARDNUMSUB", ch]);
+          return Number(subs) >= count;
+        }, WAIT, `${count} node(s) subscribed to ${ch}`);
+      }
     },
 
     async rooms(client) {
@@ -175,6 +207,15 @@ function makeCtx(env, nsp = "/") {
   return ctx;
 }
 
+/**
+ * Whether an emit to `room` alone goes on the room's shard channel (sharded adapter 8.3
+ * `computeChannel`: dynamic-private always, dynamic unless the room has the length of a
+ * Node socket id, 20 UTF-16 code units, as JavaScript counts it).
+ */
+function onRoomChannel(suite, room) {
+  return suite.mode === "dynamic-private" || (suite.mode === "dynamic" && room.length !== 20);
+}
+
 /** Waits until each named client of every node is (or is not) in `room`. */
 function waitRoomState(ctx, names, room, inside) {
   return Promise.all(ctx.nodes.flatMap((node) => names.map((n) => {
@@ -194,6 +235,7 @@ function memberProof(ctx, room, members, settled) {
     if (!p) {
       p = (async () => {
         await settled();
+        await ctx.settle([room]);
         const ev = `proof-${room}`;
         await ctx.emit(["--nsp", ctx.nsp, "--to", room, ev, JSON.stringify(room)]);
         return ev;
@@ -305,6 +347,30 @@ const CHECKS = [
     async verify(ctx, { ev }, target) {
       await each(ctx, target, ["a"], (c) => ctx.expectOnce(c, ev, payload(ev)));
       await each(ctx, target, ["b", "c"], (c) => ctx.expectNone(c, ev));
+    },
+  },
+  {
+    name: "emit to one socket id (--to <sid>, one per node)",
+    async op(ctx) {
+      const evs = {};
+      for (const node of ctx.nodes) {
+        const a = ctx.clientsOf(node).a;
+        // Node ids have 20 characters, socketioxide's 16: in dynamic mode the first go
+        // on the main channel, the second on the id's room channel (the Rust node
+        // subscribes its sockets' ids); in dynamic-private both on the room channel.
+        await ctx.settle([a.id], ctx.nsp, 1);
+        evs[node.id] = ctx.name(`sid-${node.id}`);
+        // `--to=<sid>`: an id may start with "-"
+        await ctx.emit([`--to=${a.id}`, evs[node.id], ...payloadArgv(evs[node.id])]);
+      }
+      return { evs };
+    },
+    async verify(ctx, { evs }, target) {
+      await each(ctx, target, ["a"], (c) => ctx.expectOnce(c, evs[target.id], payload(evs[target.id])));
+      for (const [id, ev] of Object.entries(evs)) {
+        const others = id === target.id ? ["b", "c"] : ALL;
+        await each(ctx, target, others, (c) => ctx.expectNone(c, ev));
+      }
     },
   },
   {
@@ -513,11 +579,14 @@ const CHECKS = [
 ];
 
 // ---------------------------------------------------------------------------------------
-// readiness: both nodes subscribed to the request channel of each namespace
+// readiness: both nodes subscribed to the request channel (classic) or the main shard
+// channel (sharded) of each namespace
 
-async function waitSubscribed(cluster) {
+async function waitSubscribed(cluster, suite) {
   for (const nsp of NAMESPACES) {
-    const cmd = ["PUBSUB", "NUMSUB", `${KEY}-request#${nsp}#`];
+    const cmd = suite.adapter === "sharded"
+      ? ["PUBSUB", "SHARDNUMSUB", `${KEY}#${nsp}#`]
+      : ["PUBSUB", "NUMSUB", `${KEY}-request#${nsp}#`];
     await waitFor(async () => Number((await cluster.command(cmd))[1]) === cluster.nodes.length,
       10000, `${cluster.nodes.length} subscribers (${cmd.join(" ")})`);
   }
@@ -526,19 +595,21 @@ async function waitSubscribed(cluster) {
 // ---------------------------------------------------------------------------------------
 // the suite
 
-for (const parser of PARSERS) {
-  const title = `sio-emit → nodes=${RUNTIMES.join(",")} parser=${parser}`;
+for (const suite of SUITES) for (const parser of PARSERS) {
+  const title = `sio-emit${suite.argv.length ? ` ${suite.argv.join(" ")}` : ""} → ` +
+    `nodes=${RUNTIMES.join(",")} adapter=${suite.adapter} parser=${parser}`;
   describe(title, () => {
-    const env = { cluster: null, clients: {}, failures: 0 };
+    const env = { cluster: null, clients: {}, failures: 0, suite };
 
     before(async () => {
       env.cluster = await startCluster(RUNTIMES.map((runtime) => ({ runtime })), {
-        adapter: "pubsub",
+        adapter: suite.adapter,
         parser,
         key: KEY,
         requestsTimeout: 3000,
+        env: suite.mode ? { SHARDED_MODE: suite.mode } : {},
       });
-      await waitSubscribed(env.cluster);
+      await waitSubscribed(env.cluster, suite);
       for (const nsp of NAMESPACES) {
         env.clients[nsp] = {};
         for (const node of env.cluster.nodes) {
@@ -579,7 +650,7 @@ for (const parser of PARSERS) {
     }
 
     test("failures: one line on stderr, exit 1; usage errors exit 2; nothing sent", async () => {
-      const redis = ["--redis", env.cluster.redis.url, "--key", KEY];
+      const redis = ["--redis", env.cluster.redis.url, "--key", KEY, ...suite.argv];
       const ctx = makeCtx(env);
 
       const ok = await runEmit([...redis, "disconnect_me_not", "1"]);
@@ -604,6 +675,8 @@ for (const parser of PARSERS) {
         [...redis, "--to", "r", "server-side-emit", "peer:sse"], // rooms do not apply
         [...redis, "--volatile", "join", "r"], // flags do not apply
         [...redis, "join"], // no room
+        ["--redis", env.cluster.redis.url, "--mode", "static", "x"], // --mode without --sharded
+        ["--redis", env.cluster.redis.url, "--sharded", "--mode", "Dynamic", "x"], // not a mode
       ]) {
         const res = await runEmit(argv);
         assert.equal(res.code, 2, `sio-emit ${argv.join(" ")}: exit ${res.code} ${res.stderr}`);

@@ -5,6 +5,7 @@ use std::time::Duration;
 use sio_redis_wire::channels::DEFAULT_PREFIX;
 
 use crate::error::Error;
+use crate::kind::EmitterKind;
 
 /// Default of [`EmitterConfig::response_timeout`]: 5000 ms.
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(5000);
@@ -16,11 +17,13 @@ pub const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_millis(5000);
 ///
 /// | setting | default | meaning |
 /// |---|---|---|
-/// | [`key`](Self::key) | `"socket.io"` | channel prefix, the `key` option of `@socket.io/redis-emitter` 5.1 and of the classic adapter (must match the servers') |
+/// | [`kind`](Self::kind) | [`EmitterKind::Classic`] | the servers' adapter: classic (`PUBLISH`) or sharded with its `subscriptionMode` (`SPUBLISH`) |
+/// | [`key`](Self::key) (alias [`channel_prefix`](Self::channel_prefix)) | `"socket.io"` | channel prefix: the `key` option of `@socket.io/redis-emitter` 5.1 and of the classic adapter, the `channelPrefix` option of the sharded adapter (must match the servers') |
 /// | [`response_timeout`](Self::response_timeout) | 5000 ms | how long one `PUBLISH` may wait for Redis's reply, reconnection included |
 /// | [`connection_timeout`](Self::connection_timeout) | 5000 ms | how long the first connection (and each reconnection attempt) may take |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmitterConfig {
+    kind: EmitterKind,
     key: String,
     response_timeout: Duration,
     connection_timeout: Duration,
@@ -29,6 +32,7 @@ pub struct EmitterConfig {
 impl Default for EmitterConfig {
     fn default() -> Self {
         Self {
+            kind: EmitterKind::Classic,
             key: DEFAULT_PREFIX.to_owned(),
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             connection_timeout: DEFAULT_CONNECTION_TIMEOUT,
@@ -42,12 +46,29 @@ impl EmitterConfig {
         Self::default()
     }
 
-    /// The channel prefix (Node option `key`, default `"socket.io"`): channels are
-    /// `<key>#<nsp>#…` and `<key>-request#<nsp>#`.
+    /// The adapter the servers run (default [`EmitterKind::Classic`]); e.g.
+    /// `EmitterKind::sharded()` for `createShardedAdapter` in its default `dynamic`
+    /// mode, `EmitterKind::sharded_with(SubscriptionMode::Static)` for another mode (Node
+    /// option `subscriptionMode`, which must match the servers').
+    #[must_use]
+    pub fn kind(mut self, kind: EmitterKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// The channel prefix (Node option `key` of the classic emitter and adapter, default
+    /// `"socket.io"`): channels are `<key>#<nsp>#…` and, classic, `<key>-request#<nsp>#`.
     #[must_use]
     pub fn key(mut self, key: impl Into<String>) -> Self {
         self.key = key.into();
         self
+    }
+
+    /// The same setting as [`key`](Self::key), under the sharded adapter's name for it
+    /// (Node option `channelPrefix`, default `"socket.io"`).
+    #[must_use]
+    pub fn channel_prefix(self, prefix: impl Into<String>) -> Self {
+        self.key(prefix)
     }
 
     /// How long one `PUBLISH` may wait for Redis's reply, including waiting for a
@@ -65,6 +86,11 @@ impl EmitterConfig {
     pub fn connection_timeout(mut self, timeout: Duration) -> Self {
         self.connection_timeout = timeout;
         self
+    }
+
+    /// The servers' adapter.
+    pub fn get_kind(&self) -> EmitterKind {
+        self.kind
     }
 
     /// The channel prefix.
@@ -111,6 +137,15 @@ mod tests {
     fn defaults_and_validation() {
         let c = EmitterConfig::new();
         assert_eq!(c.get_key(), "socket.io");
+        assert_eq!(c.get_kind(), EmitterKind::Classic);
+        let sharded = c.clone().kind(EmitterKind::sharded()).channel_prefix("p");
+        assert_eq!(sharded.get_key(), "p");
+        assert_eq!(
+            sharded.get_kind(),
+            EmitterKind::Sharded {
+                subscription_mode: crate::SubscriptionMode::Dynamic
+            }
+        );
         assert_eq!(c.get_response_timeout(), Duration::from_secs(5));
         assert!(c.validate().is_ok());
         let err = c

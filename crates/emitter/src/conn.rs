@@ -1,4 +1,5 @@
-//! The Redis side: one connection (standalone or Redis Cluster) that only `PUBLISH`es.
+//! The Redis side: one connection (standalone or Redis Cluster) that only `PUBLISH`es
+//! (classic) or `SPUBLISH`es (sharded).
 //!
 //! [`Emitter::connect`](crate::Emitter::connect) and
 //! [`Emitter::connect_cluster`](crate::Emitter::connect_cluster) publish through a
@@ -15,6 +16,7 @@ use sio_redis_transport::{Transport, TransportConfig, TransportError, redact_url
 
 use crate::config::EmitterConfig;
 use crate::error::Error;
+use crate::kind::PublishCommand;
 use crate::selection::Message;
 
 /// The connection kinds an emitter publishes on. All are cheap to clone (handles on one
@@ -185,32 +187,40 @@ impl Publisher {
         })
     }
 
-    /// `PUBLISH <channel> <payload>`, bounded by the response timeout.
+    /// `PUBLISH` or `SPUBLISH` (by [`Message::command`]) `<channel> <payload>`, bounded
+    /// by the response timeout. `SPUBLISH` on a Redis Cluster goes to the primary of the
+    /// channel's slot (the transport's router, or redis-rs's routing by first key).
     pub(crate) async fn publish(&self, msg: &Message) -> Result<(), Error> {
-        let mut cmd = redis::cmd("PUBLISH");
-        cmd.arg(&msg.channel).arg(msg.payload.as_slice());
+        let command = msg.command;
+        let publish_error = |source| Error::Publish {
+            command,
+            channel: msg.channel.clone(),
+            source,
+        };
         if let Conn::Transport(t) = &self.conn {
             let payload = bytes::Bytes::copy_from_slice(msg.payload.as_slice());
-            return match t.publish(&msg.channel, payload).await {
+            // Boxed: the transport's futures are deep, and the emitter's nest them further.
+            let sent: std::pin::Pin<Box<dyn Future<Output = _> + Send + '_>> = match command {
+                PublishCommand::Publish => Box::pin(t.publish(&msg.channel, payload)),
+                PublishCommand::Spublish => Box::pin(t.spublish(&msg.channel, payload)),
+            };
+            return match sent.await {
                 Ok(_receivers) => Ok(()),
                 Err(TransportError::Timeout { ms }) => Err(Error::Timeout {
+                    command,
                     channel: msg.channel.clone(),
                     ms,
                 }),
-                Err(TransportError::Redis(source)) => Err(Error::Publish {
-                    channel: msg.channel.clone(),
-                    source,
-                }),
+                Err(TransportError::Redis(source)) => Err(publish_error(source)),
                 // Not connected (reconnecting), queue full, closed: nothing was sent.
-                Err(other) => Err(Error::Publish {
-                    channel: msg.channel.clone(),
-                    source: redis::RedisError::from(std::io::Error::new(
-                        std::io::ErrorKind::NotConnected,
-                        other.to_string(),
-                    )),
-                }),
+                Err(other) => Err(publish_error(redis::RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    other.to_string(),
+                )))),
             };
         }
+        let mut cmd = redis::cmd(command.as_str());
+        cmd.arg(&msg.channel).arg(msg.payload.as_slice());
         let sent = async {
             match &self.conn {
                 Conn::Transport(_) => unreachable!("published above"),
@@ -221,11 +231,9 @@ impl Publisher {
         };
         match tokio::time::timeout(self.response_timeout, sent).await {
             Ok(Ok(_receivers)) => Ok(()),
-            Ok(Err(source)) => Err(Error::Publish {
-                channel: msg.channel.clone(),
-                source,
-            }),
+            Ok(Err(source)) => Err(publish_error(source)),
             Err(_) => Err(Error::Timeout {
+                command,
                 channel: msg.channel.clone(),
                 ms: millis(self.response_timeout),
             }),

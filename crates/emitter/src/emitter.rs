@@ -12,8 +12,13 @@ use crate::selection::{IntoRooms, Message, Selection};
 
 /// Sends Socket.IO events and cluster requests to the servers of a cluster that use the
 /// classic Redis adapter (`@socket.io/redis-adapter` 8.3 `createAdapter`, or
-/// `sio-redis`'s classic adapter), byte for byte as `@socket.io/redis-emitter` 5.1 does.
-/// It only `PUBLISH`es: it subscribes to nothing and gets no answers.
+/// `sio-redis`'s classic adapter), byte for byte as `@socket.io/redis-emitter` 5.1 does;
+/// or, made with [`EmitterConfig::kind`]`(`[`EmitterKind::Sharded`]`)`, to servers of
+/// the sharded adapter (`createShardedAdapter`, `sio-redis`'s `ShardedAdapter`), as a
+/// Node server of that adapter would publish them. It only `PUBLISH`es (classic) or
+/// `SPUBLISH`es (sharded): it subscribes to nothing and gets no answers.
+///
+/// [`EmitterKind::Sharded`]: crate::EmitterKind::Sharded
 ///
 /// An `Emitter` addresses one namespace (`/` unless made with [`Emitter::of`]). Cloning
 /// is cheap and clones share the connection.
@@ -54,7 +59,8 @@ impl Emitter {
 
     /// Connects to a Redis Cluster through seed nodes (`redis://host:port` each) with
     /// the default settings. Redis Cluster forwards a `PUBLISH` on any node to the
-    /// subscribers of every node, which is all the emitter needs.
+    /// subscribers of every node, which is all the classic emitter needs; a sharded
+    /// emitter's `SPUBLISH` goes to the primary of the channel's slot.
     ///
     /// # Errors
     /// [`Error::Config`] for no or bad URLs; [`Error::Connect`] when no seed node leads
@@ -120,7 +126,7 @@ impl Emitter {
     fn new(publisher: Publisher, config: &EmitterConfig) -> Self {
         Self {
             publisher,
-            selection: Selection::new(config.get_key(), "/"),
+            selection: Selection::with_kind(config.get_key(), "/", config.get_kind()),
         }
     }
 
@@ -141,6 +147,11 @@ impl Emitter {
     /// The channel prefix.
     pub fn key(&self) -> &str {
         self.selection.key()
+    }
+
+    /// The servers' adapter this emitter writes for.
+    pub fn kind(&self) -> crate::EmitterKind {
+        self.selection.kind()
     }
 
     /// What this emitter addresses (every socket of its namespace), to build messages
@@ -206,8 +217,10 @@ impl Emitter {
     }
 
     /// Emits `event` to the other Socket.IO servers of the namespace (their
-    /// `io.of(nsp).on(event, …)` handlers run), without acknowledgement: JSON
-    /// `{"uid":"emitter","type":6,"data":[event,...args]}` on `<key>-request#<nsp>#`.
+    /// `io.of(nsp).on(event, …)` handlers run), without acknowledgement: classic, JSON
+    /// `{"uid":"emitter","type":6,"data":[event,...args]}` on `<key>-request#<nsp>#`;
+    /// sharded, a `SERVER_SIDE_EMIT` (9) message on `<key>#<nsp>#` (see
+    /// [`Selection::server_side_emit_message`]).
     /// `args` as in [`BroadcastOperator::emit`]. Node: `emitter.serverSideEmit(ev, ...args)`.
     ///
     /// # Errors

@@ -2,6 +2,8 @@
 
 use std::error::Error as StdError;
 
+use crate::kind::PublishCommand;
+
 /// Why an emitter operation failed.
 ///
 /// `Display` describes this level only; the cause (a redis-rs error, a serde error) is in
@@ -57,20 +59,25 @@ pub enum Error {
         /// The connection timeout, in milliseconds.
         ms: u64,
     },
-    /// Redis answered `PUBLISH` with an error, or the connection broke while sending it.
-    /// The message may or may not have been delivered.
-    #[error("PUBLISH to {channel} failed")]
+    /// Redis answered `PUBLISH` (or `SPUBLISH`) with an error, or the connection broke
+    /// while sending it. The message may or may not have been delivered.
+    #[error("{command} to {channel} failed")]
     Publish {
+        /// The command: `PUBLISH` or `SPUBLISH`.
+        command: PublishCommand,
         /// The channel.
         channel: String,
         /// The redis-rs error.
         #[source]
         source: redis::RedisError,
     },
-    /// `PUBLISH` got no reply within the response timeout (Redis unreachable or being
-    /// reconnected to). The message may or may not have been delivered.
-    #[error("PUBLISH to {channel} got no reply within {ms} ms")]
+    /// `PUBLISH` (or `SPUBLISH`) got no reply within the response timeout (Redis
+    /// unreachable or being reconnected to). The message may or may not have been
+    /// delivered.
+    #[error("{command} to {channel} got no reply within {ms} ms")]
     Timeout {
+        /// The command: `PUBLISH` or `SPUBLISH`.
+        command: PublishCommand,
         /// The channel.
         channel: String,
         /// The response timeout, in milliseconds.
@@ -112,6 +119,7 @@ mod tests {
             .extract_error()
             .unwrap_err();
         Error::Publish {
+            command: PublishCommand::Publish,
             channel: "socket.io#/#".into(),
             source,
         }

@@ -8,6 +8,7 @@
 //! | Node (`@socket.io/redis-emitter` 5.1) | here | Redis |
 //! |---|---|---|
 //! | `new Emitter(redisClient, {key})` | [`Emitter::connect`], [`Emitter::connect_with`] + [`EmitterConfig::key`], [`Emitter::connect_cluster`], `Emitter::from_*` | |
+//! | (none: sharded adapter, `{channelPrefix, subscriptionMode}`) | [`EmitterConfig::kind`] + [`EmitterKind::Sharded`], [`EmitterConfig::channel_prefix`] | `SPUBLISH <prefix>#<nsp>#[<room>#]` JSON / msgpack |
 //! | `.of("/chat")` | [`Emitter::of`] | |
 //! | `.to(r)` / `.in(r)` / `.except(r)` / `.volatile` / `.compress(b)` | [`Emitter::to`], [`Emitter::in_`], [`Emitter::except`], [`Emitter::volatile`], [`Emitter::compress`] → [`BroadcastOperator`] | |
 //! | `.emit(ev, ...args)` | [`BroadcastOperator::emit`], [`Emitter::emit`] (`serde`), `emit_args` ([`Args`]) | `PUBLISH <key>#<nsp>#[<room>#]` msgpack |
@@ -17,8 +18,36 @@
 //!
 //! The broadcast goes to `<key>#<nsp>#<room>#` when exactly one room is targeted, else to
 //! `<key>#<nsp>#`; requests go to `<key>-request#<nsp>#`. Like the Node emitter, it
-//! publishes only: there are no acknowledgements and no answers, and it works with the
-//! classic (pub/sub) adapter only, not with the sharded or streams adapters.
+//! publishes only: there are no acknowledgements and no answers.
+//!
+//! # Sharded adapter
+//! Node has no emitter for the sharded adapter (`@socket.io/redis-adapter` 8.3
+//! `createShardedAdapter`; `@socket.io/redis-emitter` issue #127). With
+//! [`EmitterConfig::kind`]`(`[`EmitterKind::sharded()`]`)` (or
+//! [`EmitterKind::sharded_with`] for another `subscriptionMode`) the same API sends what a
+//! Node server of that adapter would publish for the same call, byte for byte, with uid
+//! `"emitter"`: ClusterAdapter messages (PROTOCOL.md §3; types 3 `BROADCAST`, 4
+//! `SOCKETS_JOIN`, 5 `SOCKETS_LEAVE`, 6 `DISCONNECT_SOCKETS`, 9 `SERVER_SIDE_EMIT`), JSON
+//! or notepack msgpack when they carry binary, `SPUBLISH`ed (Redis ≥ 7.0) on
+//! `<channelPrefix>#<nsp>#`, or on `<channelPrefix>#<nsp>#<room>#` for a broadcast to one
+//! room when the mode puts it there (Node's `computeChannel`, §2.4). The mode must be the
+//! servers'. The Rust servers (`sio-redis`'s `ShardedAdapter`) read the same messages.
+//! The streams adapter is not supported.
+//!
+//! ```
+//! use sio_redis_emitter::{Args, PublishCommand, Selection, SubscriptionMode};
+//!
+//! let msg = Selection::sharded("socket.io", "/", SubscriptionMode::Dynamic)
+//!     .to("room1")
+//!     .emit_message("greet", &Args::from_serialize(&"hi")?)?;
+//! assert_eq!(msg.command, PublishCommand::Spublish);
+//! assert_eq!(msg.channel, "socket.io#/#room1#");
+//! assert_eq!(
+//!     msg.payload,
+//!     br#"{"type":3,"data":{"packet":{"type":2,"data":["greet","hi"]},"opts":{"rooms":["room1"],"except":[],"flags":{}}},"uid":"emitter","nsp":"/"}"#
+//! );
+//! # Ok::<(), sio_redis_emitter::Error>(())
+//! ```
 //!
 //! # Arguments
 //! `emit(event, &args)` takes any `serde::Serialize` value. **A tuple spreads into
@@ -79,7 +108,7 @@
 //! [`sio_redis_transport::Transport`] (`TransportConfig::publish_only`): one multiplexed
 //! connection, the adapters' own, that reconnects by itself forever (exponential back-off
 //! with jitter), and on a Redis Cluster follows the slot map (`PUBLISH` on one node, moved
-//! to another when it fails). Each operation waits at most the response timeout (default
+//! to another when it fails; `SPUBLISH` to the primary of the channel's slot). Each operation waits at most the response timeout (default
 //! 5 s) for Redis, then fails with [`Error::Timeout`]; while the connection is being
 //! re-established it fails at once with [`Error::Publish`] (retryable).
 //! [`Error::is_retryable`] uses the transport's classifier. Existing redis-rs connections
@@ -87,19 +116,24 @@
 //!
 //! # Command line
 //! The `sio-emit` binary (feature `cli`, on by default) does all of the above from a
-//! shell: `sio-emit --redis redis://127.0.0.1:6380 --to lobby greet '"hello"' 1`; see
-//! `sio-emit --help`.
+//! shell: `sio-emit --redis redis://127.0.0.1:6380 --to lobby greet '"hello"' 1`, and
+//! `sio-emit --sharded [--mode static|dynamic|dynamic-private] …` for the sharded
+//! adapter; see `sio-emit --help`.
 
 mod args;
+mod classic;
 mod config;
 mod conn;
 mod emitter;
 mod error;
+mod kind;
 mod selection;
+mod sharded;
 
 pub use args::{Args, NoArgs};
 pub use config::{DEFAULT_CONNECTION_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT, EmitterConfig};
 pub use emitter::{BroadcastOperator, Emitter};
 pub use error::Error;
+pub use kind::{EmitterKind, PublishCommand, SubscriptionMode};
 pub use selection::{IntoRooms, Message, RESERVED_EVENTS, RESERVED_SERVER_SIDE_EVENTS, Selection};
 pub use sio_redis_wire::{BroadcastFlags, Value};

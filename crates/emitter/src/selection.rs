@@ -1,25 +1,49 @@
-//! What an operation addresses (prefix, namespace, rooms, except, flags) and the exact
-//! `PUBLISH` it makes, with no connection: PROTOCOL.md §5.1.
+//! What an operation addresses (prefix, namespace, rooms, except, flags, adapter kind)
+//! and the exact message it makes, with no connection. The bytes are made by
+//! [`crate::classic`] (PROTOCOL.md §5.1) or [`crate::sharded`] (§2–§3), by the
+//! selection's [`EmitterKind`].
 
-use sio_redis_wire::channels::{ClassicChannels, DEFAULT_PREFIX};
-use sio_redis_wire::classic::{ClassicBroadcast, ClassicRequest, RequestBody};
-use sio_redis_wire::ids::EMITTER_UID;
-use sio_redis_wire::{BroadcastFlags, BroadcastOptions, Value};
+use sio_redis_wire::channels::DEFAULT_PREFIX;
+use sio_redis_wire::{BroadcastFlags, Value};
 
 use crate::args::Args;
 use crate::error::Error;
+use crate::kind::{EmitterKind, PublishCommand, SubscriptionMode};
+use crate::{classic, sharded};
 
 pub use sio_redis_wire::events::{RESERVED_EVENTS, RESERVED_SERVER_SIDE_EVENTS};
 
-/// One `PUBLISH`: the channel and the exact bytes, as the Node emitter would send them.
+/// One `PUBLISH` or `SPUBLISH`: the command, the channel and the exact bytes, as the Node
+/// emitter (classic) or a Node sharded-adapter server (sharded) would send them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Message {
-    /// The Redis channel: `<key>#<nsp>#`, `<key>#<nsp>#<room>#` or `<key>-request#<nsp>#`.
+    /// `PUBLISH` (classic) or `SPUBLISH` (sharded).
+    pub command: PublishCommand,
+    /// The Redis channel. Classic: `<key>#<nsp>#`, `<key>#<nsp>#<room>#` or
+    /// `<key>-request#<nsp>#`; sharded: `<key>#<nsp>#` or `<key>#<nsp>#<room>#`.
     pub channel: String,
-    /// The payload: notepack.io msgpack for broadcasts, `JSON.stringify` JSON for
-    /// requests.
+    /// The payload. Classic: notepack.io msgpack for broadcasts, `JSON.stringify` JSON
+    /// for requests; sharded: JSON, or notepack.io msgpack when it carries binary.
     pub payload: Vec<u8>,
+}
+
+/// One operation of a [`Selection`], handed to the kind's message builder.
+#[derive(Debug)]
+pub(crate) enum Operation {
+    /// An event to the selected sockets: `[event, ...args]`.
+    Broadcast(Vec<Value>),
+    /// The selected sockets join these rooms.
+    Join(Vec<String>),
+    /// The selected sockets leave these rooms.
+    Leave(Vec<String>),
+    /// The selected sockets are disconnected (`close`: their connections closed too).
+    Disconnect {
+        /// Whether the underlying connections are closed.
+        close: bool,
+    },
+    /// An event to the servers: `[event, ...args]`.
+    ServerSideEmit(Vec<Value>),
 }
 
 /// One room or several, for [`Selection::to`], [`Selection::except`] and the room lists
@@ -84,24 +108,34 @@ fn add_unique(set: &mut Vec<String>, rooms: Vec<String>) {
 }
 
 /// Which namespace, rooms, excluded rooms and flags an operation addresses, under which
-/// channel prefix; it makes the [`Message`] of each operation without any connection.
-/// This is the state of a Node `BroadcastOperator` (`@socket.io/redis-emitter` 5.1).
+/// channel prefix and for which adapter ([`EmitterKind`]); it makes the [`Message`] of
+/// each operation without any connection. This is the state of a Node
+/// `BroadcastOperator` (`@socket.io/redis-emitter` 5.1).
 ///
 /// [`crate::Emitter`] and [`crate::BroadcastOperator`] publish what it makes; use it
 /// directly to send through your own connection or pipeline, or to inspect the bytes.
 ///
 /// ```
-/// use sio_redis_emitter::{Args, Selection};
+/// use sio_redis_emitter::{Args, PublishCommand, Selection, SubscriptionMode};
 ///
 /// let msg = Selection::new("socket.io", "chat")
 ///     .to("lobby")
 ///     .volatile()
 ///     .emit_message("greet", &Args::from_serialize(&("hi",))?)?;
 /// assert_eq!(msg.channel, "socket.io#/chat#lobby#");
+///
+/// // the same for servers running the sharded adapter in dynamic mode
+/// let msg = Selection::sharded("socket.io", "chat", SubscriptionMode::Dynamic)
+///     .to("lobby")
+///     .emit_message("greet", &Args::from_serialize(&("hi",))?)?;
+/// assert_eq!(msg.command, PublishCommand::Spublish);
+/// assert_eq!(msg.channel, "socket.io#/chat#lobby#");
+/// assert!(msg.payload.starts_with(br#"{"type":3,"data":{"packet":{"type":2,"data":["greet","hi"]}"#));
 /// # Ok::<(), sio_redis_emitter::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Selection {
+    kind: EmitterKind,
     key: String,
     nsp: String,
     rooms: Vec<String>,
@@ -112,27 +146,45 @@ pub struct Selection {
 impl Selection {
     /// Every socket of namespace `nsp` (a leading `/` is added when missing, as
     /// `Emitter.of` does) under channel prefix `key` (Node default `"socket.io"`,
-    /// [`DEFAULT_PREFIX`]).
+    /// [`DEFAULT_PREFIX`]), for servers running the classic adapter.
     pub fn new(key: impl Into<String>, nsp: &str) -> Self {
+        Self::with_kind(key, nsp, EmitterKind::Classic)
+    }
+
+    /// As [`Selection::new`], for servers running the sharded adapter in `mode`
+    /// (`channel_prefix`: the adapter's `channelPrefix`, Node default `"socket.io"`).
+    pub fn sharded(channel_prefix: impl Into<String>, nsp: &str, mode: SubscriptionMode) -> Self {
+        Self::with_kind(channel_prefix, nsp, EmitterKind::sharded_with(mode))
+    }
+
+    /// As [`Selection::new`], for servers running the adapter `kind`.
+    pub fn with_kind(key: impl Into<String>, nsp: &str, kind: EmitterKind) -> Self {
         Self {
+            kind,
             key: key.into(),
             nsp: normalize_nsp(nsp),
             ..Self::default()
         }
     }
 
-    /// The default prefix (`"socket.io"`) and the main namespace (`"/"`).
+    /// The default prefix (`"socket.io"`) and the main namespace (`"/"`), classic
+    /// adapter.
     pub fn main() -> Self {
         Self::new(DEFAULT_PREFIX, "/")
     }
 
-    /// The same prefix, namespace `nsp` (leading `/` added when missing), with no rooms,
-    /// except or flags: Node's `emitter.of(nsp)`.
+    /// The same prefix and kind, namespace `nsp` (leading `/` added when missing), with
+    /// no rooms, except or flags: Node's `emitter.of(nsp)`.
     pub fn of(&self, nsp: &str) -> Self {
-        Self::new(self.key.clone(), nsp)
+        Self::with_kind(self.key.clone(), nsp, self.kind)
     }
 
-    /// The channel prefix.
+    /// The adapter the messages are made for.
+    pub fn kind(&self) -> EmitterKind {
+        self.kind
+    }
+
+    /// The channel prefix (classic `key`, sharded `channelPrefix`).
     pub fn key(&self) -> &str {
         &self.key
     }
@@ -196,123 +248,93 @@ impl Selection {
         self
     }
 
-    fn channels(&self) -> ClassicChannels {
-        ClassicChannels::new(&self.key, &self.nsp)
-    }
-
-    fn request_opts(&self) -> BroadcastOptions {
-        BroadcastOptions {
-            flags: None,
-            ..BroadcastOptions::new(self.rooms.clone(), self.except.clone())
+    /// The message of `op`, in the format of the selection's kind.
+    fn message(&self, op: Operation) -> Message {
+        match self.kind {
+            EmitterKind::Classic => classic::message(self, op),
+            EmitterKind::Sharded { subscription_mode } => {
+                sharded::message(self, subscription_mode, op)
+            }
         }
     }
 
-    fn request(&self, uid: Option<String>, body: RequestBody) -> Message {
-        let request = ClassicRequest {
-            uid,
-            request_id: None,
-            body,
-        };
-        Message {
-            channel: self.channels().request,
-            payload: request.encode(),
-        }
-    }
-
-    /// The broadcast of `[event, ...args]` to the selected sockets: notepack.io msgpack
-    /// `["emitter", {type: 2, data, nsp}, {rooms, flags, except}]` on
-    /// `<key>#<nsp>#<room>#` when exactly one room is selected, else on `<key>#<nsp>#`
-    /// (Node: `.emit(ev, ...args)`).
+    /// The broadcast of `[event, ...args]` to the selected sockets (Node: `.emit(ev,
+    /// ...args)`).
+    ///
+    /// * Classic: notepack.io msgpack `["emitter", {type: 2, data, nsp}, {rooms, flags,
+    ///   except}]`, `PUBLISH`ed on `<key>#<nsp>#<room>#` when exactly one room is
+    ///   selected, else on `<key>#<nsp>#`.
+    /// * Sharded: `{"type":3,"data":{"packet":{"type":2,"data":[..]},"opts":{"rooms":[..],
+    ///   "except":[..],"flags":{..}}},"uid":"emitter","nsp":".."}` (JSON; notepack
+    ///   msgpack when an argument is binary), `SPUBLISH`ed on the channel the mode
+    ///   chooses ([`ShardedChannels::broadcast`]).
     ///
     /// # Errors
     /// [`Error::ReservedEvent`] for the names in [`RESERVED_EVENTS`].
+    ///
+    /// [`ShardedChannels::broadcast`]: sio_redis_wire::channels::ShardedChannels::broadcast
     pub fn emit_message(&self, event: &str, args: &Args) -> Result<Message, Error> {
-        if RESERVED_EVENTS.contains(&event) {
-            return Err(Error::ReservedEvent {
-                event: event.to_owned(),
-            });
-        }
-        let mut data = Vec::with_capacity(1 + args.len());
-        data.push(Value::Str(event.to_owned()));
-        data.extend(args.values().iter().cloned());
-        let msg = ClassicBroadcast::from_emitter(
-            &self.nsp,
-            data,
-            self.rooms.clone(),
-            self.except.clone(),
-            self.flags.clone(),
-        );
-        Ok(Message {
-            channel: msg.channel(&self.channels()),
-            payload: msg.encode(),
-        })
+        let data = event_data(&RESERVED_EVENTS, event, args)?;
+        Ok(self.message(Operation::Broadcast(data)))
     }
 
-    /// The request making the selected sockets join `rooms`: JSON
+    /// The request making the selected sockets join `rooms` (Node: `.socketsJoin(rooms)`).
+    /// Flags do not apply. Classic: JSON
     /// `{"type":2,"opts":{"rooms":[..],"except":[..]},"rooms":[..]}` (no uid) on
-    /// `<key>-request#<nsp>#` (Node: `.socketsJoin(rooms)`). Flags do not apply.
+    /// `<key>-request#<nsp>#`; sharded: JSON `{"type":4,"data":{"opts":{"rooms":[..],
+    /// "except":[..],"flags":{}},"rooms":[..]},"uid":"emitter","nsp":".."}` on
+    /// `<key>#<nsp>#`.
     pub fn sockets_join_message(&self, rooms: impl IntoRooms) -> Message {
-        self.request(
-            None,
-            RequestBody::RemoteJoin {
-                opts: self.request_opts(),
-                rooms: rooms.into_rooms(),
-            },
-        )
+        self.message(Operation::Join(rooms.into_rooms()))
     }
 
     /// The request making the selected sockets leave `rooms`: as
-    /// [`Selection::sockets_join_message`] with `"type":3` (Node: `.socketsLeave(rooms)`).
+    /// [`Selection::sockets_join_message`] with `"type":3` (classic) or `"type":5`
+    /// (sharded). Node: `.socketsLeave(rooms)`.
     pub fn sockets_leave_message(&self, rooms: impl IntoRooms) -> Message {
-        self.request(
-            None,
-            RequestBody::RemoteLeave {
-                opts: self.request_opts(),
-                rooms: rooms.into_rooms(),
-            },
-        )
+        self.message(Operation::Leave(rooms.into_rooms()))
     }
 
-    /// The request disconnecting the selected sockets: JSON
-    /// `{"type":4,"opts":{"rooms":[..],"except":[..]},"close":bool}` on
-    /// `<key>-request#<nsp>#`; with `close` the receiving server also closes each
-    /// socket's underlying connection (Node: `.disconnectSockets(close)`).
+    /// The request disconnecting the selected sockets; with `close` the receiving server
+    /// also closes each socket's underlying connection (Node: `.disconnectSockets(close)`).
+    /// Classic: JSON `{"type":4,"opts":{"rooms":[..],"except":[..]},"close":bool}` on
+    /// `<key>-request#<nsp>#`; sharded: JSON `{"type":6,"data":{"opts":{..},
+    /// "close":bool},"uid":"emitter","nsp":".."}` on `<key>#<nsp>#`.
     pub fn disconnect_sockets_message(&self, close: bool) -> Message {
-        self.request(
-            None,
-            RequestBody::RemoteDisconnect {
-                opts: self.request_opts(),
-                close,
-            },
-        )
+        self.message(Operation::Disconnect { close })
     }
 
     /// The server-side emit of `[event, ...args]` to every Socket.IO server of the
-    /// namespace: JSON `{"uid":"emitter","type":6,"data":[event,...args]}` on
-    /// `<key>-request#<nsp>#` (Node: `emitter.serverSideEmit(ev, ...args)`, which has no
-    /// acknowledgement). Rooms, except and flags do not apply. Binary arguments are
-    /// written as Node's `JSON.stringify` writes a `Buffer`:
-    /// `{"type":"Buffer","data":[..]}`.
+    /// namespace (Node: `emitter.serverSideEmit(ev, ...args)`, which has no
+    /// acknowledgement). Rooms, except and flags do not apply.
+    ///
+    /// * Classic: JSON `{"uid":"emitter","type":6,"data":[event,...args]}` on
+    ///   `<key>-request#<nsp>#`; binary arguments are written as Node's
+    ///   `JSON.stringify` writes a `Buffer`: `{"type":"Buffer","data":[..]}`.
+    /// * Sharded: `{"type":9,"data":{"packet":[event,...args]},"uid":"emitter",
+    ///   "nsp":".."}` on `<key>#<nsp>#`, notepack msgpack (binary kept) when an argument
+    ///   is binary.
     ///
     /// # Errors
     /// [`Error::ReservedEvent`] for the names in [`RESERVED_SERVER_SIDE_EVENTS`] (the
     /// Node emitter does not check them; socket.io's `Namespace.serverSideEmit` does).
     pub fn server_side_emit_message(&self, event: &str, args: &Args) -> Result<Message, Error> {
-        if RESERVED_SERVER_SIDE_EVENTS.contains(&event) {
-            return Err(Error::ReservedEvent {
-                event: event.to_owned(),
-            });
-        }
-        let mut data = Vec::with_capacity(1 + args.len());
-        data.push(Value::Str(event.to_owned()));
-        data.extend(args.values().iter().cloned());
-        Ok(self.request(
-            Some(EMITTER_UID.to_owned()),
-            RequestBody::ServerSideEmit {
-                data: Value::Array(data),
-            },
-        ))
+        let data = event_data(&RESERVED_SERVER_SIDE_EVENTS, event, args)?;
+        Ok(self.message(Operation::ServerSideEmit(data)))
     }
+}
+
+/// `[event, ...args]`, refusing the names in `reserved`.
+fn event_data(reserved: &[&str], event: &str, args: &Args) -> Result<Vec<Value>, Error> {
+    if reserved.contains(&event) {
+        return Err(Error::ReservedEvent {
+            event: event.to_owned(),
+        });
+    }
+    let mut data = Vec::with_capacity(1 + args.len());
+    data.push(Value::Str(event.to_owned()));
+    data.extend(args.values().iter().cloned());
+    Ok(data)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! `sio-emit`: emit Socket.IO events and cluster requests through Redis from a shell, as
-//! `@socket.io/redis-emitter` 5.1 does (see `sio-emit --help`).
+//! `@socket.io/redis-emitter` 5.1 does for the classic adapter, or (`--sharded [--mode
+//! M]`) as a server of the sharded adapter would (see `sio-emit --help`).
 //!
 //! Run with: `cargo run --release --bin sio-emit -- --redis redis://127.0.0.1:6380 greet '"hi"'`
 //!
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
-use sio_redis_emitter::{Args, Emitter, EmitterConfig, Value};
+use sio_redis_emitter::{Args, Emitter, EmitterConfig, EmitterKind, SubscriptionMode, Value};
 use sio_redis_wire::{Limits, json};
 
 const AFTER_HELP: &str = "\
@@ -21,8 +22,16 @@ Each JSON_ARG is one argument, read as JSON.parse reads it: strings need JSON qu
 written as they are. --binary @FILE appends the file's bytes as a binary argument, after
 the JSON arguments, in the order given.
 
-Channels: <key>#<nsp># (or <key>#<nsp>#<room># with exactly one --to) for events,
-<key>-request#<nsp># for join, leave, disconnect and server-side-emit.
+Channels (classic adapter, PUBLISH): <key>#<nsp># (or <key>#<nsp>#<room># with exactly
+one --to) for events, <key>-request#<nsp># for join, leave, disconnect and
+server-side-emit.
+
+Channels (--sharded, SPUBLISH, Redis >= 7.0): everything on <key>#<nsp>#, except an event
+to exactly one room, which goes on <key>#<nsp>#<room># in --mode dynamic (unless the
+room is 20 characters long, the length of a Node socket id) and in --mode
+dynamic-private, as @socket.io/redis-adapter 8.3 createShardedAdapter chooses. --mode
+must be the servers' subscriptionMode. Messages are ClusterAdapter messages with uid
+\"emitter\" (JSON, or msgpack when an argument is binary).
 
 Examples:
   sio-emit --redis redis://127.0.0.1:6380 greet '\"hello\"' 42
@@ -32,13 +41,16 @@ Examples:
   sio-emit --redis redis://127.0.0.1:6380 --to banned disconnect --close
   sio-emit --redis redis://10.0.0.1:7000,redis://10.0.0.2:7000 server-side-emit reload '\"config\"'
   sio-emit --redis redis://127.0.0.1:6380 emit join   # an event named like a sub-command
+  sio-emit --redis redis://127.0.0.1:6380 --sharded --to lobby greet '\"hello\"'
+  sio-emit --redis redis://127.0.0.1:6380 --sharded --mode static server-side-emit reload
 
 Exit status: 0 on success, 1 when the operation fails (one line \"sio-emit: <message>\" on
 stderr), 2 for usage errors.";
 
 /// Emit Socket.IO events, room changes, disconnections and server-side events to a
 /// Socket.IO cluster through Redis, as @socket.io/redis-emitter 5.1 does (classic Redis
-/// adapter; Node.js and Rust servers alike).
+/// adapter), or with --sharded to servers of the sharded adapter (Node.js and Rust
+/// servers alike).
 #[derive(Debug, Parser)]
 #[command(
     name = "sio-emit",
@@ -67,9 +79,32 @@ struct Cli {
     #[arg(long, global = true)]
     cluster: bool,
 
-    /// Channel prefix: the `key` option of the servers' Redis adapter.
-    #[arg(long, value_name = "K", default_value = "socket.io", global = true)]
+    /// Channel prefix: the `key` option of the servers' classic Redis adapter, the
+    /// `channelPrefix` option of the sharded adapter.
+    #[arg(
+        long,
+        visible_alias = "channel-prefix",
+        value_name = "K",
+        default_value = "socket.io",
+        global = true
+    )]
     key: String,
+
+    /// The servers run the sharded adapter (createShardedAdapter, Redis >= 7.0): send
+    /// ClusterAdapter messages with SPUBLISH instead of the classic emitter's PUBLISH.
+    #[arg(long, global = true)]
+    sharded: bool,
+
+    /// The servers' subscriptionMode (with --sharded): where an event to one room goes.
+    #[arg(
+        long,
+        value_name = "MODE",
+        default_value = "dynamic",
+        value_parser = ["static", "dynamic", "dynamic-private"],
+        requires = "sharded",
+        global = true
+    )]
+    mode: String,
 
     /// Namespace (a leading / is added when missing).
     #[arg(long, value_name = "NSP", default_value = "/", global = true)]
@@ -95,7 +130,7 @@ struct Cli {
     #[arg(long = "binary", value_name = "@FILE", value_parser = parse_binary, global = true)]
     binary: Vec<PathBuf>,
 
-    /// How long connecting, and then the PUBLISH, may each take, in milliseconds.
+    /// How long connecting, and then the PUBLISH (SPUBLISH), may each take, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 5000, global = true)]
     timeout_ms: u64,
 
@@ -252,7 +287,15 @@ async fn run(cli: Cli, op: Op) -> Result<(), String> {
         usage_error("--redis URL (or REDIS_URL) is required");
     };
     let timeout = Duration::from_millis(cli.timeout_ms.max(1));
+    let kind = if cli.sharded {
+        let mode = SubscriptionMode::from_name(&cli.mode)
+            .unwrap_or_else(|| usage_error(format!("unknown --mode {}", cli.mode)));
+        EmitterKind::sharded_with(mode)
+    } else {
+        EmitterKind::Classic
+    };
     let config = EmitterConfig::new()
+        .kind(kind)
         .key(cli.key.clone())
         .connection_timeout(timeout)
         .response_timeout(timeout);
