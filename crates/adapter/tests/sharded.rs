@@ -313,3 +313,45 @@ async fn join_delay(url: &str, what: &str) {
     a.state.close().await;
     b.state.close().await;
 }
+
+/// Hostile input on the shard channels (not JSON, not msgpack, an unknown type, members
+/// missing, another namespace's message): each counted as dropped by kind, and the node
+/// keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_messages_are_counted_dropped_and_the_node_keeps_serving() {
+    let redis = RedisServer::start().expect("redis");
+    let a = server(&redis.url(), config(SubscriptionMode::Dynamic), "a").await;
+    let b = server(&redis.url(), config(SubscriptionMode::Dynamic), "b").await;
+    let garbage: [&[u8]; 6] = [
+        b"{not json",
+        b"{\"type\":99,\"uid\":\"x\",\"nsp\":\"/\"}",
+        &[0xc1],
+        &[0xdd, 0xff, 0xff, 0xff, 0xff],
+        b"{\"type\":3,\"uid\":\"x\"}",
+        b"{\"type\":9,\"data\":{\"packet\":[\"ev\"]},\"uid\":\"x\",\"nsp\":\"/other\"}",
+    ];
+    for payload in garbage {
+        redis
+            .command(&[b"SPUBLISH".as_slice(), b"socket.io#/#", payload])
+            .unwrap();
+    }
+    wait_for(
+        "every bad message to be counted",
+        Duration::from_secs(5),
+        || b.state.stats().dropped.values().sum::<u64>() >= 6,
+    )
+    .await;
+    let kinds: Vec<String> = b.state.stats().dropped.keys().cloned().collect();
+    assert!(kinds.iter().any(|k| k.starts_with("decode:")), "{kinds:?}");
+    assert!(kinds.iter().any(|k| k == "foreign_namespace"), "{kinds:?}");
+    assert!(
+        b.sse.lock().unwrap().is_empty(),
+        "nothing of it was applied"
+    );
+    let acks = a
+        .state
+        .server_side_emit_with_ack("/", "ping", vec![])
+        .await
+        .unwrap();
+    assert_eq!(acks, vec![Value::from("b")], "still serving");
+}
