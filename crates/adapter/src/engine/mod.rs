@@ -7,7 +7,8 @@
 //! * [`request`]: requests that collect one reply per server until the expected count or
 //!   the deadline;
 //! * [`apply`]: what another server's message does here: local operations, answers on a
-//!   bounded pool, acknowledgements forwarded;
+//!   bounded pool, acknowledgements forwarded; [`cluster`]: the same for a ClusterAdapter
+//!   message (sharded and streams adapters);
 //! * [`opts`]: socketioxide options to wire options and back;
 //! * [`pending`]: the table of requests waiting for replies; [`ack_stream`]: the merged
 //!   acknowledgements of a broadcast;
@@ -18,6 +19,7 @@
 
 pub(crate) mod ack_stream;
 mod apply;
+mod cluster;
 mod codec;
 mod core_adapter;
 pub(crate) mod message;
