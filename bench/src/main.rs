@@ -426,7 +426,7 @@ async fn execute(cmd: Command, env: &Env) -> Result<Vec<Section>, String> {
                 rooms: setup.sharded().then(|| RoomsOpts {
                     which: impls[0],
                     rooms: a.rooms.unwrap_or(1000),
-                    per_room: a.per_room.unwrap_or(if q { 2 } else { 10 }),
+                    per_room: a.per_room.unwrap_or(10),
                     size: a.size,
                     timeout_s: 60,
                     setup,
