@@ -106,6 +106,21 @@ async function buildAdapter() {
   return { adapter, clients: [pubClient, subClient] };
 }
 
+/**
+ * Messages the sharded adapters of this node received from Redis (`redisReceived` of
+ * `bench:stats`; null with the other adapters): calls of each namespace adapter's
+ * `onRawMessage`, the handler of every channel it SSUBSCRIBEs.
+ */
+let redisReceived = ADAPTER === "sharded" ? 0 : null;
+function countReceived(adapter) {
+  if (redisReceived === null || typeof adapter.onRawMessage !== "function") return;
+  const onRawMessage = adapter.onRawMessage.bind(adapter);
+  adapter.onRawMessage = (message, channel) => {
+    redisReceived++;
+    return onRawMessage(message, channel);
+  };
+}
+
 /** An object payload; a missing one is `{}`. */
 function obj(p, event) {
   if (p === undefined || p === null) return {};
@@ -162,7 +177,10 @@ async function main() {
   }
   const io = new Server(httpServer, opts);
 
-  for (const name of NAMESPACES) setupNamespace(io, io.of(name));
+  for (const name of NAMESPACES) {
+    countReceived(io.of(name).adapter);
+    setupNamespace(io, io.of(name));
+  }
 
   await new Promise((resolve, reject) => {
     httpServer.once("error", reject);
@@ -383,6 +401,7 @@ function setupNamespace(io, nsp) {
         cpuSysUs: cpu.system,
         rss: process.memoryUsage().rss,
         clients: io.engine.clientsCount,
+        redisReceived,
       };
     });
   });

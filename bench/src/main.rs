@@ -6,6 +6,7 @@
 //! Run with `cargo run --release --bin sio-bench -- all --impls rust,node --quick`
 //! (see `bench/README.md` for every scenario).
 
+mod backend;
 mod client;
 mod peers;
 mod plot;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value as Json, json};
 
+use backend::{Adapter, Setup};
 use peers::{Impl, Programs, parse_impls};
 use report::Section;
 use scenarios::Env;
@@ -29,6 +31,7 @@ use scenarios::latency::{LatencyOpts, latency};
 use scenarios::memory::{MemoryOpts, memory};
 use scenarios::pipe::{PipeOpts, pipe};
 use scenarios::raw::{RawOpts, raw};
+use scenarios::rooms::{RoomsOpts, rooms};
 
 /// Benchmarks of Socket.IO peer nodes (Rust, Node.js, socketioxide-redis) over Redis.
 ///
@@ -74,16 +77,52 @@ enum Command {
     Fanout(FanoutArgs),
     /// Latency percentiles of the Redis hop at fixed rates (two nodes, one client).
     Latency(LatencyArgs),
-    /// The ceiling without Socket.IO: redis PUBLISH (pipelined) → one SUBSCRIBE.
+    /// The ceiling without Socket.IO: redis PUBLISH (pipelined) → one SUBSCRIBE
+    /// (SPUBLISH → SSUBSCRIBE with `--adapter sharded`).
     Raw(RawArgs),
-    /// pipe, fanout and latency for each implementation, raw once, side by side.
+    /// Sharded adapter: what each of two nodes receives from Redis for rooms it has no
+    /// member of (1 000 rooms, each on one node only).
+    Rooms(RoomsArgs),
+    /// pipe, fanout and latency for each implementation, raw once, side by side
+    /// (and rooms with `--adapter sharded`).
     All(AllArgs),
     /// RSS per socket of one node with many clients, each in its own room.
     Memory(MemoryArgs),
 }
 
+/// How the peers use Redis (pipe, fanout, latency, raw, rooms, all).
+#[derive(Debug, Args)]
+struct RedisArgs {
+    /// The peers' adapter: `pubsub` (classic: PUBLISH / PSUBSCRIBE) or `sharded`
+    /// (createShardedAdapter: SPUBLISH / SSUBSCRIBE).
+    #[arg(long, default_value = "pubsub")]
+    adapter: String,
+    /// `static`, `dynamic` or `dynamic-private` (with `--adapter sharded`).
+    #[arg(long, default_value = "dynamic")]
+    sharded_mode: String,
+    /// A Redis Cluster (3 primaries + 3 replicas, private ports) instead of one
+    /// redis-server.
+    #[arg(long)]
+    cluster: bool,
+}
+
+impl RedisArgs {
+    fn setup(&self) -> Result<Setup, String> {
+        let adapter = Adapter::parse(&self.adapter, &self.sharded_mode)?;
+        if adapter == Adapter::None {
+            return Err("--adapter none: only for `memory`".into());
+        }
+        Ok(Setup {
+            adapter,
+            cluster: self.cluster,
+        })
+    }
+}
+
 #[derive(Debug, Args)]
 struct PipeArgs {
+    #[command(flatten)]
+    redis: RedisArgs,
     /// Sender and receiver implementations: `A,B` of rust, node, sioxide-redis.
     #[arg(long, default_value = "rust,rust")]
     nodes: String,
@@ -107,6 +146,8 @@ struct PipeArgs {
 
 #[derive(Debug, Args)]
 struct FanoutArgs {
+    #[command(flatten)]
+    redis: RedisArgs,
     /// One peer per entry (node 0 sends): e.g. `rust,rust` or `rust,node,rust`.
     #[arg(long, default_value = "rust,rust")]
     nodes: String,
@@ -135,6 +176,8 @@ struct FanoutArgs {
 
 #[derive(Debug, Args)]
 struct LatencyArgs {
+    #[command(flatten)]
+    redis: RedisArgs,
     /// Sender and receiver implementations.
     #[arg(long, default_value = "rust,rust")]
     nodes: String,
@@ -160,6 +203,8 @@ struct LatencyArgs {
 
 #[derive(Debug, Args)]
 struct RawArgs {
+    #[command(flatten)]
+    redis: RedisArgs,
     /// Messages.
     #[arg(long, default_value_t = 1_000_000)]
     count: u64,
@@ -178,7 +223,30 @@ struct RawArgs {
 }
 
 #[derive(Debug, Args)]
+struct RoomsArgs {
+    #[command(flatten)]
+    redis: RedisArgs,
+    /// The implementation of both nodes: rust or node.
+    #[arg(long = "impl", default_value = "rust")]
+    which: String,
+    /// Rooms, each with one member, on node `i % 2`.
+    #[arg(long, default_value_t = 1000)]
+    rooms: usize,
+    /// Broadcasts to each room.
+    #[arg(long, default_value_t = 10)]
+    per_room: u64,
+    /// Payload padding, bytes.
+    #[arg(long, default_value_t = 100)]
+    size: u64,
+    /// Hard limit of each phase, seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
+#[derive(Debug, Args)]
 struct AllArgs {
+    #[command(flatten)]
+    redis: RedisArgs,
     /// Implementations to compare; the first is the baseline of the ratios.
     #[arg(long, default_value = "rust,node")]
     impls: String,
@@ -209,6 +277,12 @@ struct AllArgs {
     /// raw messages.
     #[arg(long)]
     raw_count: Option<u64>,
+    /// rooms: rooms (with `--adapter sharded`).
+    #[arg(long)]
+    rooms: Option<usize>,
+    /// rooms: broadcasts per room (with `--adapter sharded`).
+    #[arg(long)]
+    per_room: Option<u64>,
     /// Payload padding, bytes (every scenario).
     #[arg(long, default_value_t = 100)]
     size: u64,
@@ -252,6 +326,7 @@ async fn execute(cmd: Command, env: &Env) -> Result<Vec<Section>, String> {
                 batch: a.batch,
                 warmup: a.warmup,
                 timeout_s: a.timeout,
+                setup: a.redis.setup()?,
             };
             vec![pipe(env, &opts).await?.section()]
         }
@@ -265,6 +340,7 @@ async fn execute(cmd: Command, env: &Env) -> Result<Vec<Section>, String> {
                 batch: a.batch,
                 warmup: a.warmup,
                 timeout_s: a.timeout,
+                setup: a.redis.setup()?,
             };
             vec![fanout(env, &opts).await?.section()]
         }
@@ -277,6 +353,7 @@ async fn execute(cmd: Command, env: &Env) -> Result<Vec<Section>, String> {
                 batch: a.batch,
                 warmup: a.warmup,
                 timeout_s: a.timeout,
+                setup: a.redis.setup()?,
             };
             vec![latency(env, &opts).await?.section()]
         }
@@ -287,12 +364,25 @@ async fn execute(cmd: Command, env: &Env) -> Result<Vec<Section>, String> {
                 pipeline: a.pipeline,
                 inflight: a.inflight,
                 timeout_s: a.timeout,
+                setup: a.redis.setup()?,
             };
             vec![raw(&opts).await?.section()]
+        }
+        Command::Rooms(a) => {
+            let opts = RoomsOpts {
+                which: a.which.parse()?,
+                rooms: a.rooms,
+                per_room: a.per_room,
+                size: a.size,
+                timeout_s: a.timeout,
+                setup: a.redis.setup()?,
+            };
+            vec![rooms(env, &opts).await?.section()]
         }
         Command::All(a) => {
             let impls = parse_impls(&a.impls)?;
             let q = a.quick;
+            let setup = a.redis.setup()?;
             let opts = AllOpts {
                 pipe: PipeOpts {
                     nodes: [impls[0], impls[0]],
@@ -301,6 +391,7 @@ async fn execute(cmd: Command, env: &Env) -> Result<Vec<Section>, String> {
                     batch: 1,
                     warmup: None,
                     timeout_s: 120,
+                    setup,
                 },
                 fanout: FanoutOpts {
                     nodes: vec![impls[0]; a.fanout_nodes.max(1)],
@@ -311,6 +402,7 @@ async fn execute(cmd: Command, env: &Env) -> Result<Vec<Section>, String> {
                     batch: 1,
                     warmup: None,
                     timeout_s: 60,
+                    setup,
                 },
                 fanout_nodes: a.fanout_nodes,
                 latency: LatencyOpts {
@@ -321,6 +413,7 @@ async fn execute(cmd: Command, env: &Env) -> Result<Vec<Section>, String> {
                     batch: 1,
                     warmup: None,
                     timeout_s: 30,
+                    setup,
                 },
                 raw: RawOpts {
                     count: a.raw_count.unwrap_or(if q { 50_000 } else { 1_000_000 }),
@@ -328,7 +421,16 @@ async fn execute(cmd: Command, env: &Env) -> Result<Vec<Section>, String> {
                     pipeline: 32,
                     inflight: 8,
                     timeout_s: 60,
+                    setup,
                 },
+                rooms: setup.sharded().then(|| RoomsOpts {
+                    which: impls[0],
+                    rooms: a.rooms.unwrap_or(1000),
+                    per_room: a.per_room.unwrap_or(10),
+                    size: a.size,
+                    timeout_s: 60,
+                    setup,
+                }),
                 impls,
             };
             all(env, &opts).await.sections()

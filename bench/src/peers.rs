@@ -4,7 +4,8 @@
 //! Every peer runs in its own process group; the group is SIGTERMed (then SIGKILLed) by
 //! [`Cluster::stop`], and SIGKILLed when a [`Peer`] is dropped without being stopped: on
 //! an error, on Ctrl-C (the scenario future is dropped) and on a panic (unwinding).
-//! The `redis-server` is the test kit's, which is killed on drop too.
+//! The Redis (one `redis-server` or a Redis Cluster, [`Backend`]) is the test kit's,
+//! which is killed on drop too.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -16,10 +17,11 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, Signal, kill_process_group};
 use serde::Serialize;
 use serde_json::Value as Json;
-use sio_redis_testkit::RedisServer;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
+
+use crate::backend::{Adapter, Backend, Setup};
 
 /// Bytes of each peer's stdout and stderr kept for error messages.
 const TAIL_BYTES: usize = 8 * 1024;
@@ -242,17 +244,19 @@ impl Drop for Peer {
 pub(crate) struct ClusterSpec {
     /// One peer per entry.
     pub(crate) nodes: Vec<Impl>,
-    /// `pubsub` or `none`.
-    pub(crate) adapter: String,
+    /// The adapter and the kind of Redis.
+    pub(crate) setup: Setup,
     /// How long to wait for each READY line.
     pub(crate) ready_timeout: Duration,
 }
 
-/// A private `redis-server` and the peer nodes using it.
+/// A private Redis and the peer nodes using it.
 #[derive(Debug)]
 pub(crate) struct Cluster {
+    /// How the peers use Redis.
+    pub(crate) setup: Setup,
     /// `None` with `ADAPTER=none`.
-    pub(crate) redis: Option<RedisServer>,
+    pub(crate) redis: Option<Backend>,
     /// The peers, in the order of [`ClusterSpec::nodes`].
     pub(crate) nodes: Vec<Peer>,
 }
@@ -270,15 +274,11 @@ pub(crate) fn free_port() -> Result<u16, String> {
     Err("no free port".into())
 }
 
-/// Starts a private `redis-server` on a free loopback port (never 6379).
-pub(crate) fn start_redis() -> Result<RedisServer, String> {
-    RedisServer::start().map_err(|e| format!("cannot start redis-server: {e}"))
-}
-
 impl Cluster {
-    /// Starts the Redis server (unless the adapter is `none`) and every peer; waits for
-    /// every READY line, then until `PUBSUB NUMSUB socket.io-request#<nsp>#` equals the
-    /// number of peers for both namespaces (every adapter subscribed).
+    /// Starts the Redis (unless the adapter is `none`) and every peer; waits for every
+    /// READY line, then until the subscribers of every namespace's presence channel
+    /// (`PUBSUB NUMSUB socket.io-request#<nsp>#`, or `PUBSUB SHARDNUMSUB socket.io#<nsp>#`
+    /// for the sharded adapter) equal the number of peers (every adapter subscribed).
     ///
     /// # Errors
     ///
@@ -293,26 +293,30 @@ impl Cluster {
                     .into(),
             );
         }
-        if spec.adapter == "none" && spec.nodes.len() > 1 {
+        if spec.nodes.contains(&Impl::SioxideRedis) && spec.setup != Setup::PUBSUB {
+            return Err(format!(
+                "sioxide-redis peers run the classic adapter on one redis-server only, not {}",
+                spec.setup
+            ));
+        }
+        let adapter = spec.setup.adapter;
+        if adapter == Adapter::None && spec.nodes.len() > 1 {
             return Err("ADAPTER=none means a single node".into());
         }
-        let redis = if spec.adapter == "none" {
+        let redis = if adapter == Adapter::None {
             None
         } else {
-            Some(
-                tokio::task::spawn_blocking(start_redis)
-                    .await
-                    .map_err(|e| e.to_string())??,
-            )
+            Some(Backend::start(spec.setup.cluster).await?)
         };
-        let redis_url = redis.as_ref().map(RedisServer::url).unwrap_or_default();
+        let redis_url = redis.as_ref().map(Backend::peer_url).unwrap_or_default();
         let mut cluster = Cluster {
+            setup: spec.setup,
             redis,
             nodes: Vec::new(),
         };
         let mut starting = Vec::new();
         for (i, which) in spec.nodes.iter().enumerate() {
-            starting.push(spawn_peer(*which, i, &spec.adapter, &redis_url, programs)?);
+            starting.push(spawn_peer(*which, i, spec.setup, &redis_url, programs)?);
         }
         let mut failure = None;
         for (peer, ready_rx) in starting {
@@ -327,7 +331,7 @@ impl Cluster {
             return Err(e);
         }
         if let Some(r) = &cluster.redis {
-            wait_subscribed(&r.url(), cluster.nodes.len(), Duration::from_secs(15))
+            wait_subscribed(r, spec.setup, cluster.nodes.len(), Duration::from_secs(15))
                 .await
                 .map_err(|e| format!("{e}\n{}", cluster.tails()))?;
         }
@@ -343,9 +347,17 @@ impl Cluster {
             .join("\n")
     }
 
-    /// The pid of the private redis-server.
-    pub(crate) fn redis_pid(&self) -> Option<u32> {
-        self.redis.as_ref().and_then(RedisServer::pid)
+    /// The CPU time of the private Redis (every server of a cluster together), µs.
+    pub(crate) fn redis_cpu_us(&self) -> Option<u64> {
+        self.redis.as_ref().and_then(Backend::cpu_us)
+    }
+
+    /// The pid of the redis-server (0 for a cluster: several processes).
+    pub(crate) fn redis_pid(&self) -> u32 {
+        match self.redis.as_ref().map(Backend::pids).as_deref() {
+            Some([pid]) => *pid,
+            _ => 0,
+        }
     }
 
     /// Stops every peer (SIGTERM, then SIGKILL after 3 s) and the redis-server.
@@ -353,8 +365,8 @@ impl Cluster {
         let nodes = std::mem::take(&mut self.nodes);
         futures_util::future::join_all(nodes.into_iter().map(|p| p.stop(Duration::from_secs(3))))
             .await;
-        if let Some(mut r) = self.redis.take() {
-            let _ = tokio::task::spawn_blocking(move || r.stop()).await;
+        if let Some(r) = self.redis.take() {
+            r.stop().await;
         }
     }
 }
@@ -362,14 +374,14 @@ impl Cluster {
 fn spawn_peer(
     which: Impl,
     index: usize,
-    adapter: &str,
+    setup: Setup,
     redis_url: &str,
     programs: &Programs,
 ) -> Result<(Peer, oneshot::Receiver<Json>), String> {
     let port = free_port()?;
     let id = format!("{which}{index}");
     let mut cmd = programs.command(which)?;
-    cmd.env("ADAPTER", adapter)
+    cmd.envs(setup.peer_env())
         .env("PORT", port.to_string())
         .env("NODE_ID", &id)
         .env("REDIS_URL", redis_url)
@@ -465,35 +477,36 @@ async fn wait_ready(
     Ok(peer)
 }
 
-/// Waits until `PUBSUB NUMSUB socket.io-request#<nsp>#` is `n` for every namespace.
-async fn wait_subscribed(url: &str, n: usize, timeout: Duration) -> Result<(), String> {
-    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+/// Waits until every namespace's presence channel has `n` subscribers.
+async fn wait_subscribed(
+    redis: &Backend,
+    setup: Setup,
+    n: usize,
+    timeout: Duration,
+) -> Result<(), String> {
+    let channels: Vec<String> = NAMESPACES
+        .iter()
+        .filter_map(|nsp| setup.presence_channel(nsp))
+        .collect();
+    let verb = if setup.sharded() {
+        "SHARDNUMSUB"
+    } else {
+        "NUMSUB"
+    };
     let deadline = Instant::now() + timeout;
     loop {
-        let mut all = true;
-        let mut seen = Vec::new();
-        for nsp in NAMESPACES {
-            let channel = format!("socket.io-request#{nsp}#");
-            let reply: Vec<(String, i64)> = redis::cmd("PUBSUB")
-                .arg("NUMSUB")
-                .arg(&channel)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| e.to_string())?;
-            let count = reply.first().map_or(0, |r| r.1);
-            seen.push(format!("{channel}={count}"));
-            all &= count == n as i64;
-        }
-        if all {
+        let counts = redis.subscribers(setup.sharded(), &channels).await?;
+        if counts.iter().all(|c| *c == n as i64) {
             return Ok(());
         }
         if Instant::now() > deadline {
+            let seen: Vec<String> = channels
+                .iter()
+                .zip(&counts)
+                .map(|(c, k)| format!("{c}={k}"))
+                .collect();
             return Err(format!(
-                "the peers did not all subscribe within {timeout:?}: PUBSUB NUMSUB {} (expected {n})",
+                "the peers did not all subscribe within {timeout:?}: PUBSUB {verb} {} (expected {n})",
                 seen.join(", ")
             ));
         }

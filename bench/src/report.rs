@@ -145,6 +145,17 @@ pub(crate) fn ok_or_error<T: Serialize, S: serde::Serializer>(
     }
 }
 
+/// [`ok_or_error`] for a scenario that may not have run (`null`).
+pub(crate) fn ok_or_error_opt<T: Serialize, S: serde::Serializer>(
+    r: &Option<Result<T, String>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match r {
+        None => s.serialize_none(),
+        Some(r) => ok_or_error(r, s),
+    }
+}
+
 /// `1234567.8` → `1 234 568`: a rate or a count.
 pub(crate) fn int(x: f64) -> String {
     if !x.is_finite() {

@@ -1,6 +1,8 @@
 //! `all`: `pipe`, `fanout` and `latency` for each implementation (clusters of that
-//! implementation only), plus `raw` once, in one run; then every figure side by side
-//! with the ratios of the first implementation to each other one.
+//! implementation only), plus `raw` once, in one run, all on the same adapter and kind
+//! of Redis (`--adapter`, `--sharded-mode`, `--cluster`; with the sharded adapter `raw`
+//! is SPUBLISH → SSUBSCRIBE and `rooms` runs for each implementation too); then every
+//! figure side by side with the ratios of the first implementation to each other one.
 
 use serde::Serialize;
 use serde_json::{Value as Json, json};
@@ -10,8 +12,9 @@ use super::fanout::{FanoutOpts, FanoutResult, fanout};
 use super::latency::{LatencyOpts, LatencyResult, latency};
 use super::pipe::{PipeOpts, PipeResult, pipe};
 use super::raw::{RawOpts, RawResult, raw};
+use super::rooms::{RoomsOpts, RoomsResult, rooms};
 use crate::peers::Impl;
-use crate::report::{Section, Table, dec, int, ms, ok_or_error};
+use crate::report::{Section, Table, dec, int, ms, ok_or_error, ok_or_error_opt};
 
 /// Options of `all`: templates whose node lists are replaced per implementation.
 #[derive(Debug, Clone)]
@@ -23,6 +26,8 @@ pub(crate) struct AllOpts {
     pub(crate) fanout_nodes: usize,
     pub(crate) latency: LatencyOpts,
     pub(crate) raw: RawOpts,
+    /// With the sharded adapter only.
+    pub(crate) rooms: Option<RoomsOpts>,
 }
 
 /// The results of one implementation.
@@ -36,6 +41,9 @@ pub(crate) struct ImplResults {
     pub(crate) fanout: Result<FanoutResult, String>,
     #[serde(serialize_with = "ok_or_error")]
     pub(crate) latency: Result<LatencyResult, String>,
+    /// `None` when not run (not the sharded adapter).
+    #[serde(serialize_with = "ok_or_error_opt")]
+    pub(crate) rooms: Option<Result<RoomsResult, String>>,
 }
 
 /// What `all` measured.
@@ -80,10 +88,18 @@ pub(crate) async fn all(env: &Env, opts: &AllOpts) -> AllResult {
             },
         )
         .await;
+        let r = match &opts.rooms {
+            Some(o) => {
+                eprintln!("all: {which}: rooms");
+                Some(rooms(env, &RoomsOpts { which, ..o.clone() }).await)
+            }
+            None => None,
+        };
         for (what, r) in [
             ("pipe", p.as_ref().err()),
             ("fanout", f.as_ref().err()),
             ("latency", l.as_ref().err()),
+            ("rooms", r.as_ref().and_then(|r| r.as_ref().err())),
         ] {
             if let Some(e) = r {
                 eprintln!("all: {which}: {what} failed: {e}");
@@ -94,6 +110,7 @@ pub(crate) async fn all(env: &Env, opts: &AllOpts) -> AllResult {
             pipe: p,
             fanout: f,
             latency: l,
+            rooms: r,
         });
     }
     AllResult {
@@ -295,6 +312,21 @@ impl AllResult {
                 col(&|i| run(i).map(|x| x.send_rate)),
             );
         }
+        let rooms = |i: &ImplResults| i.rooms.as_ref().and_then(|r| r.as_ref().ok()).cloned();
+        if imps.iter().any(|i| i.rooms.is_some()) {
+            add(
+                "rooms: from Redis for rooms without local members".into(),
+                Better::Lower,
+                fmt_int,
+                col(&|i| rooms(i)?.to_non_members().map(|x| x as f64)),
+            );
+            add(
+                "rooms: deliveries missing or to the wrong node".into(),
+                Better::Lower,
+                fmt_int,
+                col(&|i| rooms(i).map(|r| r.misdelivered() as f64)),
+            );
+        }
         lines
     }
 
@@ -330,7 +362,8 @@ impl AllResult {
         }
         match &self.raw {
             Ok(r) => t.note(format!(
-                "raw redis ceiling (one connection, pipelined PUBLISH → one SUBSCRIBE): {} messages/s, p50 {} ms",
+                "raw redis ceiling (one connection, pipelined {}): {} messages/s, p50 {} ms",
+                r.path,
                 int(r.receive_rate),
                 ms(r.latency_ms.p50)
             )),
@@ -341,6 +374,7 @@ impl AllResult {
                 ("pipe", i.pipe.as_ref().err()),
                 ("fanout", i.fanout.as_ref().err()),
                 ("latency", i.latency.as_ref().err()),
+                ("rooms", i.rooms.as_ref().and_then(|r| r.as_ref().err())),
             ] {
                 if let Some(e) = e {
                     let first = e.lines().next().unwrap_or_default();
@@ -362,6 +396,9 @@ impl AllResult {
             }
             if let Ok(l) = &i.latency {
                 sections.push(l.section());
+            }
+            if let Some(Ok(r)) = &i.rooms {
+                sections.push(r.section());
             }
         }
         // scenario sections first (details), the comparison last (printed at the end)

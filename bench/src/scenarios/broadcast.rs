@@ -240,6 +240,9 @@ pub(crate) struct NodeStats {
     pub(crate) cpu_sys_us: f64,
     pub(crate) rss: f64,
     pub(crate) clients: f64,
+    /// Messages the node's adapter received from Redis, when its peer counts them.
+    #[serde(default)]
+    pub(crate) redis_received: Option<u64>,
 }
 
 /// A snapshot of every CPU counter, taken before and after a run.
@@ -255,7 +258,7 @@ impl CpuSnapshot {
     pub(crate) async fn take(cluster: &Cluster, ctl: &Controllers) -> Result<CpuSnapshot, String> {
         Ok(CpuSnapshot {
             nodes: ctl.stats().await?,
-            redis_us: cluster.redis_pid().and_then(proc_cpu_us),
+            redis_us: cluster.redis_cpu_us(),
             bench_us: proc_cpu_us(std::process::id()),
             at: Instant::now(),
         })
@@ -315,7 +318,7 @@ pub(crate) fn cpu_delta(
         ));
     }
     if let (Some(b), Some(a)) = (before.redis_us, after.redis_us) {
-        let pid = cluster.redis_pid().unwrap_or(0);
+        let pid = cluster.redis_pid();
         out.push(mk(
             "redis-server".into(),
             None,

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::broadcast::{Controllers, Receivers, RunOutcome, RunParams, event_name, run};
 use super::{Env, default_warmup, node_names};
+use crate::backend::{Adapter, Setup};
 use crate::peers::{Cluster, Impl};
 use crate::report::{Section, Series, Table, dec, int, mib, ms};
 
@@ -23,6 +24,8 @@ pub(crate) struct FanoutOpts {
     pub(crate) warmup: Option<u64>,
     /// Extra seconds allowed beyond `count / rate`.
     pub(crate) timeout_s: u64,
+    /// Adapter and kind of Redis (no adapter for a single node).
+    pub(crate) setup: Setup,
 }
 
 /// What `fanout` measured.
@@ -30,6 +33,8 @@ pub(crate) struct FanoutOpts {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct FanoutResult {
     pub(crate) implementations: Vec<Impl>,
+    /// `pub/sub`, `sharded dynamic, Redis Cluster`, …
+    pub(crate) setup: String,
     pub(crate) nodes: Vec<String>,
     /// Receiving clients on each node.
     pub(crate) clients_per_node: Vec<usize>,
@@ -43,12 +48,12 @@ pub(crate) async fn fanout(env: &Env, opts: &FanoutOpts) -> Result<FanoutResult,
         return Err("fanout needs at least one node and one client".into());
     }
     crate::stats::ensure_nofile(opts.clients as u64 + 256)?;
-    let adapter = if opts.nodes.len() == 1 {
-        "none"
+    let setup = if opts.nodes.len() == 1 {
+        opts.setup.with_adapter(Adapter::None)
     } else {
-        "pubsub"
+        opts.setup
     };
-    let cluster = env.cluster(&opts.nodes, adapter).await?;
+    let cluster = env.cluster(&opts.nodes, setup).await?;
     let result = body(&cluster, opts).await;
     let result = result.map_err(|e| format!("{e}\n{}", cluster.tails()));
     cluster.stop().await;
@@ -104,6 +109,7 @@ async fn body(cluster: &Cluster, opts: &FanoutOpts) -> Result<FanoutResult, Stri
     .await?;
     Ok(FanoutResult {
         implementations: opts.nodes.clone(),
+        setup: cluster.setup.to_string(),
         nodes: node_names(cluster),
         clients_per_node,
         warmup,
@@ -131,9 +137,10 @@ impl FanoutResult {
         let r = &self.run;
         let mut t = Table::new(
             format!(
-                "fanout: {} nodes ({}), {} clients",
+                "fanout: {} nodes ({}, {}), {} clients",
                 self.nodes.len(),
                 self.cluster_name(),
+                self.setup,
                 r.receivers
             ),
             &["figure", "value"],

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::broadcast::{Controllers, Receivers, RunOutcome, RunParams, event_name, run};
 use super::{Env, node_names};
+use crate::backend::Setup;
 use crate::peers::{Cluster, Impl};
 use crate::report::{Section, Series, Table, dec, int, ms};
 
@@ -24,6 +25,8 @@ pub(crate) struct LatencyOpts {
     /// Broadcasts sent (and discarded) before the first run, at the first rate.
     pub(crate) warmup: Option<u64>,
     pub(crate) timeout_s: u64,
+    /// Adapter and kind of Redis.
+    pub(crate) setup: Setup,
 }
 
 /// What `latency` measured.
@@ -32,6 +35,8 @@ pub(crate) struct LatencyOpts {
 pub(crate) struct LatencyResult {
     pub(crate) sender: Impl,
     pub(crate) receiver: Impl,
+    /// `pub/sub`, `sharded dynamic, Redis Cluster`, …
+    pub(crate) setup: String,
     pub(crate) nodes: Vec<String>,
     pub(crate) warmup: u64,
     /// One run per rate, in order.
@@ -43,7 +48,7 @@ pub(crate) async fn latency(env: &Env, opts: &LatencyOpts) -> Result<LatencyResu
     if opts.rates.iter().any(|r| *r <= 0.0) {
         return Err("latency: every rate must be above 0".into());
     }
-    let cluster = env.cluster(&opts.nodes, "pubsub").await?;
+    let cluster = env.cluster(&opts.nodes, opts.setup).await?;
     let result = body(&cluster, opts).await;
     let result = result.map_err(|e| format!("{e}\n{}", cluster.tails()));
     cluster.stop().await;
@@ -97,6 +102,7 @@ async fn body(cluster: &Cluster, opts: &LatencyOpts) -> Result<LatencyResult, St
     Ok(LatencyResult {
         sender: opts.nodes[0],
         receiver: opts.nodes[1],
+        setup: opts.setup.to_string(),
         nodes: node_names(cluster),
         warmup,
         runs,
@@ -108,8 +114,8 @@ impl LatencyResult {
     pub(crate) fn section(&self) -> Section {
         let mut t = Table::new(
             format!(
-                "latency: {} → {}, one client (ms)",
-                self.sender, self.receiver
+                "latency: {} → {} ({}), one client (ms)",
+                self.sender, self.receiver, self.setup
             ),
             &[
                 "rate /s",

@@ -10,6 +10,7 @@ use serde_json::{Value as Json, json};
 
 use super::Env;
 use super::broadcast::{CONNECT_TIMEOUT, Controllers, NodeStats, progress};
+use crate::backend::{Adapter, Setup};
 use crate::client::Client;
 use crate::peers::{Cluster, Impl};
 use crate::report::{Section, Table, dec, int, mib};
@@ -60,7 +61,10 @@ pub(crate) struct MemoryResult {
 pub(crate) async fn memory(env: &Env, opts: &MemoryOpts) -> Result<MemoryResult, String> {
     // this process holds one socket per client, the node one more each
     ensure_nofile(opts.clients as u64 + 512)?;
-    let cluster = env.cluster(&[opts.which], &opts.adapter).await?;
+    let adapter = Adapter::parse(&opts.adapter, "dynamic")?;
+    let cluster = env
+        .cluster(&[opts.which], Setup::PUBSUB.with_adapter(adapter))
+        .await?;
     let result = body(&cluster, opts).await;
     let result = result.map_err(|e| format!("{e}\n{}", cluster.tails()));
     cluster.stop().await;

@@ -8,9 +8,11 @@ pub(crate) mod latency;
 pub(crate) mod memory;
 pub(crate) mod pipe;
 pub(crate) mod raw;
+pub(crate) mod rooms;
 
 use std::time::Duration;
 
+use crate::backend::Setup;
 use crate::peers::{Cluster, ClusterSpec, Impl, Programs};
 
 /// What every scenario needs to start peers.
@@ -22,11 +24,11 @@ pub(crate) struct Env {
 }
 
 impl Env {
-    /// Starts a cluster of `nodes` with `ADAPTER=adapter`.
-    pub(crate) async fn cluster(&self, nodes: &[Impl], adapter: &str) -> Result<Cluster, String> {
+    /// Starts a cluster of `nodes` as `setup` says (adapter, kind of Redis).
+    pub(crate) async fn cluster(&self, nodes: &[Impl], setup: Setup) -> Result<Cluster, String> {
         let spec = ClusterSpec {
             nodes: nodes.to_vec(),
-            adapter: adapter.to_owned(),
+            setup,
             ready_timeout: self.ready_timeout,
         };
         Cluster::start(&spec, &self.programs).await

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::broadcast::{Controllers, Receivers, RunOutcome, RunParams, event_name, run};
 use super::{Env, default_warmup, node_names};
+use crate::backend::Setup;
 use crate::peers::Impl;
 use crate::report::{Section, Series, Table, dec, int, ms};
 
@@ -22,6 +23,8 @@ pub(crate) struct PipeOpts {
     /// Broadcasts sent (and discarded) before the measured run; `None`: default.
     pub(crate) warmup: Option<u64>,
     pub(crate) timeout_s: u64,
+    /// Adapter and kind of Redis.
+    pub(crate) setup: Setup,
 }
 
 /// What `pipe` measured.
@@ -30,6 +33,8 @@ pub(crate) struct PipeOpts {
 pub(crate) struct PipeResult {
     pub(crate) sender: Impl,
     pub(crate) receiver: Impl,
+    /// `pub/sub`, `sharded dynamic, Redis Cluster`, …
+    pub(crate) setup: String,
     pub(crate) nodes: Vec<String>,
     pub(crate) warmup: u64,
     /// Broadcasts per second seen by the client on B, first to last.
@@ -44,7 +49,7 @@ pub(crate) struct PipeResult {
 
 /// Runs `pipe`.
 pub(crate) async fn pipe(env: &Env, opts: &PipeOpts) -> Result<PipeResult, String> {
-    let cluster = env.cluster(&opts.nodes, "pubsub").await?;
+    let cluster = env.cluster(&opts.nodes, opts.setup).await?;
     let result = body(&cluster, opts).await;
     let result = result.map_err(|e| format!("{e}\n{}", cluster.tails()));
     cluster.stop().await;
@@ -82,6 +87,7 @@ async fn body(cluster: &crate::peers::Cluster, opts: &PipeOpts) -> Result<PipeRe
     Ok(PipeResult {
         sender: opts.nodes[0],
         receiver: opts.nodes[1],
+        setup: opts.setup.to_string(),
         nodes: node_names(cluster),
         warmup,
         receiver_rate: out.deliveries_per_sec,
@@ -98,7 +104,7 @@ impl PipeResult {
     pub(crate) fn section(&self) -> Section {
         let r = &self.run;
         let mut t = Table::new(
-            format!("pipe: {} → {} (pub/sub)", self.sender, self.receiver),
+            format!("pipe: {} → {} ({})", self.sender, self.receiver, self.setup),
             &["figure", "value"],
         );
         let mut row = |k: &str, v: String| t.row(vec![k.to_owned(), v]);

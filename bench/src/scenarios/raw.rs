@@ -2,9 +2,16 @@
 //! fixed-size payloads as fast as it can (pipelines of `pipeline` commands, at most
 //! `inflight` pipelines outstanding) to one SUBSCRIBEd connection. Reports messages/s at
 //! the subscriber, latency (publish to receipt), losses and redis-server CPU.
+//!
+//! For the sharded adapter (`--adapter sharded`) the commands are SPUBLISH, sent the
+//! same way by the same `redis` crate code, and the subscriber is one connection that
+//! SSUBSCRIBEd (the test kit's blocking RESP connection on a thread of its own: the
+//! `redis` crate's async pub/sub has no SSUBSCRIBE without its cluster feature). On a
+//! Redis Cluster (`--cluster`) both connections go to the primary that owns the
+//! channel's slot; for PUBLISH on a cluster both go to the first node.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -12,7 +19,7 @@ use futures_util::stream::FuturesUnordered;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::peers::start_redis;
+use crate::backend::{Backend, Setup};
 use crate::report::{Section, Series, Table, dec, int, ms};
 use crate::scenarios::broadcast::progress;
 use crate::stats::{self, Percentiles, now_ms, proc_cpu_us};
@@ -30,6 +37,9 @@ pub(crate) struct RawOpts {
     /// Pipelines in flight.
     pub(crate) inflight: usize,
     pub(crate) timeout_s: u64,
+    /// PUBLISH → SUBSCRIBE, or SPUBLISH → SSUBSCRIBE for the sharded adapter (its
+    /// mode does not matter here); one redis-server or a Redis Cluster.
+    pub(crate) setup: Setup,
 }
 
 /// What `raw` measured.
@@ -40,6 +50,8 @@ pub(crate) struct RawResult {
     pub(crate) size: usize,
     pub(crate) pipeline: usize,
     pub(crate) inflight: usize,
+    /// `PUBLISH → SUBSCRIBE` or `SPUBLISH → SSUBSCRIBE`, and where.
+    pub(crate) path: String,
     /// Messages per second the publisher got acknowledged.
     pub(crate) publish_rate: f64,
     /// Messages per second at the subscriber, first to last.
@@ -63,23 +75,141 @@ struct Received {
     lat: Vec<f64>,
 }
 
+impl Received {
+    fn new(count: u64) -> Received {
+        Received {
+            seen: vec![0; count.div_ceil(64) as usize],
+            lat: Vec::with_capacity(count.min(1 << 22) as usize),
+            ..Received::default()
+        }
+    }
+
+    /// Records payload `p` received at `at` (epoch ms); whether it was a first delivery.
+    fn record(&mut self, p: &[u8], at: f64) -> bool {
+        if p.len() < 16 {
+            return false;
+        }
+        let s = u64::from_le_bytes(p[0..8].try_into().unwrap_or_default());
+        let t = f64::from_le_bytes(p[8..16].try_into().unwrap_or_default());
+        let (w, b) = ((s / 64) as usize, 1u64 << (s % 64));
+        if w >= self.seen.len() || self.seen[w] & b != 0 {
+            return false;
+        }
+        self.seen[w] |= b;
+        if self.unique == 0 {
+            self.first_ms = at;
+        }
+        self.last_ms = at;
+        self.unique += 1;
+        self.lat.push(at - t);
+        true
+    }
+}
+
+/// The verbs of a setup: (`PUBLISH`, `SUBSCRIBE`) or (`SPUBLISH`, `SSUBSCRIBE`).
+fn verbs(setup: Setup) -> (&'static str, &'static str) {
+    if setup.sharded() {
+        ("SPUBLISH", "SSUBSCRIBE")
+    } else {
+        ("PUBLISH", "SUBSCRIBE")
+    }
+}
+
 /// Runs `raw`.
 pub(crate) async fn raw(opts: &RawOpts) -> Result<RawResult, String> {
     if opts.size < 16 {
         return Err("raw: --size must be at least 16 bytes".into());
     }
-    let redis = tokio::task::spawn_blocking(start_redis)
-        .await
-        .map_err(|e| e.to_string())??;
-    let result = body(&redis.url(), redis.pid(), opts).await;
-    let _ = tokio::task::spawn_blocking(move || drop(redis)).await;
+    let backend = Backend::start(opts.setup.cluster).await?;
+    let result = body(&backend, opts).await;
+    backend.stop().await;
     result
 }
 
-async fn body(url: &str, redis_pid: Option<u32>, opts: &RawOpts) -> Result<RawResult, String> {
+/// Subscribes `CHANNEL` on `url` and records every payload until `done` resolves (or the
+/// connection ends).
+async fn subscribe_classic(
+    url: &str,
+    count: u64,
+    total: Arc<AtomicU64>,
+    done: tokio::sync::oneshot::Receiver<()>,
+) -> Result<tokio::task::JoinHandle<Received>, String> {
     let client = redis::Client::open(url).map_err(|e| e.to_string())?;
     let mut pubsub = client.get_async_pubsub().await.map_err(|e| e.to_string())?;
     pubsub.subscribe(CHANNEL).await.map_err(|e| e.to_string())?;
+    Ok(tokio::spawn(async move {
+        let mut r = Received::new(count);
+        let mut stream = pubsub.into_on_message();
+        let mut done = std::pin::pin!(done);
+        loop {
+            tokio::select! {
+                msg = stream.next() => {
+                    let Some(msg) = msg else { break };
+                    if r.record(msg.get_payload_bytes(), now_ms()) {
+                        total.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                _ = &mut done => break,
+            }
+        }
+        r
+    }))
+}
+
+/// SSUBSCRIBEs `CHANNEL` on `server` (a blocking connection on its own thread) and
+/// records every payload until `stop` is set (or the connection ends).
+fn subscribe_sharded(
+    server: &sio_redis_testkit::RedisServer,
+    count: u64,
+    total: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+) -> Result<tokio::task::JoinHandle<Received>, String> {
+    use sio_redis_testkit::RespValue;
+    let mut conn = server.connect().map_err(|e| e.to_string())?;
+    let reply = conn
+        .command(&["SSUBSCRIBE", CHANNEL])
+        .map_err(|e| format!("SSUBSCRIBE: {e}"))?;
+    if reply.is_error() {
+        return Err(format!("SSUBSCRIBE: {reply:?}"));
+    }
+    // short reads so that `stop` is seen once the messages have stopped
+    conn.set_timeout(Duration::from_millis(200))
+        .map_err(|e| e.to_string())?;
+    Ok(tokio::task::spawn_blocking(move || {
+        let mut r = Received::new(count);
+        while !stop.load(Ordering::Relaxed) {
+            match conn.read_reply() {
+                Ok(RespValue::Array(items)) => {
+                    if let [RespValue::Bulk(kind), _, RespValue::Bulk(p)] = items.as_slice()
+                        && kind == b"smessage"
+                        && r.record(p, now_ms())
+                    {
+                        total.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Ok(_) => {}
+                Err(sio_redis_testkit::TestkitError::Io { source, .. })
+                    if matches!(
+                        source.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => break,
+            }
+        }
+        r
+    }))
+}
+
+async fn body(backend: &Backend, opts: &RawOpts) -> Result<RawResult, String> {
+    let (publish, subscribe) = verbs(opts.setup);
+    let port = if opts.setup.sharded() {
+        backend.owners(&[CHANNEL.to_owned()]).await?[0]
+    } else {
+        backend.servers()[0].port()
+    };
+    let server = backend.server(port)?;
+    let url = server.url();
+    let client = redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;
     let publisher = client
         .get_multiplexed_async_connection()
         .await
@@ -87,41 +217,14 @@ async fn body(url: &str, redis_pid: Option<u32>, opts: &RawOpts) -> Result<RawRe
     let count = opts.count;
     let total = Arc::new(AtomicU64::new(0));
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    let sub_total = total.clone();
-    let sub = tokio::spawn(async move {
-        let mut r = Received {
-            seen: vec![0; count.div_ceil(64) as usize],
-            lat: Vec::with_capacity(count.min(1 << 22) as usize),
-            ..Received::default()
-        };
-        let mut stream = pubsub.into_on_message();
-        let mut done = std::pin::pin!(done_rx);
-        loop {
-            tokio::select! {
-                msg = stream.next() => {
-                    let Some(msg) = msg else { break };
-                    let at = now_ms();
-                    let p = msg.get_payload_bytes();
-                    if p.len() < 16 { continue; }
-                    let s = u64::from_le_bytes(p[0..8].try_into().unwrap_or_default());
-                    let t = f64::from_le_bytes(p[8..16].try_into().unwrap_or_default());
-                    if s >= count { continue; }
-                    let (w, b) = ((s / 64) as usize, 1u64 << (s % 64));
-                    if r.seen[w] & b != 0 { continue; }
-                    r.seen[w] |= b;
-                    if r.unique == 0 { r.first_ms = at; }
-                    r.last_ms = at;
-                    r.unique += 1;
-                    r.lat.push(at - t);
-                    sub_total.fetch_add(1, Ordering::Relaxed);
-                }
-                _ = &mut done => break,
-            }
-        }
-        r
-    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let sub = if opts.setup.sharded() {
+        subscribe_sharded(server, count, total.clone(), stop.clone())?
+    } else {
+        subscribe_classic(&url, count, total.clone(), done_rx).await?
+    };
 
-    let redis_before = redis_pid.and_then(proc_cpu_us);
+    let redis_before = backend.cpu_us();
     let bench_before = proc_cpu_us(std::process::id());
     let started = Instant::now();
     let deadline = started + Duration::from_secs(opts.timeout_s);
@@ -141,7 +244,7 @@ async fn body(url: &str, redis_pid: Option<u32>, opts: &RawOpts) -> Result<RawRe
                 payload.extend_from_slice(&s.to_le_bytes());
                 payload.extend_from_slice(&now_ms().to_le_bytes());
                 payload.extend_from_slice(&pad);
-                pipe.cmd("PUBLISH").arg(CHANNEL).arg(payload).ignore();
+                pipe.cmd(publish).arg(CHANNEL).arg(payload).ignore();
             }
             next += n;
             let mut conn = publisher.clone();
@@ -182,12 +285,13 @@ async fn body(url: &str, redis_pid: Option<u32>, opts: &RawOpts) -> Result<RawRe
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     bar.finish_and_clear();
-    let redis_after = redis_pid.and_then(proc_cpu_us);
+    let redis_after = backend.cpu_us();
     let bench_after = proc_cpu_us(std::process::id());
     let _ = done_tx.send(());
+    stop.store(true, Ordering::Relaxed);
     let mut r = sub.await.map_err(|e| format!("subscriber task: {e}"))?;
     if let Some(e) = publish_error {
-        return Err(format!("PUBLISH failed: {e}"));
+        return Err(format!("{publish} failed: {e}"));
     }
     stats::sort(&mut r.lat);
     let window = r.last_ms - r.first_ms;
@@ -200,6 +304,14 @@ async fn body(url: &str, redis_pid: Option<u32>, opts: &RawOpts) -> Result<RawRe
         size: opts.size,
         pipeline: opts.pipeline,
         inflight: opts.inflight,
+        path: format!(
+            "{publish} → {subscribe}, {}",
+            if opts.setup.cluster {
+                format!("Redis Cluster (slot owner {port})")
+            } else {
+                "one redis-server".to_owned()
+            }
+        ),
         publish_rate: if publish_s > 0.0 {
             published as f64 / publish_s
         } else {
@@ -224,7 +336,7 @@ impl RawResult {
     /// The final table.
     pub(crate) fn section(&self) -> Section {
         let mut t = Table::new(
-            "raw: redis PUBLISH → SUBSCRIBE, no Socket.IO",
+            format!("raw: {}, no Socket.IO", self.path),
             &["figure", "value"],
         );
         let mut row = |k: &str, v: String| t.row(vec![k.to_owned(), v]);
@@ -264,7 +376,7 @@ impl RawResult {
             tables: vec![t],
             json: json!({ "scenario": "raw", "result": self }),
             series: vec![Series {
-                group: "raw: redis PUBLISH → SUBSCRIBE".into(),
+                group: format!("raw: {}", self.path),
                 label: "redis".into(),
                 points: self.latency_cdf.clone(),
             }],

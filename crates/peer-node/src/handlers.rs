@@ -211,9 +211,12 @@ fn attach<A: Adapter>(node: Arc<Node<A>>, socket: SocketRef<A>) {
             .filter_map(|nsp| n.io.of(nsp))
             .map(|op| op.sockets().len())
             .sum();
+        // every message the adapter got from its Redis subscriptions (sio-bench `rooms`)
+        let received = n.redis.as_ref().map(|state| state.stats().received);
         Ok(json!({
             "node": n.settings.node, "pid": std::process::id(), "cpuUserUs": user, "cpuSysUs": sys,
             "rss": sio_redis_testkit::proc::rss_bytes(None).unwrap_or(0), "clients": clients,
+            "redisReceived": received,
         }))
     });
 
