@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::message::SubscriptionId;
+use crate::stream::StreamId;
 
-/// Which of the transport's two connections an event or error is about.
+/// Which of the transport's connections an event or error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Role {
@@ -15,6 +16,11 @@ pub enum Role {
     /// The dedicated connection in subscribed mode (`SUBSCRIBE`,
     /// `PSUBSCRIBE`) that receives the messages.
     Subscriber,
+    /// The dedicated connection of a stream reader
+    /// ([`Transport::read_stream`](crate::Transport::read_stream)), blocked in
+    /// `XREAD`; one per reader. Its events carry no stream name: see
+    /// [`ConnectionEvent::StreamResumed`] for that.
+    StreamReader,
 }
 
 impl fmt::Display for Role {
@@ -22,6 +28,7 @@ impl fmt::Display for Role {
         f.write_str(match self {
             Role::Publisher => "publisher",
             Role::Subscriber => "subscriber",
+            Role::StreamReader => "stream reader",
         })
     }
 }
@@ -89,6 +96,37 @@ pub enum ConnectionEvent {
         /// The shard channel.
         channel: String,
     },
+    /// A stream reader reconnected (after a `CLIENT KILL`, a restart, a reply
+    /// that did not come within `block` + the response timeout, a failover or
+    /// a `MOVED`) and reads again from the entry after `after`, right before
+    /// its first `XREAD` on the new connection.
+    StreamResumed {
+        /// The stream (key).
+        stream: String,
+        /// The last entry id handed to the handler (or where reading
+        /// started), from which reading goes on.
+        after: StreamId,
+        /// From the moment the loss was noticed to the new connection being
+        /// ready (trim check included).
+        outage: Duration,
+    },
+    /// A stream reader found, on (re)connecting, that the stream was trimmed
+    /// past the last entry it read (`XADD … MAXLEN ~`, `XTRIM`): the stream's
+    /// first entry (`XINFO STREAM`) is greater than the successor of the
+    /// reader's last id, so that entry is gone, and entries between it and
+    /// `first` that the reader never saw may be gone too. How many (if any)
+    /// is not known: a report is false only when the trimming stopped exactly
+    /// after the last entry read. Reported once per `first`, counted in
+    /// [`TransportStats::stream_gaps`]. Not detected for entries trimmed while
+    /// the reader stays connected but falls behind, nor for `XDEL`.
+    StreamTrimmed {
+        /// The stream (key).
+        stream: String,
+        /// The reader's last id.
+        after: StreamId,
+        /// The stream's first entry now; reading goes on with it.
+        first: StreamId,
+    },
     /// The reconnect loop of `role` stopped after
     /// [`Backoff::max_retries`](crate::Backoff::max_retries) failed attempts
     /// in a row (never with the default back-off). Operations of that role
@@ -140,8 +178,20 @@ pub struct TransportStats {
     /// connection.
     pub probe_failures: u64,
     /// Redis Cluster redirects followed (`MOVED` and `ASK` answers to
-    /// commands routed by slot).
+    /// commands routed by slot, and `MOVED` answers to a stream reader's
+    /// `XREAD`).
     pub redirects: u64,
+    /// Stream entries handed to stream readers' handlers (every reader of
+    /// the transport).
+    pub stream_entries: u64,
+    /// Possible gaps found by stream readers: (re)connections after which the
+    /// stream turned out trimmed past the reader's last id (one per
+    /// [`ConnectionEvent::StreamTrimmed`]).
+    pub stream_gaps: u64,
+    /// Stream entries skipped unread because one entry alone was over
+    /// [`TransportConfig::max_message_bytes`](crate::TransportConfig::max_message_bytes)
+    /// (its id is learnt by a small Lua script, and reading goes on after it).
+    pub stream_oversized: u64,
 }
 
 #[derive(Debug, Default)]
@@ -156,6 +206,9 @@ pub(crate) struct Counters {
     pub(crate) probes: AtomicU64,
     pub(crate) probe_failures: AtomicU64,
     pub(crate) redirects: AtomicU64,
+    pub(crate) stream_entries: AtomicU64,
+    pub(crate) stream_gaps: AtomicU64,
+    pub(crate) stream_oversized: AtomicU64,
 }
 
 impl Counters {
@@ -175,6 +228,9 @@ impl Counters {
             probes: self.probes.load(Ordering::Relaxed),
             probe_failures: self.probe_failures.load(Ordering::Relaxed),
             redirects: self.redirects.load(Ordering::Relaxed),
+            stream_entries: self.stream_entries.load(Ordering::Relaxed),
+            stream_gaps: self.stream_gaps.load(Ordering::Relaxed),
+            stream_oversized: self.stream_oversized.load(Ordering::Relaxed),
         }
     }
 }

@@ -129,6 +129,7 @@ mod message;
 mod pubsub;
 mod resp;
 mod shared;
+mod stream;
 mod subscription;
 mod worker;
 
@@ -144,7 +145,8 @@ pub use config::{
 pub use error::{ConfigError, ErrorClass, TransportError, classify};
 pub use event::{ConnectionEvent, Role, TransportStats};
 pub use message::{Message, MessageHandler, MessageKind, SubscriptionId};
-pub use pubsub::Transport;
+pub use pubsub::{StreamReader, Transport};
+pub use stream::{InvalidStreamId, StreamEntry, StreamHandler, StreamId, StreamStart};
 pub use subscription::Subscription;
 
 /// The redis-rs crate this transport is built on (for

@@ -20,10 +20,12 @@ use crate::error::{ConfigError, TransportError};
 use crate::event::{ConnectionEvent, Counters, Role, TransportStats};
 use crate::message::{MessageHandler, SubscriptionId};
 use crate::shared::{Shared, millis};
+use crate::stream::{StreamHandler, StreamId, StreamStart};
 use crate::subscription::Subscription;
 use crate::worker::probe::Probe;
 use crate::worker::publish_queue::{Mode, PublishQueue, PublishWorker};
 use crate::worker::publisher::{Publisher, PublisherWorker};
+use crate::worker::stream_reader::{Place, ReaderParts, StreamReaderWorker};
 use crate::worker::subscriber::{COMMAND_CAPACITY, Command, SubscriberSettings, SubscriberWorker};
 use crate::worker::supervisor::Supervisor;
 
@@ -63,6 +65,17 @@ struct Inner {
     /// With [`TransportConfig::subscriber_url`]: a command connection to the
     /// subscriber's endpoint, for the server counts.
     counter: Option<Arc<Publisher>>,
+    /// What stream readers need: how to connect, where (the publisher's
+    /// endpoint; on a cluster the router), the back-off, the entry bound.
+    readers: ReaderSettings,
+}
+
+/// How stream readers connect.
+struct ReaderSettings {
+    dial: Arc<Dial>,
+    backoff: crate::backoff::Backoff,
+    spec: EndpointSpec,
+    max_entry: usize,
 }
 
 /// What a cluster transport has beyond the standalone parts.
@@ -187,6 +200,12 @@ impl Transport {
             _ => None,
         };
         let rotations = (pub_endpoint.rotation(), sub_endpoint.rotation());
+        let readers = ReaderSettings {
+            dial: dial.clone(),
+            backoff: config.backoff_ref().clone(),
+            spec: built.publisher.clone(),
+            max_entry: config.max_message_bytes,
+        };
         let root = CancellationToken::new();
         let mut workers = Supervisor::new(root.clone());
         let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
@@ -307,6 +326,7 @@ impl Transport {
                 cluster,
                 publish_only: config.publish_only,
                 counter,
+                readers,
             }),
         })
     }
@@ -787,6 +807,125 @@ impl Transport {
         T::from_redis_value(value).map_err(|e| TransportError::Redis(e.into()))
     }
 
+    /// Starts a stream reader: a dedicated connection (never the multiplexed
+    /// command connection) that runs
+    /// `XREAD COUNT <count> BLOCK <block ms> STREAMS <stream> <last id>` in a
+    /// loop (node-redis's argument order, as
+    /// `@socket.io/redis-streams-adapter` 0.3 reads) and calls `handler` once
+    /// per entry, in stream order, on the reader's own task. Returns once the
+    /// first connection is made and the start is resolved: with
+    /// [`StreamStart::Latest`], every entry added after this returns is read.
+    ///
+    /// * The last id moves past every entry handed to the handler, whatever
+    ///   the handler does with it (as Node's loop: skipped or undecodable
+    ///   entries count too); [`StreamReader::last_id`] tells it.
+    /// * Each `XREAD` waits at most `block` + the response timeout for its
+    ///   reply (Redis answers nil when `block` ends): no reply by then means
+    ///   the connection is dead and it is replaced. The response timeout is
+    ///   thus lifted for this connection only, by `block`.
+    /// * After any loss (`CLIENT KILL`, restart, that timeout, a failover) it
+    ///   reconnects with the transport's [`Backoff`](crate::Backoff) and
+    ///   resumes after the last id, so that nothing still in the stream is
+    ///   missed or read twice; it reports [`ConnectionEvent::Disconnected`],
+    ///   [`ConnectionEvent::Connected`] (role [`Role::StreamReader`]) and
+    ///   [`ConnectionEvent::StreamResumed`]. A stream trimmed meanwhile
+    ///   (`MAXLEN ~`) past the last id (its first entry, from `XINFO STREAM`,
+    ///   past the last id's successor) is reported as
+    ///   [`ConnectionEvent::StreamTrimmed`] and counted in
+    ///   [`TransportStats::stream_gaps`].
+    /// * Memory: one reply holds at most `count` ×
+    ///   [`TransportConfig::max_message_bytes`] (+ 64 KiB); a larger one is
+    ///   read again one entry at a time, and one entry over the limit is
+    ///   skipped ([`TransportStats::stream_oversized`]).
+    /// * On a Redis Cluster ([`TransportConfig::cluster`]) it reads from the
+    ///   primary of the stream key's slot, follows `MOVED`, and after a loss
+    ///   (e.g. a failover) finds the slot's owner again in the refreshed slot
+    ///   map.
+    ///
+    /// Stopped by [`StreamReader::close`], by dropping the [`StreamReader`],
+    /// or by [`Transport::close`]. Each reader costs one connection and one
+    /// task.
+    ///
+    /// # Errors
+    ///
+    /// * [`TransportError::Config`] if `count` is 0 or `block` is under 1 ms
+    ///   (`BLOCK 0` would wait forever);
+    /// * [`TransportError::Connect`] (role [`Role::StreamReader`]) if the first
+    ///   connection or its `XINFO STREAM` failed (tried once, bounded by the
+    ///   connect and response timeouts), e.g. `WRONGTYPE` for a key that is
+    ///   not a stream;
+    /// * [`TransportError::Closed`].
+    pub async fn read_stream(
+        &self,
+        stream: impl Into<String>,
+        from: StreamStart,
+        count: usize,
+        block: Duration,
+        handler: StreamHandler,
+    ) -> Result<StreamReader, TransportError> {
+        self.check_open()?;
+        let invalid = |setting, reason: &str| {
+            TransportError::Config(ConfigError::Invalid {
+                setting,
+                reason: reason.into(),
+            })
+        };
+        if count == 0 {
+            return Err(invalid("count", "must be ≥ 1"));
+        }
+        if block < Duration::from_millis(1) {
+            return Err(invalid("block", "must be ≥ 1 ms (BLOCK 0 waits forever)"));
+        }
+        let stream: Arc<str> = stream.into().into();
+        let settings = &self.inner.readers;
+        let connect_error = |source| TransportError::Connect {
+            role: Role::StreamReader,
+            source,
+        };
+        let place = match &self.inner.cluster {
+            Some(cluster) => Place::Cluster {
+                router: cluster.router.clone(),
+                slot: crate::slot::key_slot(stream.as_bytes()),
+            },
+            None => Place::Endpoint(Box::new(settings.spec.endpoint().map_err(connect_error)?)),
+        };
+        let start = match from {
+            StreamStart::Latest => None,
+            StreamStart::After(id) => Some(id),
+        };
+        let (last_tx, last_rx) = tokio::sync::watch::channel(start);
+        let mut worker = StreamReaderWorker::new(ReaderParts {
+            stream: stream.clone(),
+            place,
+            start,
+            count,
+            block,
+            dial: settings.dial.clone(),
+            backoff: settings.backoff.clone(),
+            response_timeout: self.inner.response_timeout,
+            max_entry: settings.max_entry,
+            shared: self.inner.shared.clone(),
+            handler,
+            last_tx,
+        });
+        let conn = worker.connect_initial().await.map_err(connect_error)?;
+        let mut workers = self.inner.workers.lock().await;
+        self.check_open()?;
+        let mut stop = None;
+        workers.spawn("stream reader", |token| {
+            stop = Some(token.clone());
+            worker.shutdown = token;
+            worker.run(conn)
+        });
+        let stop = stop.expect("spawn calls start");
+        Ok(StreamReader {
+            stream,
+            last: last_rx,
+            _stop: stop.clone().drop_guard(),
+            stop,
+        })
+    }
+
     /// A receiver of connection events from now on (see
     /// [`ConnectionEvent`] for the buffering rules).
     pub fn events(&self) -> broadcast::Receiver<ConnectionEvent> {
@@ -906,5 +1045,45 @@ fn numsub_count(reply: &redis::Value) -> Result<u64, TransportError> {
             "unexpected PUBSUB NUMSUB reply",
             format!("{reply:?}"),
         )))),
+    }
+}
+
+/// A running stream reader, from [`Transport::read_stream`]. Dropping it
+/// stops the reader (its task ends soon after, closing its connection);
+/// [`StreamReader::close`] also waits for that.
+#[derive(Debug)]
+pub struct StreamReader {
+    stream: Arc<str>,
+    last: tokio::sync::watch::Receiver<Option<StreamId>>,
+    stop: CancellationToken,
+    _stop: DropGuard,
+}
+
+impl StreamReader {
+    /// The stream (key) read.
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    /// The id of the last entry handed to the handler (or the start given
+    /// to [`Transport::read_stream`], or `$` resolved to the stream's
+    /// `last-generated-id`): reading goes on after it. `None` only if `$`
+    /// could not be resolved (`XINFO STREAM` without `last-generated-id`)
+    /// and nothing was read yet.
+    pub fn last_id(&self) -> Option<StreamId> {
+        *self.last.borrow()
+    }
+
+    /// Whether the reader's task has ended (closed, the transport closed, or
+    /// its back-off gave up).
+    pub fn is_finished(&self) -> bool {
+        self.last.has_changed().is_err()
+    }
+
+    /// Stops the reader and waits until its task has ended and its
+    /// connection is closed. A handler call in progress finishes first.
+    pub async fn close(mut self) {
+        self.stop.cancel();
+        while self.last.changed().await.is_ok() {}
     }
 }

@@ -879,7 +879,7 @@ pub(crate) fn integer_reply(frame: &[u8]) -> Result<u64, TransportError> {
 /// `("MOVED" | "ASK", node)` of a redirect error with a usable address
 /// (`MOVED <slot> <host>:<port>`, IPv6 hosts in brackets); an empty host means
 /// the host of `from`, the node that answered.
-fn redirect(e: &RedisError, from: &NodeAddr) -> Option<(&'static str, NodeAddr)> {
+pub(crate) fn redirect(e: &RedisError, from: &NodeAddr) -> Option<(&'static str, NodeAddr)> {
     let kind = match e.code()? {
         "MOVED" => "MOVED",
         "ASK" => "ASK",

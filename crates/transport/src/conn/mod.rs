@@ -384,6 +384,44 @@ impl RespConnection {
         }
     }
 
+    /// Sends `cmd` and returns its reply (error replies included), or
+    /// `Ok(Err(len))` as soon as more than `max_frame` bytes of it are
+    /// buffered without the reply being whole: the rest is unread, so the
+    /// connection must be dropped. For replies whose size the server decides
+    /// (an `XREAD` batch). Not bounded in time: the caller puts a
+    /// deadline on it.
+    ///
+    /// # Errors
+    /// I/O errors: the connection is unusable.
+    pub(crate) async fn command_within(
+        &mut self,
+        cmd: &redis::Cmd,
+        max_frame: usize,
+    ) -> RedisResult<Result<Reply, usize>> {
+        self.send(cmd).await?;
+        let conn = &mut self.conn;
+        loop {
+            // Measured against the hard limit only: the frame's total is
+            // what is bounded here, whatever its bulk strings.
+            let measured = if conn.discard() {
+                resp::measure(&conn.buf, resp::MAX_BULK)
+                    .map_err(|e| io_error(std::io::ErrorKind::InvalidData, &e.to_string()))?
+            } else {
+                resp::Measure::Partial
+            };
+            match measured {
+                resp::Measure::Whole(len) if len <= max_frame => {
+                    return Ok(Ok(Reply(conn.buf.split_to(len).freeze())));
+                }
+                resp::Measure::Whole(len) | resp::Measure::Oversized(len) => return Ok(Err(len)),
+                resp::Measure::Partial if conn.buf.len() > max_frame => {
+                    return Ok(Err(conn.buf.len()));
+                }
+                resp::Measure::Partial => conn.fill().await?,
+            }
+        }
+    }
+
     /// Writes one command (encoded by redis-rs).
     ///
     /// # Errors

@@ -6,6 +6,8 @@
 //! * [`publish_queue`]: every `PUBLISH`, in order, sent in pipelines;
 //! * [`subscriber`]: the dedicated pub/sub connection, its [`registry`] of
 //!   subscriptions, re-subscribed after any reconnect;
+//! * [`stream_reader`]: a dedicated connection blocked in `XREAD`, one per
+//!   stream reader, resuming from the last entry id after any reconnect;
 //! * [`retry`]: the failed-attempt bookkeeping both reconnect loops share;
 //! * [`probe`]: the subscriber's liveness probe through Redis;
 //! * [`supervisor`]: spawns, stops and replaces them.
@@ -17,5 +19,6 @@ pub(crate) mod publish_queue;
 pub(crate) mod publisher;
 pub(crate) mod registry;
 pub(crate) mod retry;
+pub(crate) mod stream_reader;
 pub(crate) mod subscriber;
 pub(crate) mod supervisor;

@@ -40,6 +40,11 @@ impl Supervisor {
         F: FnOnce(CancellationToken) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        // Workers that ended on their own (a stream reader whose handle was
+        // dropped) are reaped here, so that they do not pile up.
+        while let Some(ended) = self.tasks.try_join_next_with_id() {
+            self.reaped(ended);
+        }
         let token = self.root.child_token();
         let id = self.tasks.spawn(start(token.clone())).id();
         self.workers.insert(id, (name, token));
@@ -69,7 +74,13 @@ impl Supervisor {
     /// Waits for the next worker to end; logs a panic. `None` when none is
     /// left.
     async fn reap_one(&mut self) -> Option<Id> {
-        let (id, result) = match self.tasks.join_next_with_id().await? {
+        let ended = self.tasks.join_next_with_id().await?;
+        Some(self.reaped(ended))
+    }
+
+    /// Forgets a worker that ended; logs a panic.
+    fn reaped(&mut self, ended: Result<(Id, ()), tokio::task::JoinError>) -> Id {
+        let (id, result) = match ended {
             Ok((id, ())) => (id, Ok(())),
             Err(e) => (e.id(), Err(e)),
         };
@@ -79,7 +90,7 @@ impl Supervisor {
         {
             error!("redis transport {name} panicked: {e}");
         }
-        Some(id)
+        id
     }
 }
 
@@ -117,6 +128,19 @@ mod tests {
         s.shutdown().await;
         assert_eq!(stopped.load(Ordering::SeqCst), 3);
         s.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn workers_that_ended_are_reaped_at_the_next_spawn() {
+        let mut s = Supervisor::new(CancellationToken::new());
+        for _ in 0..10 {
+            s.spawn("short worker", |_| async {});
+            tokio::task::yield_now().await;
+        }
+        // Each spawn reaped the ones that had ended before it.
+        assert!(s.workers.len() < 10, "{}", s.workers.len());
+        s.shutdown().await;
+        assert!(s.workers.is_empty());
     }
 
     #[tokio::test]
