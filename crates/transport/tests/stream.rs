@@ -541,3 +541,82 @@ async fn an_oversized_entry_is_stepped_over() {
     reader.close().await;
     t.close().await;
 }
+
+/// A reader whose connection goes silent (a stalled proxy: no FIN, no reset)
+/// gives it up once `block` + the response timeout passed without a reply,
+/// reconnects when the network is back, and reads what was added meanwhile:
+/// nothing lost, nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_connection_is_replaced_after_block_plus_response_timeout() {
+    require_redis!();
+    init_tracing();
+    let server = RedisServer::start().unwrap();
+    let proxy = StallProxy::start(server.addr()).unwrap();
+    let config = TransportConfig::new(proxy.url())
+        .response_timeout(Duration::from_millis(300))
+        .connect_timeout(Duration::from_millis(300))
+        .health_check_interval(Duration::ZERO)
+        .build()
+        .unwrap();
+    let t = Transport::connect(config).await.unwrap();
+    let mut events = t.events();
+    let seen = Seen::default();
+    let reader = t
+        .read_stream(
+            "silent",
+            StreamStart::Latest,
+            100,
+            Duration::from_millis(500),
+            seen.handler(),
+        )
+        .await
+        .unwrap();
+    let add = |seq: u64| {
+        let reply = server
+            .command(&[
+                "XADD",
+                "silent",
+                &format!("0-{seq}"),
+                "seq",
+                &seq.to_string(),
+            ])
+            .unwrap();
+        assert!(!reply.is_error(), "{reply:?}");
+    };
+    add(1);
+    wait_until("entry 1", || seen.len() == 1).await;
+    proxy.stall();
+    let stalled = Instant::now();
+    for seq in 2..=20 {
+        add(seq);
+    }
+    let (ev, at) = wait_event(&mut events, "the reader's loss", |e| {
+        matches!(
+            e,
+            ConnectionEvent::Disconnected {
+                role: Role::StreamReader,
+                ..
+            }
+        )
+    })
+    .await;
+    let noticed = at - stalled;
+    println!("silent connection: {ev:?} {noticed:?} after the stall");
+    assert!(noticed <= Duration::from_millis(1500), "{noticed:?}");
+    proxy.resume();
+    let resumed = Instant::now();
+    wait_event(&mut events, "resumed", |e| {
+        matches!(e, ConnectionEvent::StreamResumed { .. })
+    })
+    .await;
+    wait_until("every entry", || seen.len() >= 20).await;
+    println!(
+        "silent connection: all read {:?} after the resume",
+        resumed.elapsed()
+    );
+    add(21);
+    wait_until("marker", || seen.seqs().last() == Some(&21)).await;
+    assert_eq!(seen.seqs(), (1..=21).collect::<Vec<_>>());
+    reader.close().await;
+    t.close().await;
+}
