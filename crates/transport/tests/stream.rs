@@ -227,6 +227,19 @@ async fn blocked_read_outlives_the_response_timeout() {
             .and_then(|rest| rest.split(',').next()?.parse().ok())
             .unwrap_or(0)
     };
+    // The reader's connection as Redis knows it (`id=` of its CLIENT LIST line).
+    let xread_clients = || -> Vec<String> {
+        let RespValue::Bulk(list) = server.command(&["CLIENT", "LIST"]).unwrap() else {
+            panic!("CLIENT LIST reply");
+        };
+        String::from_utf8_lossy(&list)
+            .lines()
+            .filter(|l| l.contains("cmd=xread"))
+            .filter_map(|l| l.split(' ').next()?.strip_prefix("id=").map(str::to_owned))
+            .collect()
+    };
+    wait_until("the reader blocked in XREAD", || xread_clients().len() == 1).await;
+    let reader_id = xread_clients();
     let deadline = Instant::now() + Duration::from_secs(12);
     while xreads() < 2 {
         assert!(Instant::now() < deadline, "the first XREAD never ended");
@@ -234,6 +247,11 @@ async fn blocked_read_outlives_the_response_timeout() {
     }
     let waited = started.elapsed();
     println!("first XREAD ended after {waited:?} (BLOCK 5 s, response timeout 2 s)");
+    assert_eq!(
+        xread_clients(),
+        reader_id,
+        "the same connection, nobody else"
+    );
     let event = events.try_recv();
     assert!(event.is_err(), "no connection event: {event:?}");
     assert_eq!(t.stats().reconnects, 0, "{:?}", t.stats());
