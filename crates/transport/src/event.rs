@@ -152,8 +152,8 @@ pub struct TransportStats {
     /// Messages received on the subscriber connection (`message` and
     /// `pmessage`), whether or not a handler still wanted them.
     pub received: u64,
-    /// Successful reconnections, both roles (the initial connections are not
-    /// counted).
+    /// Successful reconnections, every role, stream readers included (the
+    /// initial connections are not counted).
     pub reconnects: u64,
     /// Completed re-subscriptions after a subscriber reconnect (one per
     /// [`ConnectionEvent::Resubscribed`]).

@@ -25,6 +25,12 @@
 //!   ([`TransportConfig::probe_interval`], 10 s by default), so that a
 //!   subscription that is silently gone (connection up, nothing arriving) is
 //!   found and re-established.
+//! * **Stream readers** ([`Transport::read_stream`]): one dedicated
+//!   connection per stream blocked in `XREAD COUNT … BLOCK … STREAMS`, its
+//!   wait bounded by the block time plus the response timeout, the entries
+//!   ([`StreamEntry`]) handed to a [`StreamHandler`] in order; after any
+//!   reconnect (with the same back-off) reading resumes after the last entry
+//!   id, so nothing still in the stream is missed or read twice.
 //! * Standalone Redis (`redis://`, `rediss://` with rustls, `unix://` sockets), ACL users,
 //!   RESP2 (default) and RESP3, Sentinel (`redis+sentinel://`), and an
 //!   optional separate subscriber endpoint such as a replica
@@ -61,7 +67,8 @@
 //! Dependencies run one way, from the leaves up:
 //!
 //! * leaf modules: `message` ([`Message`], [`MessageHandler`],
-//!   [`SubscriptionId`]), `subscription` ([`Subscription`]), `event`,
+//!   [`SubscriptionId`]), `stream` ([`StreamId`], [`StreamEntry`],
+//!   [`StreamHandler`]), `subscription` ([`Subscription`]), `event`,
 //!   `error` (with the one classifier of Redis errors, [`classify`]),
 //!   `backoff`;
 //! * `resp`: RESP2/RESP3 framing;
@@ -70,7 +77,8 @@
 //! * `cluster`: Redis Cluster key slots ([`slot`]) and the slot map
 //!   ([`ClusterTopology`]);
 //! * `worker`: one worker task per connection to one endpoint (publisher,
-//!   subscriber with its registry) and the ordered publish queue, owned by a
+//!   subscriber with its registry, stream readers) and the ordered publish
+//!   queue, owned by a
 //!   supervisor (`JoinSet`) that can stop and replace each;
 //! * `pubsub`: the standalone composition behind [`Transport`].
 //!
@@ -114,7 +122,7 @@
 //! # }
 //! ```
 
-// Dependencies run one way: the leaf modules (`message`, `subscription`,
+// Dependencies run one way: the leaf modules (`message`, `stream`, `subscription`,
 // `event`, `error`, `backoff`) <- `resp` <- `config` <- `conn` <- `worker` <-
 // the compositions (`pubsub`) <- this file.
 mod backoff;

@@ -227,6 +227,19 @@ async fn blocked_read_outlives_the_response_timeout() {
             .and_then(|rest| rest.split(',').next()?.parse().ok())
             .unwrap_or(0)
     };
+    // The reader's connection as Redis knows it (`id=` of its CLIENT LIST line).
+    let xread_clients = || -> Vec<String> {
+        let RespValue::Bulk(list) = server.command(&["CLIENT", "LIST"]).unwrap() else {
+            panic!("CLIENT LIST reply");
+        };
+        String::from_utf8_lossy(&list)
+            .lines()
+            .filter(|l| l.contains("cmd=xread"))
+            .filter_map(|l| l.split(' ').next()?.strip_prefix("id=").map(str::to_owned))
+            .collect()
+    };
+    wait_until("the reader blocked in XREAD", || xread_clients().len() == 1).await;
+    let reader_id = xread_clients();
     let deadline = Instant::now() + Duration::from_secs(12);
     while xreads() < 2 {
         assert!(Instant::now() < deadline, "the first XREAD never ended");
@@ -234,9 +247,15 @@ async fn blocked_read_outlives_the_response_timeout() {
     }
     let waited = started.elapsed();
     println!("first XREAD ended after {waited:?} (BLOCK 5 s, response timeout 2 s)");
+    assert_eq!(
+        xread_clients(),
+        reader_id,
+        "the same connection, nobody else"
+    );
+    let event = events.try_recv();
+    assert!(event.is_err(), "no connection event: {event:?}");
+    assert_eq!(t.stats().reconnects, 0, "{:?}", t.stats());
     assert!(waited >= Duration::from_millis(4900), "{waited:?}");
-    assert_eq!(t.stats().reconnects, 0);
-    assert!(events.try_recv().is_err(), "no connection event");
     let id: String = t
         .keyed_query(b"blocky", &xadd("blocky", "*", 1))
         .await
@@ -477,4 +496,145 @@ async fn cluster_reader_follows_a_failover() {
     reader.close().await;
     reader_t.close().await;
     writer_t.close().await;
+}
+
+/// Memory bound: with `max_message_bytes` 1 KiB, a reply over `count` × 1 KiB
+/// (+ 64 KiB) is not buffered whole; the reader reads again one entry at a
+/// time, steps over the one entry too large (200 KiB, its id learnt by a Lua
+/// script) and reads every other entry in order; the skip is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_entry_is_stepped_over() {
+    require_redis!();
+    init_tracing();
+    let server = RedisServer::start().unwrap();
+    let config = TransportConfig::new(server.url())
+        .max_message_bytes(1024)
+        .build()
+        .unwrap();
+    let t = Transport::connect(config).await.unwrap();
+    let mut events = t.events();
+    let seen = Seen::default();
+    let reader = t
+        .read_stream(
+            "big",
+            StreamStart::Latest,
+            10,
+            Duration::from_millis(200),
+            seen.handler(),
+        )
+        .await
+        .unwrap();
+    for seq in 1..=30u64 {
+        let data = if seq == 15 {
+            "x".repeat(200 * 1024)
+        } else {
+            "y".repeat(100)
+        };
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg("big")
+            .arg(format!("0-{seq}"))
+            .arg("seq")
+            .arg(seq)
+            .arg("data")
+            .arg(data);
+        let _: String = t.keyed_query(b"big", &cmd).await.unwrap();
+    }
+    wait_until("the last entry", || seen.seqs().last() == Some(&30)).await;
+    let expected: Vec<u64> = (1..=30).filter(|&s| s != 15).collect();
+    assert_eq!(seen.seqs(), expected);
+    assert_eq!(t.stats().stream_oversized, 1);
+    assert_eq!(reader.last_id(), Some(StreamId::new(0, 30)));
+    // Each over-the-bound reply cost the connection, said as a loss.
+    let (ev, _) = wait_event(&mut events, "a disconnect", |e| {
+        matches!(
+            e,
+            ConnectionEvent::Disconnected {
+                role: Role::StreamReader,
+                ..
+            }
+        )
+    })
+    .await;
+    println!("oversized: {ev:?}; stats {:?}", t.stats());
+    reader.close().await;
+    t.close().await;
+}
+
+/// A reader whose connection goes silent (a stalled proxy: no FIN, no reset)
+/// gives it up once `block` + the response timeout passed without a reply,
+/// reconnects when the network is back, and reads what was added meanwhile:
+/// nothing lost, nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_connection_is_replaced_after_block_plus_response_timeout() {
+    require_redis!();
+    init_tracing();
+    let server = RedisServer::start().unwrap();
+    let proxy = StallProxy::start(server.addr()).unwrap();
+    let config = TransportConfig::new(proxy.url())
+        .response_timeout(Duration::from_millis(300))
+        .connect_timeout(Duration::from_millis(300))
+        .health_check_interval(Duration::ZERO)
+        .build()
+        .unwrap();
+    let t = Transport::connect(config).await.unwrap();
+    let mut events = t.events();
+    let seen = Seen::default();
+    let reader = t
+        .read_stream(
+            "silent",
+            StreamStart::Latest,
+            100,
+            Duration::from_millis(500),
+            seen.handler(),
+        )
+        .await
+        .unwrap();
+    let add = |seq: u64| {
+        let reply = server
+            .command(&[
+                "XADD",
+                "silent",
+                &format!("0-{seq}"),
+                "seq",
+                &seq.to_string(),
+            ])
+            .unwrap();
+        assert!(!reply.is_error(), "{reply:?}");
+    };
+    add(1);
+    wait_until("entry 1", || seen.len() == 1).await;
+    proxy.stall();
+    let stalled = Instant::now();
+    for seq in 2..=20 {
+        add(seq);
+    }
+    let (ev, at) = wait_event(&mut events, "the reader's loss", |e| {
+        matches!(
+            e,
+            ConnectionEvent::Disconnected {
+                role: Role::StreamReader,
+                ..
+            }
+        )
+    })
+    .await;
+    let noticed = at - stalled;
+    println!("silent connection: {ev:?} {noticed:?} after the stall");
+    assert!(noticed <= Duration::from_millis(1500), "{noticed:?}");
+    proxy.resume();
+    let resumed = Instant::now();
+    wait_event(&mut events, "resumed", |e| {
+        matches!(e, ConnectionEvent::StreamResumed { .. })
+    })
+    .await;
+    wait_until("every entry", || seen.len() >= 20).await;
+    println!(
+        "silent connection: all read {:?} after the resume",
+        resumed.elapsed()
+    );
+    add(21);
+    wait_until("marker", || seen.seqs().last() == Some(&21)).await;
+    assert_eq!(seen.seqs(), (1..=21).collect::<Vec<_>>());
+    reader.close().await;
+    t.close().await;
 }
