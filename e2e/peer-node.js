@@ -80,9 +80,11 @@ async function buildAdapter() {
     const { createAdapter } = require("@socket.io/redis-streams-adapter");
     const adapter = createAdapter(pubClient, {
       streamName: STREAM_NAME,
+      streamCount: Number(env.STREAM_COUNT || 1),
       maxLen: STREAM_MAXLEN,
       readCount: STREAM_READ_COUNT,
       channelPrefix: KEY,
+      useShardedPubSub: env.STREAMS_SHARDED === "1",
     });
     return { adapter, clients: [pubClient] };
   }

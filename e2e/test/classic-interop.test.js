@@ -10,8 +10,9 @@
 //   E2E_RUNTIMES   comma-separated runtimes of the cluster's nodes      [rust,rust,node]
 //   E2E_PARSERS    parsers to run: common,msgpack                       [common,msgpack]
 //   E2E_SPECIFIC_RESPONSE_CHANNEL  off,on (classic adapter option)      [off,on]
-//   E2E_ADAPTER    pubsub (classic) or sharded; streams works Node-only  [pubsub]
+//   E2E_ADAPTER    pubsub (classic), sharded or streams                 [pubsub]
 //   SHARDED_MODE   static, dynamic or dynamic-private (sharded only)    [dynamic]
+//   STREAM_COUNT   streamCount of the streams adapter                   [1]
 //   E2E_ONLY       only run checks whose name contains this text
 //   RUST_PEER_NODE command of the Rust peer node [../target/release/peer-node]
 //   E2E_VERBOSE=1  peer nodes log every event, children's output is echoed
@@ -31,6 +32,7 @@ const RUNTIMES = list(process.env.E2E_RUNTIMES || "rust,rust,node");
 const PARSERS = list(process.env.E2E_PARSERS || "common,msgpack");
 const ADAPTER = process.env.E2E_ADAPTER || "pubsub";
 const SHARDED_MODE = process.env.SHARDED_MODE || "dynamic";
+const STREAM_COUNT = process.env.STREAM_COUNT || "1";
 const SPECIFIC = ADAPTER === "pubsub"
   ? list(process.env.E2E_SPECIFIC_RESPONSE_CHANNEL || "off,on")
   : ["off"];
@@ -733,6 +735,7 @@ for (const parser of PARSERS) {
     const title = `${ADAPTER}${ON_CLUSTER ? " on a Redis Cluster" : ""} parser=${parser}` +
       (ADAPTER === "pubsub" ? ` specificResponseChannel=${specific}` : "") +
       (ADAPTER === "sharded" ? ` mode=${SHARDED_MODE}` : "") +
+      (ADAPTER === "streams" ? ` streamCount=${STREAM_COUNT}` : "") +
       ` nodes=${NODE_IDS.join(",")}`;
     describe(title, () => {
       const env = { cluster: null, clients: {}, failures: 0 };
@@ -746,7 +749,7 @@ for (const parser of PARSERS) {
           key: KEY,
           requestsTimeout: REQUESTS_TIMEOUT,
           specificResponseChannel: specific === "on",
-          env: { SHARDED_MODE, STREAM_NAME: `${KEY}-stream` },
+          env: { SHARDED_MODE, STREAM_NAME: `${KEY}-stream`, STREAM_COUNT },
         });
         await waitSubscribed(env.cluster);
         for (const nsp of NAMESPACES) {

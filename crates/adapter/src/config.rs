@@ -1,7 +1,8 @@
 //! Options of the adapters, with the names and defaults of the Node adapters:
 //! [`ClassicConfig`] (`@socket.io/redis-adapter` 8.3 `createAdapter(pub, sub, opts)`),
-//! [`ShardedConfig`] (`createShardedAdapter(pub, sub, opts)` of the same package), and
-//! the settings both share, [`EngineConfig`].
+//! [`ShardedConfig`] (`createShardedAdapter(pub, sub, opts)` of the same package),
+//! [`StreamsConfig`] (`@socket.io/redis-streams-adapter` 0.3), and the settings they
+//! share, [`EngineConfig`].
 
 use std::time::Duration;
 
@@ -292,6 +293,150 @@ impl ShardedConfig {
     }
 }
 
+/// Options of the streams adapter (`@socket.io/redis-streams-adapter` 0.3, PROTOCOL.md
+/// §4.1), with Node's names and defaults.
+///
+/// ```
+/// let config = sio_redis::StreamsConfig::default()
+///     .stream_name("myapp")
+///     .stream_count(3)
+///     .validate()?;
+/// # Ok::<(), sio_redis::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StreamsConfig {
+    /// `streamName` (default `"socket.io"`): the stream, or with `streamCount` > 1 the
+    /// prefix of `<streamName>-<i>`.
+    pub stream_name: String,
+    /// `streamCount` (default 1): how many streams the namespaces are spread over (by
+    /// Node's hash of the namespace, negative index included, PROTOCOL.md §4.2).
+    pub stream_count: u32,
+    /// `maxLen` (default 10 000 entries): `XADD … MAXLEN ~ maxLen`.
+    pub max_len: u64,
+    /// `readCount` (default 100 entries): `XREAD COUNT`.
+    pub read_count: usize,
+    /// `blockTimeInMs` (default 5000 ms): `XREAD BLOCK`.
+    pub block_time: Duration,
+    /// `channelPrefix` (default `"socket.io"`): the pub/sub channels of requests and
+    /// responses, `<prefix>#<nsp>#` and `<prefix>#<nsp>#<uid>#`.
+    pub channel_prefix: String,
+    /// `useShardedPubSub` (default false): `SPUBLISH` / `SSUBSCRIBE` / `SHARDNUMSUB` for
+    /// those channels.
+    pub use_sharded_pubsub: bool,
+    /// `onlyPlaintext` (default false): stream entries' `data` always JSON, binary or not.
+    pub only_plaintext: bool,
+    /// `requestsTimeout` and the bounds every adapter kind shares.
+    pub engine: EngineConfig,
+}
+
+impl Default for StreamsConfig {
+    fn default() -> Self {
+        Self {
+            stream_name: DEFAULT_PREFIX.to_owned(),
+            stream_count: 1,
+            max_len: 10_000,
+            read_count: 100,
+            block_time: Duration::from_millis(5000),
+            channel_prefix: DEFAULT_PREFIX.to_owned(),
+            use_sharded_pubsub: false,
+            only_plaintext: false,
+            engine: EngineConfig::default(),
+        }
+    }
+}
+
+impl StreamsConfig {
+    /// Sets `streamName`.
+    #[must_use]
+    pub fn stream_name(mut self, name: impl Into<String>) -> Self {
+        self.stream_name = name.into();
+        self
+    }
+
+    /// Sets `streamCount`.
+    #[must_use]
+    pub fn stream_count(mut self, count: u32) -> Self {
+        self.stream_count = count;
+        self
+    }
+
+    /// Sets `maxLen`.
+    #[must_use]
+    pub fn max_len(mut self, max_len: u64) -> Self {
+        self.max_len = max_len;
+        self
+    }
+
+    /// Sets `readCount`.
+    #[must_use]
+    pub fn read_count(mut self, count: usize) -> Self {
+        self.read_count = count;
+        self
+    }
+
+    /// Sets `blockTimeInMs`.
+    #[must_use]
+    pub fn block_time(mut self, block: Duration) -> Self {
+        self.block_time = block;
+        self
+    }
+
+    /// Sets `channelPrefix`.
+    #[must_use]
+    pub fn channel_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.channel_prefix = prefix.into();
+        self
+    }
+
+    /// Sets `useShardedPubSub`.
+    #[must_use]
+    pub fn use_sharded_pubsub(mut self, on: bool) -> Self {
+        self.use_sharded_pubsub = on;
+        self
+    }
+
+    /// Sets `onlyPlaintext`.
+    #[must_use]
+    pub fn only_plaintext(mut self, on: bool) -> Self {
+        self.only_plaintext = on;
+        self
+    }
+
+    /// Checks the settings once.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the setting: an empty `streamName` or `channelPrefix`, a
+    /// zero `streamCount`, `maxLen` or `readCount`, a `blockTimeInMs` under 1 ms (Redis
+    /// reads `BLOCK 0` as forever), or a bad shared setting (see [`EngineConfig`]).
+    pub fn validate(self) -> Result<Self, ConfigError> {
+        let fail = |setting, reason| Err(ConfigError { setting, reason });
+        if self.stream_name.is_empty() {
+            return fail("streamName", "must not be empty");
+        }
+        if self.channel_prefix.is_empty() {
+            return fail("channelPrefix", "must not be empty");
+        }
+        if self.stream_count == 0 {
+            return fail("streamCount", "must be at least 1");
+        }
+        if self.max_len == 0 {
+            return fail("maxLen", "must be at least 1");
+        }
+        if self.read_count == 0 {
+            return fail("readCount", "must be at least 1");
+        }
+        if self.block_time < Duration::from_millis(1) {
+            return fail(
+                "blockTimeInMs",
+                "must be at least 1 ms (BLOCK 0 waits forever)",
+            );
+        }
+        self.engine.validate()?;
+        Ok(self)
+    }
+}
+
 /// The shared settings' setters, on each adapter kind's options.
 macro_rules! engine_setters {
     ($($config:ty),*) => {$(
@@ -341,7 +486,7 @@ macro_rules! engine_setters {
     )*};
 }
 
-engine_setters!(ClassicConfig, ShardedConfig);
+engine_setters!(ClassicConfig, ShardedConfig, StreamsConfig);
 
 /// The options of one adapter kind, as a [`RedisAdapterState`](crate::RedisAdapterState)
 /// holds them; made from [`ClassicConfig`] or [`ShardedConfig`] with `into()`.
@@ -352,6 +497,8 @@ pub enum AdapterConfig {
     Classic(ClassicConfig),
     /// For [`ShardedAdapter`](crate::ShardedAdapter).
     Sharded(ShardedConfig),
+    /// For [`StreamsAdapter`](crate::StreamsAdapter).
+    Streams(StreamsConfig),
 }
 
 impl AdapterConfig {
@@ -360,6 +507,7 @@ impl AdapterConfig {
         match self {
             Self::Classic(_) => AdapterKind::Classic,
             Self::Sharded(_) => AdapterKind::Sharded,
+            Self::Streams(_) => AdapterKind::Streams,
         }
     }
 
@@ -368,6 +516,7 @@ impl AdapterConfig {
         match self {
             Self::Classic(c) => &c.engine,
             Self::Sharded(c) => &c.engine,
+            Self::Streams(c) => &c.engine,
         }
     }
 
@@ -379,6 +528,7 @@ impl AdapterConfig {
         Ok(match self {
             Self::Classic(c) => Self::Classic(c.validate()?),
             Self::Sharded(c) => Self::Sharded(c.validate()?),
+            Self::Streams(c) => Self::Streams(c.validate()?),
         })
     }
 }
@@ -386,6 +536,12 @@ impl AdapterConfig {
 impl From<ClassicConfig> for AdapterConfig {
     fn from(c: ClassicConfig) -> Self {
         Self::Classic(c)
+    }
+}
+
+impl From<StreamsConfig> for AdapterConfig {
+    fn from(c: StreamsConfig) -> Self {
+        Self::Streams(c)
     }
 }
 

@@ -14,6 +14,9 @@ pub enum AdapterKind {
     /// [`ShardedAdapter`](crate::ShardedAdapter): Redis 7 sharded Pub/Sub,
     /// `createShardedAdapter` of `@socket.io/redis-adapter` 8.3.
     Sharded,
+    /// [`StreamsAdapter`](crate::StreamsAdapter): Redis Streams for broadcasts and room
+    /// changes, Pub/Sub for requests, `@socket.io/redis-streams-adapter` 0.3.
+    Streams,
 }
 
 impl std::fmt::Display for AdapterKind {
@@ -21,6 +24,7 @@ impl std::fmt::Display for AdapterKind {
         f.write_str(match self {
             Self::Classic => "classic",
             Self::Sharded => "sharded",
+            Self::Streams => "streams",
         })
     }
 }

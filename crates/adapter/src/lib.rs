@@ -5,7 +5,9 @@
 //! * [`ClassicAdapter`]: Redis Pub/Sub, compatible with `@socket.io/redis-adapter` 8.3
 //!   `createAdapter` (channels `<key>#<nsp>#…`, `<key>-request#<nsp>#`, …);
 //! * [`ShardedAdapter`]: Redis 7 sharded Pub/Sub, compatible with `createShardedAdapter`
-//!   of the same package (shard channels `<prefix>#<nsp>#…`, modes [`SubscriptionMode`]).
+//!   of the same package (shard channels `<prefix>#<nsp>#…`, modes [`SubscriptionMode`]);
+//! * [`StreamsAdapter`]: Redis Streams, compatible with `@socket.io/redis-streams-adapter`
+//!   0.3 (broadcasts in streams, read back from the last entry id after a reconnect).
 //!
 //! [`RedisAdapterState`] is shared by every namespace of a server; keep a clone of it for
 //! what socketioxide's adapter API lacks: [`RedisAdapterState::server_side_emit`] (with
@@ -18,7 +20,7 @@
 //!
 //! Layout: one engine (`engine/`: the operations, requests that collect replies, the
 //! pending table, the ack stream, remote operations on local sockets) under every adapter
-//! kind, each a thin codec over it (`classic/`, `sharded/`). A state serves one [`AdapterKind`]
+//! kind, each a thin codec over it (`classic/`, `sharded/`, `streams/`). A state serves one [`AdapterKind`]
 //! ([`RedisAdapterState::kind`]).
 
 mod classic;
@@ -31,9 +33,12 @@ mod kind;
 mod sharded;
 mod state;
 mod stats;
+mod streams;
 
 pub use classic::ClassicAdapter;
-pub use config::{AdapterConfig, ClassicConfig, ConfigError, EngineConfig, ShardedConfig};
+pub use config::{
+    AdapterConfig, ClassicConfig, ConfigError, EngineConfig, ShardedConfig, StreamsConfig,
+};
 pub use engine::InitRes;
 pub use engine::ack_stream::AckStream;
 pub use error::Error;
@@ -44,6 +49,7 @@ pub use state::{
     AckResult, RedisAdapterState, ServerSideAck, ServerSideEvent, ServerSideHandler, SocketInfo,
 };
 pub use stats::AdapterStats;
+pub use streams::StreamsAdapter;
 
 pub use sio_redis_transport as transport;
 pub use sio_redis_wire as wire;

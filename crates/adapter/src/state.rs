@@ -43,6 +43,7 @@ pub(crate) trait NamespaceOps: Send + Sync {
     ) -> BoxFuture<'_, Result<(), Error>>;
     fn pending_requests(&self) -> usize;
     fn sync_rooms(&self) -> BoxFuture<'_, Result<(), Error>>;
+    fn on_stream_entry(&self, entry: sio_redis_transport::StreamEntry);
 }
 
 /// A server-side event received from another server or an emitter
@@ -157,6 +158,8 @@ pub(crate) struct StateInner {
     /// Subscriptions of adapters dropped where no Tokio runtime was running, removed
     /// at the next namespace initialisation.
     pub(crate) orphaned_subscriptions: Mutex<Vec<SubscriptionId>>,
+    /// The streams adapter's stream readers, one per stream, shared by its namespaces.
+    pub(crate) stream_readers: crate::streams::readers::Readers,
 }
 
 impl StateInner {
@@ -245,6 +248,7 @@ impl RedisAdapterState {
                 tasks: TaskTracker::new(),
                 request_permits,
                 orphaned_subscriptions: Mutex::default(),
+                stream_readers: Default::default(),
             }),
         })
     }

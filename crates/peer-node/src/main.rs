@@ -4,8 +4,9 @@
 //!
 //! Run with `cargo run --release --bin peer-node` (environment: `ADAPTER`, `PORT`,
 //! `NODE_ID`, `REDIS_URL`, `REDIS_CLUSTER`, `KEY`, `PARSER`, `REQUESTS_TIMEOUT`,
-//! `PUBLISH_ON_SPECIFIC_RESPONSE_CHANNEL`, `SHARDED_MODE`, `QUIET`; `ADAPTER` is `pubsub`,
-//! `sharded` or `none`).
+//! `PUBLISH_ON_SPECIFIC_RESPONSE_CHANNEL`, `SHARDED_MODE`, `STREAM_NAME`, `STREAM_COUNT`,
+//! `STREAM_MAXLEN`, `STREAM_READ_COUNT`, `STREAMS_SHARDED`, `QUIET`; `ADAPTER` is `pubsub`,
+//! `sharded`, `streams` or `none`).
 
 mod handlers;
 
@@ -20,7 +21,7 @@ use peer_node::shutdown_signal;
 use sio_redis::transport::{Transport, TransportConfig};
 use sio_redis::{
     AdapterConfig, ClassicAdapter, ClassicConfig, RedisAdapterState, ShardedAdapter, ShardedConfig,
-    SubscriptionMode,
+    StreamsAdapter, StreamsConfig, SubscriptionMode,
 };
 use socketioxide::adapter::{Adapter, LocalAdapter};
 use socketioxide::extract::{SocketRef, TryData};
@@ -49,6 +50,9 @@ pub(crate) struct Settings {
     pub(crate) specific_response_channel: bool,
     /// `SHARDED_MODE` (sharded adapter only).
     pub(crate) sharded_mode: SubscriptionMode,
+    /// `STREAM_NAME`, `STREAM_COUNT`, `STREAM_MAXLEN`, `STREAM_READ_COUNT`,
+    /// `STREAMS_SHARDED` (streams adapter only).
+    pub(crate) streams: StreamsConfig,
     pub(crate) quiet: bool,
 }
 
@@ -69,6 +73,23 @@ impl Settings {
         let sharded_mode = SubscriptionMode::from_name(&mode).ok_or_else(|| {
             format!("SHARDED_MODE must be `static`, `dynamic` or `dynamic-private`, not `{mode}`")
         })?;
+        let number = |name: &str, default: &str| -> Result<u64, String> {
+            var(name, default)
+                .parse()
+                .map_err(|_| format!("{name} must be a whole number"))
+        };
+        let streams = StreamsConfig::default()
+            .stream_name(var("STREAM_NAME", "socket.io"))
+            .stream_count(
+                u32::try_from(number("STREAM_COUNT", "1")?)
+                    .map_err(|_| "STREAM_COUNT is too large")?,
+            )
+            .max_len(number("STREAM_MAXLEN", "10000")?)
+            .read_count(
+                usize::try_from(number("STREAM_READ_COUNT", "100")?)
+                    .map_err(|_| "STREAM_READ_COUNT is too large")?,
+            )
+            .use_sharded_pubsub(var("STREAMS_SHARDED", "0") == "1");
         let timeout: u64 = var("REQUESTS_TIMEOUT", "5000")
             .parse()
             .map_err(|_| "REQUESTS_TIMEOUT must be a number of milliseconds".to_owned())?;
@@ -83,6 +104,7 @@ impl Settings {
             requests_timeout: Duration::from_millis(timeout),
             specific_response_channel: var("PUBLISH_ON_SPECIFIC_RESPONSE_CHANNEL", "0") == "1",
             sharded_mode,
+            streams,
             quiet: var("QUIET", "0") == "1",
         })
     }
@@ -144,8 +166,23 @@ async fn main() -> ExitCode {
                 Err(e) => Err(e),
             }
         }
+        "streams" => {
+            let config = settings
+                .streams
+                .clone()
+                .channel_prefix(settings.key.clone())
+                .requests_timeout(settings.requests_timeout);
+            match connect(&settings, config.into()).await {
+                Ok(state) => {
+                    let builder =
+                        SocketIo::builder().with_adapter::<StreamsAdapter<_>>(state.clone());
+                    serve(builder, Some(state), settings).await
+                }
+                Err(e) => Err(e),
+            }
+        }
         other => Err(format!(
-            "ADAPTER `{other}` is not supported by this peer node (pubsub, sharded, none)"
+            "ADAPTER `{other}` is not supported by this peer node (pubsub, sharded, streams, none)"
         )),
     };
     match result {

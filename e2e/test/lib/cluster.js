@@ -430,13 +430,17 @@ async function startCluster(nodes, common = {}) {
   }
   /**
    * Runs one raw command (['PUBSUB', 'NUMSUB', ch]) on the cluster's Redis; on a Redis
-   * Cluster `PUBSUB NUMSUB` and `SHARDNUMSUB` are added up over every node, anything else
-   * runs on one node.
+   * Cluster `PUBSUB NUMSUB` and `SHARDNUMSUB` are added up over every node, `CLIENT LIST`
+   * is every node's list, anything else runs on one node.
    */
   cluster.command = async (args) => {
     if (common.redisCluster) {
       if (args[0] === "PUBSUB" && (args[1] === "NUMSUB" || args[1] === "SHARDNUMSUB")) {
         return [args[2], await common.redisCluster.numsub(args[2], args[1])];
+      }
+      if (args[0] === "CLIENT" && args[1] === "LIST") {
+        const rc = common.redisCluster;
+        return (await Promise.all(rc.ports.map((p) => rc.commandOn(p, args)))).join("");
       }
       return common.redisCluster.command(args);
     }

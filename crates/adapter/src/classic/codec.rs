@@ -14,7 +14,7 @@ use socketioxide_core::adapter::SocketEmitter;
 use crate::config::{AdapterConfig, ClassicConfig};
 use crate::engine::{Codec, Engine, Outgoing, Publication, PublishMode, Reply};
 use crate::kind::AdapterKind;
-use crate::state::BoxFuture;
+use crate::state::{BoxFuture, RedisAdapterState};
 
 /// The classic codec of one namespace: its channels and what decoding needs to remember.
 #[derive(Debug)]
@@ -44,10 +44,7 @@ impl ClassicCodec {
             request_id,
             body,
         };
-        Publication {
-            channel: self.channels.request.clone(),
-            payload: Bytes::from(request.encode()),
-        }
+        Publication::message(self.channels.request.clone(), Bytes::from(request.encode()))
     }
 }
 
@@ -62,9 +59,9 @@ impl Codec for ClassicCodec {
         ids::classic_uid()
     }
 
-    fn new(config: &AdapterConfig, nsp: &str, uid: &str) -> Self {
+    fn new(state: &RedisAdapterState, nsp: &str, uid: &str) -> Self {
         let default;
-        let config = match config {
+        let config = match &state.inner.config {
             AdapterConfig::Classic(c) => c,
             _ => {
                 default = ClassicConfig::default();
@@ -98,10 +95,10 @@ impl Codec for ClassicCodec {
                     packet,
                     opts,
                 };
-                return Publication {
-                    channel: msg.channel(&self.channels),
-                    payload: Bytes::from(msg.encode()),
-                };
+                return Publication::message(
+                    msg.channel(&self.channels),
+                    Bytes::from(msg.encode()),
+                );
             }
             Outgoing::BroadcastWithAck {
                 request_id,
@@ -154,10 +151,10 @@ impl Codec for ClassicCodec {
                     request_id,
                     data: Some(value),
                 };
-                return Some(Publication {
-                    channel: self.channels.response.clone(),
-                    payload: Bytes::from(response.encode()),
-                });
+                return Some(Publication::message(
+                    self.channels.response.clone(),
+                    Bytes::from(response.encode()),
+                ));
             }
             Reply::ClientCount(client_count) => ClassicResponse::BroadcastClientCount {
                 request_id,
@@ -165,10 +162,10 @@ impl Codec for ClassicCodec {
             },
             Reply::Ack(packet) => ClassicResponse::BroadcastAck { request_id, packet },
         };
-        Some(Publication {
-            channel: self.response_channel(requester),
-            payload: Bytes::from(response.encode()),
-        })
+        Some(Publication::message(
+            self.response_channel(requester),
+            Bytes::from(response.encode()),
+        ))
     }
 
     fn publish<'a>(

@@ -13,9 +13,9 @@ use socketioxide_core::adapter::SocketEmitter;
 
 use super::Engine;
 use super::message::{Outgoing, Reply};
-use crate::config::AdapterConfig;
 use crate::kind::AdapterKind;
 use crate::state::BoxFuture;
+use crate::state::RedisAdapterState;
 
 /// How the engine hands a [`Publication`] to the transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,10 +33,34 @@ pub(crate) enum PublishMode {
 /// One message for the other servers, encoded: where it goes and its bytes.
 #[derive(Debug)]
 pub(crate) struct Publication {
-    /// The Redis channel (or shard channel, for a codec that uses SPUBLISH).
+    /// The Redis channel (or shard channel, for a codec that uses SPUBLISH), or the
+    /// stream of an [`Publication::entry`].
     pub(crate) channel: String,
-    /// The encoded message, as the Node adapter of the same kind writes it.
+    /// The encoded message, as the Node adapter of the same kind writes it (empty for a
+    /// stream entry).
     pub(crate) payload: Bytes,
+    /// A stream entry's fields, to `XADD` to the stream `channel` (the streams codec).
+    pub(crate) entry: Option<sio_redis_wire::StreamFields>,
+}
+
+impl Publication {
+    /// A pub/sub message: `payload` on `channel`.
+    pub(crate) fn message(channel: String, payload: Bytes) -> Self {
+        Self {
+            channel,
+            payload,
+            entry: None,
+        }
+    }
+
+    /// A stream entry: `fields` to `XADD` to `stream`.
+    pub(crate) fn entry(stream: String, fields: sio_redis_wire::StreamFields) -> Self {
+        Self {
+            channel: stream,
+            payload: Bytes::new(),
+            entry: Some(fields),
+        }
+    }
 }
 
 /// One adapter kind's wire protocol under the [`Engine`]: channels, encoding, the Redis
@@ -62,17 +86,33 @@ pub(crate) trait Codec: Send + Sync + Sized + 'static {
     fn new_request_id() -> String;
 
     /// The codec of namespace `nsp` (its path, e.g. `"/"`) for the server uid `uid`,
-    /// with the options of the state (those of another kind give the kind's defaults:
-    /// the engine refuses such a state at initialisation anyway).
-    fn new(config: &AdapterConfig, nsp: &str, uid: &str) -> Self;
+    /// with the options of `state` (those of another kind give the kind's defaults: the
+    /// engine refuses such a state at initialisation anyway).
+    fn new(state: &RedisAdapterState, nsp: &str, uid: &str) -> Self;
 
     /// Whether the other servers answer an allRooms request (classic: yes). Without it,
     /// allRooms is a fetchSockets of every socket, its rooms put together.
     const REMOTE_ALL_ROOMS: bool = true;
 
-    /// Called once the namespace is subscribed and reachable (the sharded codec starts
-    /// its room-channel reconciliation here).
-    fn started<E: SocketEmitter>(_engine: &Arc<Engine<E, Self>>) {}
+    /// Called once the namespace is subscribed and reachable, before its initialisation
+    /// returns (the sharded codec starts its room-channel reconciliation here, the streams
+    /// codec its stream reader).
+    ///
+    /// # Errors
+    /// The namespace's initialisation fails with this error.
+    fn started<E: SocketEmitter>(
+        _engine: &Arc<Engine<E, Self>>,
+    ) -> BoxFuture<'static, Result<(), crate::error::Error>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Handles one entry of a stream the codec reads (the streams codec), on the stream
+    /// reader's task; nothing by default.
+    fn on_stream_entry<E: SocketEmitter>(
+        _engine: &Engine<E, Self>,
+        _entry: sio_redis_transport::StreamEntry,
+    ) {
+    }
 
     /// Called after this adapter made local sockets join rooms (socketsJoin from here or
     /// from another server): the sharded codec subscribes new room channels soon, without

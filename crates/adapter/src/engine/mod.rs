@@ -136,7 +136,7 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
         let nsp = local.path().to_string();
         let uid = C::new_uid();
         Self {
-            codec: C::new(&state.inner.config, &nsp, &uid),
+            codec: C::new(state, &nsp, &uid),
             local,
             state: state.clone(),
             uid,
@@ -180,7 +180,10 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
             *lock(&self.subscription) = Some(id);
             let ops: Arc<dyn NamespaceOps> = self.clone();
             lock(&self.state.inner.namespaces).insert(self.nsp.clone(), Arc::downgrade(&ops));
-            C::started(&self);
+            if let Err(e) = C::started(&self).await {
+                lock(&self.state.inner.namespaces).remove(&self.nsp);
+                return Err(e);
+            }
             on_success();
             Ok(())
         }))
@@ -218,7 +221,7 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
         self.send(p, PublishMode::Awaited).await
     }
 
-    fn count_received(&self) {
+    pub(crate) fn count_received(&self) {
         self.state
             .inner
             .counters

@@ -418,4 +418,9 @@ impl<E: SocketEmitter, C: Codec> NamespaceOps for Engine<E, C> {
     fn sync_rooms(&self) -> BoxFuture<'_, Result<(), Error>> {
         self.codec.sync_rooms(self)
     }
+
+    fn on_stream_entry(&self, entry: sio_redis_transport::StreamEntry) {
+        self.count_received();
+        C::on_stream_entry(self, entry);
+    }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use sio_redis_transport::{Message, Subscription, SubscriptionId, Transport, TransportError};
 use sio_redis_wire::channels::{ShardedChannels, SubscriptionMode};
-use sio_redis_wire::{BroadcastFlags, BroadcastOptions, ClusterBody, ClusterMessage, Value, ids};
+use sio_redis_wire::{ClusterBody, ClusterMessage, ids};
 use socketioxide_core::adapter::SocketEmitter;
 
 use super::rooms::RoomChannels;
@@ -16,7 +16,7 @@ use crate::config::{AdapterConfig, ShardedConfig};
 use crate::engine::{Codec, Engine, Outgoing, Publication, PublishMode, Reply};
 use crate::error::Error;
 use crate::kind::AdapterKind;
-use crate::state::BoxFuture;
+use crate::state::{BoxFuture, RedisAdapterState};
 
 /// The sharded codec of one namespace: its channels, its mode, its room channels.
 #[derive(Debug)]
@@ -43,12 +43,6 @@ impl ShardedCodec {
     }
 }
 
-/// ClusterAdapter options carry `flags` in every message (`{}` when none is set).
-fn with_flags(mut opts: BroadcastOptions) -> BroadcastOptions {
-    opts.flags.get_or_insert_with(BroadcastFlags::default);
-    opts
-}
-
 impl Codec for ShardedCodec {
     const KIND: AdapterKind = AdapterKind::Sharded;
     const REMOTE_ALL_ROOMS: bool = false;
@@ -61,9 +55,9 @@ impl Codec for ShardedCodec {
         ids::cluster_uid()
     }
 
-    fn new(config: &AdapterConfig, nsp: &str, uid: &str) -> Self {
+    fn new(state: &RedisAdapterState, nsp: &str, uid: &str) -> Self {
         let default;
-        let config = match config {
+        let config = match &state.inner.config {
             AdapterConfig::Sharded(c) => c,
             _ => {
                 default = ShardedConfig::default();
@@ -90,80 +84,13 @@ impl Codec for ShardedCodec {
     }
 
     fn encode(&self, uid: &str, msg: Outgoing) -> Publication {
-        let main = || self.channels.main.clone();
-        let (channel, body) = match msg {
-            Outgoing::Broadcast { mut packet, opts } => {
-                packet.nsp = None;
-                let channel = self.channels.broadcast(self.mode, &opts.rooms, false);
-                let body = ClusterBody::Broadcast {
-                    packet,
-                    request_id: None,
-                    opts: with_flags(opts),
-                };
-                (channel, body)
+        let channel = match &msg {
+            Outgoing::Broadcast { opts, .. } => {
+                self.channels.broadcast(self.mode, &opts.rooms, false)
             }
-            Outgoing::BroadcastWithAck {
-                request_id,
-                mut packet,
-                opts,
-            } => {
-                packet.nsp = None;
-                let body = ClusterBody::Broadcast {
-                    packet,
-                    request_id: Some(request_id),
-                    opts: with_flags(opts),
-                };
-                (main(), body)
-            }
-            Outgoing::SocketsJoin { opts, rooms } => (
-                main(),
-                ClusterBody::SocketsJoin {
-                    opts: with_flags(opts),
-                    rooms,
-                },
-            ),
-            Outgoing::SocketsLeave { opts, rooms } => (
-                main(),
-                ClusterBody::SocketsLeave {
-                    opts: with_flags(opts),
-                    rooms,
-                },
-            ),
-            Outgoing::DisconnectSockets { opts, close } => (
-                main(),
-                ClusterBody::DisconnectSockets {
-                    opts: with_flags(opts),
-                    close,
-                },
-            ),
-            Outgoing::FetchSockets { request_id, opts } => (
-                main(),
-                ClusterBody::FetchSockets {
-                    opts: with_flags(opts),
-                    request_id,
-                },
-            ),
-            // Not sent (`REMOTE_ALL_ROOMS` is false: allRooms is a fetchSockets); were it,
-            // the fetchSockets answers would carry every socket's rooms.
-            Outgoing::AllRooms { request_id } => (
-                main(),
-                ClusterBody::FetchSockets {
-                    opts: with_flags(BroadcastOptions::default()),
-                    request_id,
-                },
-            ),
-            Outgoing::ServerSideEmit { request_id, data } => (
-                main(),
-                ClusterBody::ServerSideEmit {
-                    request_id,
-                    packet: Value::Array(data),
-                },
-            ),
+            _ => self.channels.main.clone(),
         };
-        Publication {
-            channel,
-            payload: self.message(uid, body),
-        }
+        Publication::message(channel, self.message(uid, msg.into_cluster_body()))
     }
 
     /// Answers go to the requester's own response channel (Node's
@@ -175,30 +102,12 @@ impl Codec for ShardedCodec {
         request_id: String,
         reply: Reply,
     ) -> Option<Publication> {
-        let body = match reply {
-            Reply::Sockets(sockets) => ClusterBody::FetchSocketsResponse {
-                request_id,
-                sockets,
-            },
-            Reply::ServerSideEmit(value) => ClusterBody::ServerSideEmitResponse {
-                request_id,
-                packet: Some(value),
-            },
-            Reply::ClientCount(client_count) => ClusterBody::BroadcastClientCount {
-                request_id,
-                client_count,
-            },
-            Reply::Ack(packet) => ClusterBody::BroadcastAck { request_id, packet },
-            Reply::SocketIds(_) | Reply::Rooms(_) | Reply::Done => return None,
-        };
+        let body = reply.into_cluster_body(request_id)?;
         let channel = match requester {
             Some(uid) => self.channels.own_response(uid),
             None => self.channels.main.clone(),
         };
-        Some(Publication {
-            channel,
-            payload: self.message(&self.uid, body),
-        })
+        Some(Publication::message(channel, self.message(&self.uid, body)))
     }
 
     fn publish<'a>(
@@ -230,10 +139,13 @@ impl Codec for ShardedCodec {
         super::receive::on_message(engine, msg);
     }
 
-    fn started<E: SocketEmitter>(engine: &Arc<Engine<E, Self>>) {
+    fn started<E: SocketEmitter>(
+        engine: &Arc<Engine<E, Self>>,
+    ) -> BoxFuture<'static, Result<(), Error>> {
         if engine.codec.mode != SubscriptionMode::Static {
             super::rooms::spawn_sync(engine);
         }
+        Box::pin(async { Ok(()) })
     }
 
     fn sync_rooms<'a, E: SocketEmitter>(
