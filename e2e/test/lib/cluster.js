@@ -97,6 +97,16 @@ function freePort() {
   });
 }
 
+/** Whether `port` on 127.0.0.1 can be listened on now. */
+function portIsFree(port) {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+  });
+}
+
 /**
  * Spawns `cmd args` in its own process group and keeps the tail of its output.
  * Returns a handle {proc, pid, name, tail(), exited, stop()}.
@@ -248,7 +258,10 @@ async function startRedisCluster({ bin = process.env.REDIS_SERVER || "redis-serv
   const ports = [];
   while (ports.length < 6) {
     const port = await freePort();
-    if (port !== 6379 && !ports.includes(port)) ports.push(port);
+    // A cluster node also listens on port + 10000 (its cluster bus): that one must be
+    // free as well, or the node exits ("Address already in use").
+    if (port !== 6379 && port + 10000 < 65536 && !ports.includes(port) &&
+        await portIsFree(port + 10000)) ports.push(port);
   }
   const nodes = [];
   const clients = [];
