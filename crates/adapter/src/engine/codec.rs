@@ -145,10 +145,11 @@ pub(crate) trait Codec: Send + Sync + Sized + 'static {
         reply: Reply,
     ) -> Option<Publication>;
 
-    /// The subscriptions the codec made besides [`Codec::subscription`] (the sharded
-    /// codec's room channels), handed over for removal when the namespace closes or is
-    /// dropped; none are made after this was called.
-    fn take_subscriptions(&self) -> Vec<sio_redis_transport::SubscriptionId> {
+    /// Called once when the namespace closes or is dropped: releases what the codec
+    /// holds (the streams codec's share of its stream reader) and hands over, for
+    /// removal, the subscriptions it made besides [`Codec::subscription`] (the sharded
+    /// codec's room channels); none are made after this was called.
+    fn release(&self) -> Vec<sio_redis_transport::SubscriptionId> {
         Vec::new()
     }
 

@@ -124,7 +124,7 @@ impl<E, C: Codec> Drop for Engine<E, C> {
                 namespaces.remove(&self.nsp);
             }
         }
-        for id in id.into_iter().chain(self.codec.take_subscriptions()) {
+        for id in id.into_iter().chain(self.codec.release()) {
             inner.unsubscribe_later(id);
         }
     }
@@ -196,7 +196,7 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
     pub(crate) async fn close(&self) -> Result<(), Error> {
         lock(&self.state.inner.namespaces).remove(&self.nsp);
         let id = lock(&self.subscription).take();
-        for id in id.into_iter().chain(self.codec.take_subscriptions()) {
+        for id in id.into_iter().chain(self.codec.release()) {
             self.state.inner.transport.unsubscribe(id).await?;
         }
         Ok(())

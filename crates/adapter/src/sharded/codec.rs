@@ -159,7 +159,7 @@ impl Codec for ShardedCodec {
         self.rooms.changed.notify_one();
     }
 
-    fn take_subscriptions(&self) -> Vec<SubscriptionId> {
+    fn release(&self) -> Vec<SubscriptionId> {
         self.rooms.close()
     }
 }

@@ -250,7 +250,7 @@ impl Codec for StreamsCodec {
         }
     }
 
-    fn take_subscriptions(&self) -> Vec<SubscriptionId> {
+    fn release(&self) -> Vec<SubscriptionId> {
         if self
             .attached
             .swap(false, std::sync::atomic::Ordering::AcqRel)
