@@ -26,14 +26,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use redis::{Client, RedisError};
-use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use super::slot::key_slot;
 use super::topology::{ClusterTopology, MAX_HOST_LEN, NodeAddr};
 use crate::config::{ClusterSpec, Endpoint, Rotation};
-use crate::conn::mux::MuxConnection;
+use crate::conn::mux::{MuxConnection, Replies};
 use crate::conn::{Dial, RespConnection};
 use crate::error::{ErrorClass, TransportError, classify};
 use crate::event::Counters;
@@ -55,6 +55,10 @@ const MIN_REFRESH_GAP: Duration = Duration::from_millis(50);
 /// unreachable.
 const RETRY_FIRST: Duration = Duration::from_millis(10);
 const RETRY_MAX: Duration = Duration::from_millis(200);
+
+/// How long a node's reply watcher ([`Router::watch`]) waits for more replies before
+/// it ends (a new one starts with the next publish).
+const WATCHER_IDLE: Duration = Duration::from_secs(1);
 
 /// One node's connection slot: dialled by one caller at a time.
 type NodeSlot = Arc<tokio::sync::Mutex<Option<MuxConnection>>>;
@@ -93,6 +97,9 @@ struct Job {
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
+/// A queued `SPUBLISH` written to a node's connection, and its reply to come.
+type Written = (Job, oneshot::Receiver<Replies>);
+
 /// Where the next attempt of a command goes.
 #[derive(Debug, Clone)]
 enum Target {
@@ -127,6 +134,9 @@ pub(crate) struct Router {
     audit_next: std::sync::atomic::AtomicUsize,
     /// Per node, the fire-and-forget publishes waiting for it, in order.
     backlogs: Mutex<HashMap<NodeAddr, mpsc::UnboundedSender<Job>>>,
+    /// Per node, the written fire-and-forget publishes whose replies its watcher
+    /// settles, in order ([`Router::watch`]).
+    watchers: Mutex<HashMap<NodeAddr, mpsc::UnboundedSender<Written>>>,
     /// The node rotations of the classic connections, kept to the map's nodes.
     rotations: Mutex<Vec<Arc<Mutex<Rotation>>>>,
 }
@@ -161,6 +171,7 @@ impl Router {
             tasks: TaskTracker::new(),
             rotations: Mutex::new(Vec::new()),
             backlogs: Mutex::new(HashMap::new()),
+            watchers: Mutex::new(HashMap::new()),
             epoch: std::sync::atomic::AtomicU64::new(0),
             audit_next: std::sync::atomic::AtomicUsize::new(0),
         }
@@ -714,43 +725,95 @@ impl Router {
             self.to_backlog(owner, job);
             return Ok(());
         };
+        self.watch(owner, job, reply);
+        Ok(())
+    }
+
+    /// Hands a written `SPUBLISH`'s reply to `owner`'s reply watcher, starting it when
+    /// none runs: one task per node settles the replies in the order they were written
+    /// (one connection answers in order), instead of one task and one timer per
+    /// message (measured: the cluster sender's CPU per broadcast was 2.5× the
+    /// standalone one's).
+    fn watch(self: &Arc<Self>, owner: NodeAddr, job: Job, reply: oneshot::Receiver<Replies>) {
+        let mut watchers = self.watchers.lock().unwrap_or_else(PoisonError::into_inner);
+        // Sent under the lock: the watcher removes its entry under it too, once it
+        // found its queue empty, so nothing is left behind.
+        let item = match watchers.get(&owner) {
+            Some(tx) => match tx.send((job, reply)) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(item)) => item,
+            },
+            None => (job, reply),
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel::<Written>();
         let router = self.clone();
+        let key = owner.clone();
         self.tasks.spawn(async move {
-            let failed = match tokio::time::timeout_at(job.deadline, reply).await {
-                Ok(Ok(Ok(mut frames))) => match reply_error(&frames.pop().unwrap_or_default()) {
-                    None => {
-                        Counters::incr(&router.shared.counters.published);
-                        return;
-                    }
-                    Some(e) => Some(e),
-                },
-                // The connection failed after the write: it may have been
-                // published; resending could deliver it twice.
-                Ok(_) => {
-                    router.stale.notify_one();
-                    router.count_error(&TransportError::Redis(crate::conn::io_error(
-                        std::io::ErrorKind::ConnectionAborted,
-                        "connection lost with the SPUBLISH unanswered",
-                    )));
-                    return;
-                }
-                Err(_) => {
-                    router.forget(&owner);
-                    router.count_error(&TransportError::Timeout {
-                        ms: millis(router.response_timeout),
-                    });
-                    return;
-                }
-            };
-            match failed {
-                // Not retryable (e.g. NOPERM): resending would not help.
-                Some(e) if !classify(&e).is_retryable() => {
-                    router.count_error(&TransportError::Redis(e));
-                }
-                _ => router.send_job(job).await,
+            loop {
+                let (job, reply) = match rx.try_recv() {
+                    Ok(item) => item,
+                    Err(_) => match tokio::time::timeout(WATCHER_IDLE, rx.recv()).await {
+                        Ok(Some(item)) => item,
+                        _ => {
+                            let mut watchers = router
+                                .watchers
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner);
+                            // Nothing came in meanwhile: this watcher is done.
+                            match rx.try_recv() {
+                                Ok(item) => item,
+                                Err(_) => {
+                                    watchers.remove(&key);
+                                    return;
+                                }
+                            }
+                        }
+                    },
+                };
+                router.settle(&key, job, reply).await;
             }
         });
-        Ok(())
+        // A fresh channel always takes the item.
+        let _ = tx.send(item);
+        watchers.insert(owner, tx);
+    }
+
+    /// Waits for the reply of one written `SPUBLISH` (until its deadline) and counts
+    /// the outcome; a retryable error reply (MOVED, TRYAGAIN…) sends it again.
+    async fn settle(&self, owner: &NodeAddr, job: Job, reply: oneshot::Receiver<Replies>) {
+        let failed = match tokio::time::timeout_at(job.deadline, reply).await {
+            Ok(Ok(Ok(mut frames))) => match reply_error(&frames.pop().unwrap_or_default()) {
+                None => {
+                    Counters::incr(&self.shared.counters.published);
+                    return;
+                }
+                Some(e) => Some(e),
+            },
+            // The connection failed after the write: it may have been
+            // published; resending could deliver it twice.
+            Ok(_) => {
+                self.stale.notify_one();
+                self.count_error(&TransportError::Redis(crate::conn::io_error(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "connection lost with the SPUBLISH unanswered",
+                )));
+                return;
+            }
+            Err(_) => {
+                self.forget(owner);
+                self.count_error(&TransportError::Timeout {
+                    ms: millis(self.response_timeout),
+                });
+                return;
+            }
+        };
+        match failed {
+            // Not retryable (e.g. NOPERM): resending would not help.
+            Some(e) if !classify(&e).is_retryable() => {
+                self.count_error(&TransportError::Redis(e));
+            }
+            _ => self.send_job(job).await,
+        }
     }
 
     /// Appends `job` to `owner`'s backlog, starting the task that drains it.

@@ -42,7 +42,8 @@ impl Verb {
 /// Bytes of queued commands the writer coalesces into one write, at most.
 const MAX_WRITE: usize = 1 << 20;
 
-type Replies = RedisResult<Vec<Bytes>>;
+/// What a request gets back: its reply frames, or the connection's failure.
+pub(crate) type Replies = RedisResult<Vec<Bytes>>;
 
 /// Commands written and not yet answered, oldest first.
 type Waiting = Arc<Mutex<VecDeque<Pending>>>;
