@@ -539,6 +539,43 @@ impl From<ClassicConfig> for AdapterConfig {
     }
 }
 
+/// The options of one adapter kind, as an [`AdapterConfig`] variant.
+pub(crate) trait KindConfig: Default + Clone {
+    /// These options, when `config` is of this kind.
+    fn of(config: &AdapterConfig) -> Option<&Self>;
+}
+
+impl AdapterConfig {
+    /// The options of kind `T`, or `T`'s defaults when these are of another kind (a
+    /// codec made for a state of another kind: the engine refuses that state at the
+    /// namespace's initialisation anyway).
+    pub(crate) fn kind_or_default<T: KindConfig>(&self) -> std::borrow::Cow<'_, T> {
+        T::of(self).map_or_else(
+            || std::borrow::Cow::Owned(T::default()),
+            std::borrow::Cow::Borrowed,
+        )
+    }
+}
+
+macro_rules! kind_config {
+    ($($config:ty => $variant:ident),*) => {$(
+        impl KindConfig for $config {
+            fn of(config: &AdapterConfig) -> Option<&Self> {
+                match config {
+                    AdapterConfig::$variant(c) => Some(c),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+
+kind_config!(
+    ClassicConfig => Classic,
+    ShardedConfig => Sharded,
+    StreamsConfig => Streams
+);
+
 impl From<StreamsConfig> for AdapterConfig {
     fn from(c: StreamsConfig) -> Self {
         Self::Streams(c)

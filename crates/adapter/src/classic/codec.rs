@@ -11,7 +11,7 @@ use sio_redis_wire::classic::{ClassicBroadcast, ClassicRequest, ClassicResponse,
 use sio_redis_wire::{Value, ids};
 use socketioxide_core::adapter::SocketEmitter;
 
-use crate::config::{AdapterConfig, ClassicConfig};
+use crate::config::ClassicConfig;
 use crate::engine::{Codec, Engine, Outgoing, Publication, PublishMode, Reply};
 use crate::kind::AdapterKind;
 use crate::state::{BoxFuture, RedisAdapterState};
@@ -60,14 +60,7 @@ impl Codec for ClassicCodec {
     }
 
     fn new(state: &RedisAdapterState, nsp: &str, uid: &str) -> Self {
-        let default;
-        let config = match &state.inner.config {
-            AdapterConfig::Classic(c) => c,
-            _ => {
-                default = ClassicConfig::default();
-                &default
-            }
-        };
+        let config = state.inner.config.kind_or_default::<ClassicConfig>();
         let channels = ClassicChannels::new(&config.key, nsp);
         Self {
             own_response: channels.own_response(uid),

@@ -102,37 +102,19 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
     /// counters). Heartbeat-class types (1, 2, 13), which neither the sharded adapter nor
     /// the streams adapter 0.3 sends, are ignored.
     pub(crate) fn apply_cluster_message(self: &Arc<Self>, m: ClusterMessage, msg: &Message) {
-        if m.uid == self.uid {
+        if !self.is_for_here(&m, msg) {
             return;
         }
-        if m.nsp != self.nsp {
-            return self.drop_message(
-                "foreign_namespace",
-                msg,
-                &format_args!("message for {:?}", m.nsp),
-            );
-        }
         let requester = Some(m.uid);
-        match m.body {
-            ClusterBody::Broadcast {
-                packet,
-                request_id: None,
-                opts,
-            } => {
-                let value = match convert::event_to_sio(self.local.parser(), &packet.data) {
-                    Ok(v) => v,
-                    Err(e) => return self.drop_message("payload", msg, &e),
-                };
-                self.apply_broadcast(value, &opts);
-            }
+        let Some(body) = self.apply_durable(m.body, msg) else {
+            return;
+        };
+        match body {
             ClusterBody::Broadcast {
                 packet,
                 request_id: Some(request_id),
                 opts,
             } => self.apply_broadcast_with_ack(requester, request_id, packet, opts, msg),
-            ClusterBody::SocketsJoin { opts, rooms } => self.apply_join(&opts, rooms),
-            ClusterBody::SocketsLeave { opts, rooms } => self.apply_leave(&opts, rooms),
-            ClusterBody::DisconnectSockets { opts, .. } => self.apply_disconnect(&opts),
             ClusterBody::FetchSockets { opts, request_id } => {
                 self.answer(msg, "fetchSockets", requester, request_id, move |e| {
                     Reply::Sockets(e.describe_local(&opts))
@@ -166,32 +148,46 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
     /// nodes also wrote there (requests, responses, heartbeats) is ignored: 0.3 nodes
     /// cannot answer them either (PROTOCOL §4.5).
     pub(crate) fn apply_stream_message(&self, m: ClusterMessage, msg: &Message) {
+        if self.is_for_here(&m, msg) {
+            self.apply_durable(m.body, msg);
+        }
+    }
+
+    /// Whether `m` is another server's message for this namespace: its own echo is
+    /// dropped, another namespace's counted as dropped.
+    fn is_for_here(&self, m: &ClusterMessage, msg: &Message) -> bool {
         if m.uid == self.uid {
-            return;
+            return false;
         }
         if m.nsp != self.nsp {
-            return self.drop_message(
+            self.drop_message(
                 "foreign_namespace",
                 msg,
-                &format_args!("entry for {:?}", m.nsp),
+                &format_args!("message for {:?}", m.nsp),
             );
+            return false;
         }
-        match m.body {
+        true
+    }
+
+    /// Applies the types that need no answer and that the streams adapter also writes
+    /// to streams (broadcast without acknowledgements, socketsJoin, socketsLeave,
+    /// disconnectSockets); hands any other `body` back.
+    fn apply_durable(&self, body: ClusterBody, msg: &Message) -> Option<ClusterBody> {
+        match body {
             ClusterBody::Broadcast {
                 packet,
                 request_id: None,
                 opts,
-            } => {
-                let value = match convert::event_to_sio(self.local.parser(), &packet.data) {
-                    Ok(v) => v,
-                    Err(e) => return self.drop_message("payload", msg, &e),
-                };
-                self.apply_broadcast(value, &opts);
-            }
+            } => match convert::event_to_sio(self.local.parser(), &packet.data) {
+                Ok(value) => self.apply_broadcast(value, &opts),
+                Err(e) => self.drop_message("payload", msg, &e),
+            },
             ClusterBody::SocketsJoin { opts, rooms } => self.apply_join(&opts, rooms),
             ClusterBody::SocketsLeave { opts, rooms } => self.apply_leave(&opts, rooms),
             ClusterBody::DisconnectSockets { opts, .. } => self.apply_disconnect(&opts),
-            _ => {}
+            other => return Some(other),
         }
+        None
     }
 }

@@ -12,7 +12,7 @@ use sio_redis_wire::{ClusterBody, ClusterMessage, ids};
 use socketioxide_core::adapter::SocketEmitter;
 
 use super::rooms::RoomChannels;
-use crate::config::{AdapterConfig, ShardedConfig};
+use crate::config::ShardedConfig;
 use crate::engine::{Codec, Engine, Outgoing, Publication, PublishMode, Reply};
 use crate::error::Error;
 use crate::kind::AdapterKind;
@@ -56,14 +56,7 @@ impl Codec for ShardedCodec {
     }
 
     fn new(state: &RedisAdapterState, nsp: &str, uid: &str) -> Self {
-        let default;
-        let config = match &state.inner.config {
-            AdapterConfig::Sharded(c) => c,
-            _ => {
-                default = ShardedConfig::default();
-                &default
-            }
-        };
+        let config = state.inner.config.kind_or_default::<ShardedConfig>();
         let channels = ShardedChannels::new(&config.channel_prefix, nsp);
         Self {
             own_response: channels.own_response(uid),

@@ -17,7 +17,7 @@ use sio_redis_wire::channels::{ShardedChannels, stream_for, streams_to_read};
 use sio_redis_wire::{ClusterMessage, ids};
 use socketioxide_core::adapter::SocketEmitter;
 
-use crate::config::{AdapterConfig, StreamsConfig};
+use crate::config::StreamsConfig;
 use crate::engine::{Codec, Engine, Outgoing, Publication, PublishMode, Reply};
 use crate::error::Error;
 use crate::kind::AdapterKind;
@@ -69,14 +69,7 @@ impl Codec for StreamsCodec {
     }
 
     fn new(state: &RedisAdapterState, nsp: &str, uid: &str) -> Self {
-        let default;
-        let config = match &state.inner.config {
-            AdapterConfig::Streams(c) => c,
-            _ => {
-                default = StreamsConfig::default();
-                &default
-            }
-        };
+        let config = state.inner.config.kind_or_default::<StreamsConfig>();
         let channels = ShardedChannels::new(&config.channel_prefix, nsp);
         let stream = stream_for(&config.stream_name, config.stream_count, nsp);
         Self {
