@@ -94,7 +94,8 @@ pub enum TransportError {
     /// Too many fire-and-forget shard publishes wait for their reply:
     /// [`Transport::spublish_queued`](crate::Transport::spublish_queued) on a
     /// Redis Cluster holds each message until its node answered, at most
-    /// `limit_messages` of them (16 384) in all. The limit counts messages,
+    /// `limit_messages` of them (16 384) in all; a caller waits for room at most
+    /// the response timeout, then gets this error. The limit counts messages,
     /// whatever their size (unlike [`BufferFull`](TransportError::BufferFull)).
     /// Nothing was queued. Retryable once replies come back.
     #[error("{limit_messages} queued shard publishes already wait for a reply")]

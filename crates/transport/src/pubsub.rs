@@ -719,8 +719,9 @@ impl Transport {
     /// # Errors
     ///
     /// As [`Transport::publish_queued`]; on a cluster
-    /// [`TransportError::TooManyInFlight`] when 16 384 messages wait for their
-    /// reply.
+    /// [`TransportError::TooManyInFlight`] when 16 384 messages still wait for
+    /// their reply after the response timeout (until then the call waits for
+    /// room, as the standalone queue's does).
     pub async fn spublish_queued(
         &self,
         channel: String,
@@ -733,7 +734,7 @@ impl Transport {
             }
             Some(cluster) => {
                 self.check_open()?;
-                let result = cluster.router.spublish_queued(channel, payload);
+                let result = cluster.router.spublish_queued(channel, payload).await;
                 if result.is_err() {
                     Counters::incr(&self.inner.shared.counters.publish_errors);
                 }

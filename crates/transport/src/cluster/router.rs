@@ -43,8 +43,8 @@ use crate::shared::{Shared, millis};
 /// Redirects (`MOVED`, `ASK`) one command follows at most.
 pub(crate) const MAX_REDIRECTS: u32 = 5;
 /// Fire-and-forget shard publishes in flight at most, in messages (each holds
-/// its message until Redis answered); more fail with
-/// [`TransportError::TooManyInFlight`].
+/// its message until Redis answered); more wait for room, and fail with
+/// [`TransportError::TooManyInFlight`] after the response timeout.
 pub(crate) const MAX_IN_FLIGHT: usize = 16 * 1024;
 /// How long the slot-map vote waits for more answers after the first one.
 const VOTE_WINDOW: Duration = Duration::from_millis(50);
@@ -675,18 +675,34 @@ impl Router {
     /// have been delivered: a resend could deliver it twice). Failures are
     /// counted in `publish_errors` and logged.
     ///
+    /// When [`MAX_IN_FLIGHT`] messages wait for their reply, the caller waits (in
+    /// call order) for one of them to be answered, at most the response timeout,
+    /// as the standalone publish queue makes a caller wait for room: a sender
+    /// faster than Redis is slowed down instead of losing broadcasts.
+    ///
     /// # Errors
-    /// [`TransportError::TooManyInFlight`] when [`MAX_IN_FLIGHT`] messages wait
-    /// for their reply.
-    pub(crate) fn spublish_queued(
+    /// [`TransportError::TooManyInFlight`] when [`MAX_IN_FLIGHT`] messages still
+    /// wait for their reply after the response timeout.
+    pub(crate) async fn spublish_queued(
         self: &Arc<Self>,
         channel: String,
         payload: Bytes,
     ) -> Result<(), TransportError> {
-        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
-            return Err(TransportError::TooManyInFlight {
-                limit_messages: MAX_IN_FLIGHT,
-            });
+        // The broadcast path takes no timer unless the limit is reached.
+        let permit = match self.in_flight.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let acquire = self.in_flight.clone().acquire_owned();
+                match tokio::time::timeout(self.response_timeout, acquire).await {
+                    Ok(Ok(permit)) => permit,
+                    Ok(Err(_)) => return Err(TransportError::Closed),
+                    Err(_) => {
+                        return Err(TransportError::TooManyInFlight {
+                            limit_messages: MAX_IN_FLIGHT,
+                        });
+                    }
+                }
+            }
         };
         let slot = key_slot(channel.as_bytes());
         let job = Job {
