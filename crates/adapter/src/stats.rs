@@ -19,6 +19,13 @@ pub struct AdapterStats {
     /// Requests from other servers being worked on now (at most
     /// [`ClassicConfig::max_concurrent_remote_requests`](crate::ClassicConfig::max_concurrent_remote_requests)).
     pub remote_requests_in_flight: u64,
+    /// Streams adapter: by stream (key), how many times its reader found, on
+    /// reconnecting, that the stream had been trimmed (`MAXLEN ~ <maxLen>`) past the
+    /// last entry it read, so that entries it never read may be gone (each is also
+    /// logged at `warn`). How many entries is not known (Redis keeps no count of the
+    /// entries it trimmed); streams without such a gap are absent. The transport's
+    /// `TransportStats::stream_gaps` is the sum.
+    pub stream_gaps: HashMap<String, u64>,
 }
 
 #[derive(Debug, Default)]
@@ -42,9 +49,14 @@ impl Counters {
         }
     }
 
-    pub(crate) fn snapshot(&self, remote_requests_in_flight: u64) -> AdapterStats {
+    pub(crate) fn snapshot(
+        &self,
+        remote_requests_in_flight: u64,
+        stream_gaps: HashMap<String, u64>,
+    ) -> AdapterStats {
         AdapterStats {
             remote_requests_in_flight,
+            stream_gaps,
             received: self.received.load(Ordering::Relaxed),
             published: self.published.load(Ordering::Relaxed),
             dropped: self

@@ -149,7 +149,7 @@ pub type StreamHandler = Arc<dyn Fn(StreamEntry) + Send + Sync>;
 
 /// Why an `XREAD` reply could not be read as entries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unexpected XREAD reply: {0}")]
+#[error("unexpected XREAD or XRANGE reply: {0}")]
 pub(crate) struct BadReply(pub(crate) &'static str);
 
 /// The entries of an `XREAD … STREAMS <one stream> <id>` reply: nil (the
@@ -173,7 +173,17 @@ pub(crate) fn xread_entries(
         },
         _ => return Err(BadReply("neither nil, array nor map")),
     };
-    let Value::Array(entries) = entries else {
+    xrange_entries(stream, entries)
+}
+
+/// The entries of an `XRANGE` reply, `[[id, [f, v, …]], …]` (RESP2 and RESP3;
+/// also the entries part of an `XREAD` reply).
+pub(crate) fn xrange_entries(
+    stream: &Arc<str>,
+    reply: redis::Value,
+) -> Result<Vec<StreamEntry>, BadReply> {
+    use redis::Value;
+    let Value::Array(entries) = reply else {
         return Err(BadReply("entries are not an array"));
     };
     entries

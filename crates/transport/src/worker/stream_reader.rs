@@ -92,6 +92,8 @@ pub(crate) struct StreamReaderWorker {
     pub(crate) handler: StreamHandler,
     /// Where the handle sees the last id.
     pub(crate) last_tx: watch::Sender<Option<StreamId>>,
+    /// This reader's count of trim reports (the handle reads it).
+    pub(crate) gaps: Arc<std::sync::atomic::AtomicU64>,
     pub(crate) shutdown: CancellationToken,
     /// The node a `MOVED` named, for the next connection.
     moved: Option<NodeAddr>,
@@ -130,6 +132,8 @@ pub(crate) struct ReaderParts {
     pub(crate) shared: Arc<Shared>,
     pub(crate) handler: StreamHandler,
     pub(crate) last_tx: watch::Sender<Option<StreamId>>,
+    /// This reader's count of [`ConnectionEvent::StreamTrimmed`] reports.
+    pub(crate) gaps: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl StreamReaderWorker {
@@ -148,6 +152,7 @@ impl StreamReaderWorker {
             shared: parts.shared,
             handler: parts.handler,
             last_tx: parts.last_tx,
+            gaps: parts.gaps,
             shutdown: CancellationToken::new(),
             moved: None,
             reported_gap: StreamId::default(),
@@ -335,6 +340,7 @@ impl StreamReaderWorker {
                 {
                     self.reported_gap = first;
                     Counters::incr(&self.shared.counters.stream_gaps);
+                    Counters::incr(&self.gaps);
                     warn!(stream = %self.stream, %last, %first, "stream trimmed past the last entry read: entries may have been lost");
                     self.shared.emit(ConnectionEvent::StreamTrimmed {
                         stream: self.stream.to_string(),
