@@ -467,7 +467,8 @@ async fn buffer_overflow_is_counted_and_returned_as_an_error() {
 /// `b` reaches Redis through a proxy that stalls (a network that drops everything)
 /// while `a` writes 300 broadcasts with `maxLen` 50: once `b`'s reader is back the
 /// stream has been trimmed past the last entry it read. The gap is detected, counted
-/// per stream in `AdapterStats::stream_gaps`, never silent.
+/// per stream in `AdapterStats::stream_gaps`, and the entries it took unread in
+/// `AdapterStats::stream_trimmed`: exactly the broadcasts the client never got.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trimmed_gap_is_detected_and_counted() {
     let redis = RedisServer::start().expect("redis");
@@ -496,12 +497,22 @@ async fn a_trimmed_gap_is_detected_and_counted() {
         assert!(Instant::now() < deadline, "no gap reported");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let gaps = b.state.stats().stream_gaps;
+    let stats = b.state.stats();
+    println!(
+        "streams fault [reader stalled, maxLen 50]: gaps {:?}, trimmed unread {:?}",
+        stats.stream_gaps, stats.stream_trimmed
+    );
+    let gaps = stats.stream_gaps;
     assert_eq!(
         gaps.keys().collect::<Vec<_>>(),
         vec!["socket.io"],
         "{gaps:?}"
     );
     assert!(f.lost > 0, "entries were trimmed unread: {f:?}");
+    // Exactly the broadcasts the client never got (XINFO's entries-added − length).
+    assert_eq!(
+        stats.stream_trimmed.get("socket.io"),
+        Some(&(f.lost as u64))
+    );
     assert_eq!(f.duplicated, 0, "{f:?}");
 }

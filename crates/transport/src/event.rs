@@ -126,6 +126,13 @@ pub enum ConnectionEvent {
         after: StreamId,
         /// The stream's first entry now; reading goes on with it.
         first: StreamId,
+        /// How many entries were trimmed before the reader read them: the
+        /// stream's `entries-added` minus its `length` (`XINFO STREAM`, Redis
+        /// ≥ 7.0), minus the reader's position in that count (entries `XDEL`ed
+        /// count as trimmed). `None` when not known: Redis before 7.0, or a
+        /// reader started at [`StreamStart::After`](crate::StreamStart::After)
+        /// that has not been through a trim yet.
+        lost: Option<u64>,
     },
     /// The reconnect loop of `role` stopped after
     /// [`Backoff::max_retries`](crate::Backoff::max_retries) failed attempts
@@ -212,6 +219,9 @@ pub struct TransportStats {
     pub stream_found: u64,
     /// Of those, not found (Redis had not added them): written again.
     pub stream_rewritten: u64,
+    /// Stream entries trimmed before a stream reader read them (the sum of
+    /// [`ConnectionEvent::StreamTrimmed`]'s `lost`, where known).
+    pub stream_trimmed: u64,
 }
 
 #[derive(Debug, Default)]
@@ -235,6 +245,7 @@ pub(crate) struct Counters {
     pub(crate) stream_in_doubt: AtomicU64,
     pub(crate) stream_found: AtomicU64,
     pub(crate) stream_rewritten: AtomicU64,
+    pub(crate) stream_trimmed: AtomicU64,
 }
 
 impl Counters {
@@ -263,6 +274,7 @@ impl Counters {
             stream_in_doubt: self.stream_in_doubt.load(Ordering::Relaxed),
             stream_found: self.stream_found.load(Ordering::Relaxed),
             stream_rewritten: self.stream_rewritten.load(Ordering::Relaxed),
+            stream_trimmed: self.stream_trimmed.load(Ordering::Relaxed),
         }
     }
 }

@@ -1028,6 +1028,7 @@ impl Transport {
         };
         let (last_tx, last_rx) = tokio::sync::watch::channel(start);
         let gaps = Arc::new(AtomicU64::new(0));
+        let trimmed = Arc::new(AtomicU64::new(0));
         let mut worker = StreamReaderWorker::new(ReaderParts {
             stream: stream.clone(),
             place,
@@ -1042,6 +1043,7 @@ impl Transport {
             handler,
             last_tx,
             gaps: gaps.clone(),
+            trimmed: trimmed.clone(),
         });
         let conn = worker.connect_initial().await.map_err(connect_error)?;
         let mut workers = self.inner.workers.lock().await;
@@ -1057,6 +1059,7 @@ impl Transport {
             stream,
             last: last_rx,
             gaps,
+            trimmed,
             _stop: stop.clone().drop_guard(),
             stop,
         })
@@ -1192,6 +1195,7 @@ pub struct StreamReader {
     stream: Arc<str>,
     last: tokio::sync::watch::Receiver<Option<StreamId>>,
     gaps: Arc<AtomicU64>,
+    trimmed: Arc<AtomicU64>,
     stop: CancellationToken,
     _stop: DropGuard,
 }
@@ -1217,6 +1221,13 @@ impl StreamReader {
     /// transport-wide sum is [`TransportStats::stream_gaps`]).
     pub fn gaps(&self) -> u64 {
         self.gaps.load(Ordering::Relaxed)
+    }
+
+    /// How many entries of the stream were trimmed before this reader read
+    /// them, as far as known (the sum of [`ConnectionEvent::StreamTrimmed`]'s
+    /// `lost` for this stream; Redis ≥ 7.0).
+    pub fn trimmed(&self) -> u64 {
+        self.trimmed.load(Ordering::Relaxed)
     }
 
     /// Whether the reader's task has ended (closed, the transport closed, or

@@ -238,8 +238,24 @@ fn bytes_of(value: redis::Value) -> Option<Bytes> {
 /// name/value pairs under RESP2, a map under RESP3): `last-generated-id`,
 /// `max-deleted-entry-id` (Redis ≥ 7.0)… `None` when absent or not an id.
 pub(crate) fn xinfo_id(reply: &redis::Value, name: &str) -> Option<StreamId> {
+    let bytes = bytes_of(xinfo_value(reply, name)?.clone())?;
+    StreamId::parse_bytes(&bytes).ok()
+}
+
+/// The integer under `name` in an `XINFO STREAM` reply: `length`,
+/// `entries-added` (Redis ≥ 7.0)… `None` when absent or not an integer.
+pub(crate) fn xinfo_count(reply: &redis::Value, name: &str) -> Option<u64> {
+    match xinfo_value(reply, name)? {
+        redis::Value::Int(n) => u64::try_from(*n).ok(),
+        _ => None,
+    }
+}
+
+/// The value under `name` in an `XINFO STREAM` reply (a flat array of
+/// name/value pairs under RESP2, a map under RESP3).
+fn xinfo_value<'a>(reply: &'a redis::Value, name: &str) -> Option<&'a redis::Value> {
     use redis::Value;
-    let value = match reply {
+    match reply {
         Value::Array(items) => items
             .chunks_exact(2)
             .find(|kv| value_is(&kv[0], name))
@@ -249,9 +265,7 @@ pub(crate) fn xinfo_id(reply: &redis::Value, name: &str) -> Option<StreamId> {
             .find(|(k, _)| value_is(k, name))
             .map(|(_, v)| v),
         _ => None,
-    }?;
-    let bytes = bytes_of(value.clone())?;
-    StreamId::parse_bytes(&bytes).ok()
+    }
 }
 
 /// The id of the stream's first entry in an `XINFO STREAM` reply:

@@ -18,7 +18,9 @@
 //! a bounded offline buffer while Redis is unreachable, and checked for in the stream
 //! before being written again when a reply was lost, so that a `CLIENT KILL` or a
 //! restart neither loses nor duplicates one. Trims past what a reader read are counted
-//! per stream in [`AdapterStats::stream_gaps`](crate::AdapterStats::stream_gaps). Not
+//! per stream in [`AdapterStats::stream_gaps`](crate::AdapterStats::stream_gaps), the
+//! entries they took unread in
+//! [`AdapterStats::stream_trimmed`](crate::AdapterStats::stream_trimmed). Not
 //! yet: session records (connection state recovery).
 
 mod codec;

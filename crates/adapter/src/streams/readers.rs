@@ -16,8 +16,9 @@ use crate::state::{StateInner, lock};
 #[derive(Debug, Default)]
 pub(crate) struct Readers {
     running: Mutex<HashMap<String, Running>>,
-    /// Trim reports of the readers stopped so far, by stream.
-    past_gaps: Mutex<HashMap<String, u64>>,
+    /// Trim reports and entries trimmed unread of the readers stopped so far, by
+    /// stream.
+    past_gaps: Mutex<HashMap<String, (u64, u64)>>,
     /// One start at a time (so that two namespaces of one stream start one reader).
     starting: tokio::sync::Mutex<()>,
 }
@@ -70,7 +71,10 @@ impl Readers {
             if r.users == 0
                 && let Some(r) = running.remove(stream)
             {
-                *lock(&self.past_gaps).entry(stream.to_owned()).or_insert(0) += r.reader.gaps();
+                let mut past = lock(&self.past_gaps);
+                let n = past.entry(stream.to_owned()).or_insert((0, 0));
+                n.0 += r.reader.gaps();
+                n.1 += r.reader.trimmed();
             }
         }
     }
@@ -78,14 +82,17 @@ impl Readers {
 
 impl Readers {
     /// By stream: how many times its reader found, on (re)connecting, that the stream
-    /// had been trimmed past the last entry it read (entries may have been lost; each
-    /// also logged at `warn` by the transport), since this state started.
-    pub(crate) fn gaps(&self) -> HashMap<String, u64> {
+    /// had been trimmed past the last entry it read (each also logged at `warn` by the
+    /// transport), and how many entries it lost so (where Redis tells), since this
+    /// state started; streams without a gap are absent.
+    pub(crate) fn gaps(&self) -> HashMap<String, (u64, u64)> {
         let mut gaps = lock(&self.past_gaps).clone();
         for (stream, r) in lock(&self.running).iter() {
-            *gaps.entry(stream.clone()).or_insert(0) += r.reader.gaps();
+            let n = gaps.entry(stream.clone()).or_insert((0, 0));
+            n.0 += r.reader.gaps();
+            n.1 += r.reader.trimmed();
         }
-        gaps.retain(|_, n| *n > 0);
+        gaps.retain(|_, n| n.0 > 0);
         gaps
     }
 }
