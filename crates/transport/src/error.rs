@@ -81,11 +81,11 @@ pub enum TransportError {
         /// Failed attempts in a row.
         attempts: u32,
     },
-    /// The publish queue (the offline buffer while the publisher reconnects)
-    /// holds its limit in bytes or in messages: at once while the publisher
-    /// is down, after the response timeout while it is up. Nothing was
-    /// queued. Retryable.
-    #[error("publish queue full ({limit_bytes} bytes)")]
+    /// The publish queue or the stream writer's queue (the offline buffers
+    /// while the connection is re-established) holds its limit in bytes or in
+    /// messages: at once while the connection is down, after the response
+    /// timeout while it is up. Nothing was queued. Retryable.
+    #[error("offline buffer full ({limit_bytes} bytes)")]
     BufferFull {
         /// The queue's limit, in bytes
         /// ([`TransportConfig::publish_buffer_bytes`](crate::TransportConfig::publish_buffer_bytes)).

@@ -126,6 +126,13 @@ pub enum ConnectionEvent {
         after: StreamId,
         /// The stream's first entry now; reading goes on with it.
         first: StreamId,
+        /// How many entries were trimmed before the reader read them: the
+        /// stream's `entries-added` minus its `length` (`XINFO STREAM`, Redis
+        /// ≥ 7.0), minus the reader's position in that count (entries `XDEL`ed
+        /// count as trimmed). `None` when not known: Redis before 7.0, or a
+        /// reader started at [`StreamStart::After`](crate::StreamStart::After)
+        /// that has not been through a trim yet.
+        lost: Option<u64>,
     },
     /// The reconnect loop of `role` stopped after
     /// [`Backoff::max_retries`](crate::Backoff::max_retries) failed attempts
@@ -192,6 +199,29 @@ pub struct TransportStats {
     /// [`TransportConfig::max_message_bytes`](crate::TransportConfig::max_message_bytes)
     /// (its id is learnt by a small Lua script, and reading goes on after it).
     pub stream_oversized: u64,
+    /// Stream entries Redis acknowledged to the stream writer
+    /// ([`Transport::xadd`](crate::Transport::xadd) and
+    /// [`Transport::xadd_queued`](crate::Transport::xadd_queued)), those found
+    /// in the stream after their reply was lost included.
+    pub stream_added: u64,
+    /// `XADD`s Redis refused (`WRONGTYPE`, `NOPERM`, `OOM`…; not written
+    /// again), and entries refused because the offline buffer was full
+    /// ([`TransportError::BufferFull`](crate::TransportError::BufferFull)).
+    pub stream_add_errors: u64,
+    /// Queued `XADD`s dropped: older than the offline buffer's age limit
+    /// (unwritten, or in doubt and not checkable in time), or still queued when
+    /// the transport closed or gave up.
+    pub stream_add_dropped: u64,
+    /// `XADD`s whose reply was lost after they were written (connection lost
+    /// or reply timeout): each was then looked for in its stream.
+    pub stream_in_doubt: u64,
+    /// Of those, found in the stream (Redis had added them): not written again.
+    pub stream_found: u64,
+    /// Of those, not found (Redis had not added them): written again.
+    pub stream_rewritten: u64,
+    /// Stream entries trimmed before a stream reader read them (the sum of
+    /// [`ConnectionEvent::StreamTrimmed`]'s `lost`, where known).
+    pub stream_trimmed: u64,
 }
 
 #[derive(Debug, Default)]
@@ -209,6 +239,13 @@ pub(crate) struct Counters {
     pub(crate) stream_entries: AtomicU64,
     pub(crate) stream_gaps: AtomicU64,
     pub(crate) stream_oversized: AtomicU64,
+    pub(crate) stream_added: AtomicU64,
+    pub(crate) stream_add_errors: AtomicU64,
+    pub(crate) stream_add_dropped: AtomicU64,
+    pub(crate) stream_in_doubt: AtomicU64,
+    pub(crate) stream_found: AtomicU64,
+    pub(crate) stream_rewritten: AtomicU64,
+    pub(crate) stream_trimmed: AtomicU64,
 }
 
 impl Counters {
@@ -231,6 +268,13 @@ impl Counters {
             stream_entries: self.stream_entries.load(Ordering::Relaxed),
             stream_gaps: self.stream_gaps.load(Ordering::Relaxed),
             stream_oversized: self.stream_oversized.load(Ordering::Relaxed),
+            stream_added: self.stream_added.load(Ordering::Relaxed),
+            stream_add_errors: self.stream_add_errors.load(Ordering::Relaxed),
+            stream_add_dropped: self.stream_add_dropped.load(Ordering::Relaxed),
+            stream_in_doubt: self.stream_in_doubt.load(Ordering::Relaxed),
+            stream_found: self.stream_found.load(Ordering::Relaxed),
+            stream_rewritten: self.stream_rewritten.load(Ordering::Relaxed),
+            stream_trimmed: self.stream_trimmed.load(Ordering::Relaxed),
         }
     }
 }

@@ -16,6 +16,9 @@ use crate::state::{StateInner, lock};
 #[derive(Debug, Default)]
 pub(crate) struct Readers {
     running: Mutex<HashMap<String, Running>>,
+    /// Trim reports and entries trimmed unread of the readers stopped so far, by
+    /// stream.
+    past_gaps: Mutex<HashMap<String, (u64, u64)>>,
     /// One start at a time (so that two namespaces of one stream start one reader).
     starting: tokio::sync::Mutex<()>,
 }
@@ -23,7 +26,7 @@ pub(crate) struct Readers {
 #[derive(Debug)]
 struct Running {
     /// Dropping it stops the reader.
-    _reader: StreamReader,
+    reader: StreamReader,
     /// Namespaces reading it.
     users: usize,
 }
@@ -56,13 +59,7 @@ impl Readers {
             .transport
             .read_stream(stream, StreamStart::Latest, count, block, handler)
             .await?;
-        lock(&self.running).insert(
-            stream.to_owned(),
-            Running {
-                _reader: reader,
-                users: 1,
-            },
-        );
+        lock(&self.running).insert(stream.to_owned(), Running { reader, users: 1 });
         Ok(())
     }
 
@@ -71,10 +68,32 @@ impl Readers {
         let mut running = lock(&self.running);
         if let Some(r) = running.get_mut(stream) {
             r.users -= 1;
-            if r.users == 0 {
-                running.remove(stream);
+            if r.users == 0
+                && let Some(r) = running.remove(stream)
+            {
+                let mut past = lock(&self.past_gaps);
+                let n = past.entry(stream.to_owned()).or_insert((0, 0));
+                n.0 += r.reader.gaps();
+                n.1 += r.reader.trimmed();
             }
         }
+    }
+}
+
+impl Readers {
+    /// By stream: how many times its reader found, on (re)connecting, that the stream
+    /// had been trimmed past the last entry it read (each also logged at `warn` by the
+    /// transport), and how many entries it lost so (where Redis tells), since this
+    /// state started; streams without a gap are absent.
+    pub(crate) fn gaps(&self) -> HashMap<String, (u64, u64)> {
+        let mut gaps = lock(&self.past_gaps).clone();
+        for (stream, r) in lock(&self.running).iter() {
+            let n = gaps.entry(stream.clone()).or_insert((0, 0));
+            n.0 += r.reader.gaps();
+            n.1 += r.reader.trimmed();
+        }
+        gaps.retain(|_, n| n.0 > 0);
+        gaps
     }
 }
 

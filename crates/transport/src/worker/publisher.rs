@@ -160,6 +160,18 @@ impl Publisher {
             .await
     }
 
+    /// `n` commands already encoded (RESP) in `bytes`, written at once (one
+    /// round trip), bounded by the response timeout; their reply frames in
+    /// order, error replies included.
+    pub(crate) async fn request(
+        &self,
+        bytes: Vec<u8>,
+        n: usize,
+    ) -> Result<Vec<bytes::Bytes>, TransportError> {
+        self.run(|conn| async move { conn.request(bytes, n).await })
+            .await
+    }
+
     async fn run<T, F, Fut>(&self, request: F) -> Result<T, TransportError>
     where
         F: FnOnce(MuxConnection) -> Fut,
