@@ -8,7 +8,6 @@
 //! and are sent, in order, once it is back.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -252,10 +251,7 @@ impl PublishWorker {
             return;
         }
         let n = batch.len();
-        self.shared
-            .counters
-            .publish_dropped
-            .fetch_add(n as u64, Ordering::Relaxed);
+        self.shared.counters.publish_dropped.add(n as u64);
         warn!(messages = n, "queued PUBLISH dropped: {why}");
         for q in batch.drain(..) {
             if let Some(tx) = q.reply {
@@ -277,7 +273,7 @@ impl PublishWorker {
             .map(|q| (q.verb, q.channel.as_str(), q.payload.as_ref()));
         match self.publisher.publish(items).await {
             Ok(receivers) => {
-                counters.published.fetch_add(n, Ordering::Relaxed);
+                counters.published.add(n);
                 for (q, count) in batch.drain(..).zip(receivers) {
                     if let Some(tx) = q.reply {
                         let _ = tx.send(Ok(count));
@@ -287,7 +283,7 @@ impl PublishWorker {
             // Nothing was written: it waits for the next connection.
             Err(TransportError::NotConnected { .. }) => {}
             Err(e) => {
-                counters.publish_errors.fetch_add(n, Ordering::Relaxed);
+                counters.publish_errors.add(n);
                 if batch.iter().any(|q| q.reply.is_none()) {
                     warn!(error = %e, messages = n, "PUBLISH failed; queued messages lost");
                 }

@@ -202,7 +202,7 @@ impl StreamReaderWorker {
                 None => return,
             };
             let outage = since.elapsed();
-            Counters::incr(&self.shared.counters.reconnects);
+            (self.shared.counters).reconnected(Role::StreamReader, Some(outage));
             let after = self.last.unwrap_or_default();
             info!(stream = %self.stream, %after, outage_ms = millis(outage), "redis stream reader reconnected, resuming");
             self.shared.emit(ConnectionEvent::Connected {
