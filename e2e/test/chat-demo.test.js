@@ -3,7 +3,9 @@
 // Needs Debian's chromium (/usr/bin/chromium) and the release build of cluster-chat
 // (CLUSTER_CHAT, default ../target/release/cluster-chat). Saves a screenshot to
 // e2e/artifacts/chat-demo.png. Then the same with the sharded adapter on a private Redis
-// Cluster (e2e/artifacts/chat-demo-sharded.png).
+// Cluster (e2e/artifacts/chat-demo-sharded.png). The screenshots show each page's node
+// status panel (adapter, Redis state, server count, messages/s, from GET /status), which
+// the test checks, with GET /healthz and GET /metrics.
 "use strict";
 const { test } = require("node:test");
 const assert = require("node:assert");
@@ -89,6 +91,19 @@ async function chat(t, env, shot) {
   await b.waitForFunction((t) => [...document.querySelectorAll("#log .text")].some((e) => e.textContent === t), text, { timeout: 10_000 });
   const from = await b.evaluate((t) => [...document.querySelectorAll("#log li")].find((li) => li.querySelector(".text").textContent === t).querySelector(".from").textContent, text);
   assert.strictEqual(from, `node-${ports[0]}`);
+
+  // The status panel beside the chat, and the node's /healthz and /metrics.
+  const adapter = env.ADAPTER === "sharded" ? "sharded" : "classic";
+  await b.waitForFunction((adapter) => document.getElementById("st-adapter").textContent === adapter
+    && document.getElementById("st-redis").textContent === "connected, subscribed"
+    && document.getElementById("st-servers").textContent === "3"
+    && /^[0-9]+\.[0-9]$/.test(document.getElementById("st-rate").textContent), adapter, { timeout: 10_000 });
+  const health = await fetch(`http://127.0.0.1:${ports[1]}/healthz`);
+  assert.strictEqual(health.status, 200);
+  assert.strictEqual((await health.text()).trim(), "ok");
+  const metrics = await (await fetch(`http://127.0.0.1:${ports[1]}/metrics`)).text();
+  const published = new RegExp(`^sio_redis_messages_published_total\\{[^}]*node="node-${ports[0]}"[^}]*type="broadcast"[^}]*\\} 1$`, "m");
+  assert.match(metrics, published, "node 1 published one broadcast (the chat message)");
 
   const dir = path.join(__dirname, "..", "artifacts");
   fs.mkdirSync(dir, { recursive: true });

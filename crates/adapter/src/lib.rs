@@ -29,7 +29,9 @@ pub mod convert;
 mod engine;
 mod error;
 mod foreign_ids;
+mod health;
 mod kind;
+pub mod metrics;
 mod sharded;
 mod state;
 mod stats;
@@ -42,6 +44,7 @@ pub use config::{
 pub use engine::InitRes;
 pub use engine::ack_stream::AckStream;
 pub use error::Error;
+pub use health::Health;
 pub use kind::AdapterKind;
 pub use sharded::ShardedAdapter;
 pub use sio_redis_wire::channels::SubscriptionMode;

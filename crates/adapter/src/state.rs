@@ -160,6 +160,8 @@ pub(crate) struct StateInner {
     pub(crate) orphaned_subscriptions: Mutex<Vec<SubscriptionId>>,
     /// The streams adapter's stream readers, one per stream, shared by its namespaces.
     pub(crate) stream_readers: crate::streams::readers::Readers,
+    /// When the received count last changed, for [`RedisAdapterState::health`].
+    pub(crate) last_seen: crate::health::LastSeen,
 }
 
 impl StateInner {
@@ -215,6 +217,7 @@ impl RedisAdapterState {
     pub async fn connect(url: &str, config: impl Into<AdapterConfig>) -> Result<Self, Error> {
         let config = config.into().validate()?;
         let transport_config = TransportConfig::new(url)
+            .metric_label("adapter", config.kind().to_string())
             .build()
             .map_err(sio_redis_transport::TransportError::Config)?;
         let transport = Transport::connect(transport_config).await?;
@@ -233,9 +236,11 @@ impl RedisAdapterState {
         let config = config.into().validate()?;
         let engine = config.engine().clone();
         let request_permits = Arc::new(Semaphore::new(engine.max_concurrent_remote_requests));
+        let kind = config.kind();
+        let counters = Counters::new(kind, transport.metric_labels());
         Ok(Self {
             inner: Arc::new(StateInner {
-                kind: config.kind(),
+                kind,
                 transport,
                 foreign: ForeignIds::new(engine.max_foreign_ids),
                 config,
@@ -244,11 +249,12 @@ impl RedisAdapterState {
                 sse_handlers: Mutex::default(),
                 socket_meta: Mutex::default(),
                 remote_uid: Uid::new(),
-                counters: Counters::default(),
+                counters,
                 tasks: TaskTracker::new(),
                 request_permits,
                 orphaned_subscriptions: Mutex::default(),
                 stream_readers: Default::default(),
+                last_seen: Default::default(),
             }),
         })
     }

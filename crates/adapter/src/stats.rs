@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::kind::AdapterKind;
+
 /// A snapshot of an adapter state's counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -32,20 +34,33 @@ pub struct AdapterStats {
     pub stream_trimmed: HashMap<String, u64>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Counters {
     pub(crate) received: AtomicU64,
     pub(crate) published: AtomicU64,
     dropped: Mutex<HashMap<String, u64>>,
+    /// The labels of the dropped-message metric (the transport's and `adapter`).
+    labels: Vec<metrics::Label>,
 }
 
 impl Counters {
+    /// Counters of an adapter of kind `kind` whose metrics carry `base` too.
+    pub(crate) fn new(kind: AdapterKind, base: &[metrics::Label]) -> Counters {
+        Counters {
+            received: AtomicU64::new(0),
+            published: AtomicU64::new(0),
+            dropped: Mutex::default(),
+            labels: crate::metrics::base_labels(kind, base),
+        }
+    }
+
     /// Counts a dropped message; logs the first of each kind at `warn`, the rest at
     /// `debug`. `channel` is the Redis channel it came on.
     pub(crate) fn drop_message(&self, kind: &str, channel: &str, detail: &dyn std::fmt::Display) {
         let mut dropped = self.dropped.lock().unwrap_or_else(|e| e.into_inner());
         let n = dropped.entry(kind.to_owned()).or_insert(0);
         *n += 1;
+        crate::metrics::dropped(&self.labels, kind);
         if *n == 1 {
             tracing::warn!(kind, channel, %detail, "dropping a message (logged once per kind; see stats())");
         } else {

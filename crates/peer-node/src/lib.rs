@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value as Json, json};
 
+pub mod observe;
+
 /// Resolves on SIGTERM or SIGINT (the contract's clean stop); never, where the
 /// signal handlers cannot be installed.
 pub async fn shutdown_signal() {

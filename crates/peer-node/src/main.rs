@@ -54,6 +54,8 @@ pub(crate) struct Settings {
     /// `STREAMS_SHARDED` (streams adapter only).
     pub(crate) streams: StreamsConfig,
     pub(crate) quiet: bool,
+    /// The Prometheus recorder's handle, for `GET /metrics` (installed in `main`).
+    pub(crate) prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl Settings {
@@ -106,6 +108,7 @@ impl Settings {
             sharded_mode,
             streams,
             quiet: var("QUIET", "0") == "1",
+            prometheus: None,
         })
     }
 }
@@ -136,6 +139,18 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
         )
         .init();
+    // Before any adapter connects: they take their metric handles then.
+    let prometheus = match peer_node::observe::install_prometheus() {
+        Ok(p) => Some(p),
+        Err(e) => {
+            tracing::warn!(error = %e, "no /metrics: cannot install the Prometheus recorder");
+            None
+        }
+    };
+    let settings = Settings {
+        prometheus,
+        ..settings
+    };
     let result = match settings.adapter.as_str() {
         "none" => serve::<LocalAdapter>(SocketIo::builder(), None, settings).await,
         "pubsub" => {
@@ -199,6 +214,8 @@ async fn main() -> ExitCode {
 async fn connect(settings: &Settings, config: AdapterConfig) -> Result<RedisAdapterState, String> {
     let transport = TransportConfig::new(settings.redis_url.as_str())
         .cluster(settings.redis_cluster)
+        .metric_label("adapter", config.kind().to_string())
+        .metric_label("node", settings.node.clone())
         .build()
         .map_err(sio_redis::transport::TransportError::Config);
     let state = match transport {
@@ -265,7 +282,8 @@ async fn serve<A: Adapter + DefinedAdapter>(
         .tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-    let app = axum::Router::new().layer(layer);
+    let app =
+        peer_node::observe::routes(settings.prometheus.clone(), node.redis.clone()).layer(layer);
     println!(
         "READY {}",
         serde_json::json!({

@@ -80,6 +80,7 @@ pub struct TransportConfig {
     tls_root_ca_pem: Option<Vec<u8>>,
     tls_client_auth: Option<(Vec<u8>, Vec<u8>)>,
     built: Option<Built>,
+    pub(crate) metric_labels: Vec<metrics::Label>,
 }
 
 /// What `build()` produced: ready-to-use endpoint descriptions.
@@ -119,6 +120,7 @@ impl TransportConfig {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL,
             probe_interval: DEFAULT_PROBE_INTERVAL,
+            metric_labels: Vec::new(),
             event_capacity: DEFAULT_EVENT_CAPACITY,
             publish_buffer_bytes: DEFAULT_PUBLISH_BUFFER_BYTES,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
@@ -260,6 +262,16 @@ impl TransportConfig {
     #[must_use]
     pub fn probe_interval(mut self, interval: Duration) -> Self {
         self.probe_interval = interval;
+        self
+    }
+
+    /// Adds the label `key = value` to every metric of the transport (see
+    /// [`crate::metrics`]; e.g. the adapter adds `adapter = classic`). Default: none.
+    /// Labels are fixed when the transport connects.
+    #[must_use]
+    pub fn metric_label(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.metric_labels
+            .push(metrics::Label::new(key, value.into()));
         self
     }
 

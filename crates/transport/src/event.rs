@@ -1,10 +1,12 @@
 //! Connection-state events and counters.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use ::metrics::Label;
+
 use crate::message::SubscriptionId;
+use crate::metrics::{self, Count, RoleSet};
 use crate::stream::StreamId;
 
 /// Which of the transport's connections an event or error is about.
@@ -226,55 +228,110 @@ pub struct TransportStats {
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) published: AtomicU64,
-    pub(crate) received: AtomicU64,
-    pub(crate) reconnects: AtomicU64,
-    pub(crate) resubscriptions: AtomicU64,
-    pub(crate) publish_errors: AtomicU64,
-    pub(crate) publish_dropped: AtomicU64,
-    pub(crate) oversized_dropped: AtomicU64,
-    pub(crate) probes: AtomicU64,
-    pub(crate) probe_failures: AtomicU64,
-    pub(crate) redirects: AtomicU64,
-    pub(crate) stream_entries: AtomicU64,
-    pub(crate) stream_gaps: AtomicU64,
-    pub(crate) stream_oversized: AtomicU64,
-    pub(crate) stream_added: AtomicU64,
-    pub(crate) stream_add_errors: AtomicU64,
-    pub(crate) stream_add_dropped: AtomicU64,
-    pub(crate) stream_in_doubt: AtomicU64,
-    pub(crate) stream_found: AtomicU64,
-    pub(crate) stream_rewritten: AtomicU64,
-    pub(crate) stream_trimmed: AtomicU64,
+    pub(crate) published: Count,
+    pub(crate) received: Count,
+    pub(crate) reconnects: Count,
+    pub(crate) resubscriptions: Count,
+    pub(crate) publish_errors: Count,
+    pub(crate) publish_dropped: Count,
+    pub(crate) oversized_dropped: Count,
+    pub(crate) probes: Count,
+    pub(crate) probe_failures: Count,
+    pub(crate) redirects: Count,
+    pub(crate) stream_entries: Count,
+    pub(crate) stream_gaps: Count,
+    pub(crate) stream_oversized: Count,
+    pub(crate) stream_added: Count,
+    pub(crate) stream_add_errors: Count,
+    pub(crate) stream_add_dropped: Count,
+    pub(crate) stream_in_doubt: Count,
+    pub(crate) stream_found: Count,
+    pub(crate) stream_rewritten: Count,
+    pub(crate) stream_trimmed: Count,
+    /// The role-labelled metrics (`None`: [`Counters::default`], no metrics).
+    roles: Option<RoleSet>,
 }
 
 impl Counters {
-    pub(crate) fn incr(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+    /// Counters whose metrics carry `labels` (see [`crate::metrics`]), registered with
+    /// the recorder installed now.
+    pub(crate) fn new(labels: &[Label]) -> Counters {
+        use crate::metrics::names as n;
+        let c = |name| metrics::count(name, labels);
+        Counters {
+            published: c(n::PUBLISHED),
+            received: c(n::RECEIVED),
+            reconnects: Count::default(),
+            resubscriptions: c(n::RESUBSCRIPTIONS),
+            publish_errors: c(n::PUBLISH_ERRORS),
+            publish_dropped: c(n::PUBLISH_DROPPED),
+            oversized_dropped: c(n::OVERSIZED_DROPPED),
+            probes: c(n::PROBES),
+            probe_failures: c(n::PROBE_FAILURES),
+            redirects: c(n::REDIRECTS),
+            stream_entries: c(n::STREAM_ENTRIES),
+            stream_gaps: c(n::STREAM_GAPS),
+            stream_oversized: c(n::STREAM_OVERSIZED),
+            stream_added: c(n::STREAM_ADDED),
+            stream_add_errors: c(n::STREAM_ADD_ERRORS),
+            stream_add_dropped: c(n::STREAM_ADD_DROPPED),
+            stream_in_doubt: c(n::STREAM_IN_DOUBT),
+            stream_found: c(n::STREAM_FOUND),
+            stream_rewritten: c(n::STREAM_REWRITTEN),
+            stream_trimmed: c(n::STREAM_TRIMMED),
+            roles: Some(RoleSet::new(labels)),
+        }
+    }
+
+    pub(crate) fn incr(counter: &Count) {
+        counter.add(1);
+    }
+
+    /// Counts a re-established connection of `role`, and its outage when measured.
+    pub(crate) fn reconnected(&self, role: Role, outage: Option<Duration>) {
+        self.reconnects.add(1);
+        if let Some(r) = &self.roles {
+            r.get(role).reconnects.increment(1);
+        }
+        if let Some(outage) = outage {
+            metrics::record_outage(self.roles.as_ref(), role, outage);
+        }
+    }
+
+    /// The `connected` gauge of `role`, if metrics are on.
+    pub(crate) fn connected_gauge(&self, role: Role) -> Option<::metrics::Gauge> {
+        self.roles.as_ref().map(|r| r.get(role).connected.clone())
+    }
+
+    /// Sets the `connected` gauge of `role`.
+    pub(crate) fn set_connected(&self, role: Role, up: bool) {
+        if let Some(r) = &self.roles {
+            r.get(role).connected.set(if up { 1.0 } else { 0.0 });
+        }
     }
 
     pub(crate) fn snapshot(&self) -> TransportStats {
         TransportStats {
-            published: self.published.load(Ordering::Relaxed),
-            received: self.received.load(Ordering::Relaxed),
-            reconnects: self.reconnects.load(Ordering::Relaxed),
-            resubscriptions: self.resubscriptions.load(Ordering::Relaxed),
-            publish_errors: self.publish_errors.load(Ordering::Relaxed),
-            publish_dropped: self.publish_dropped.load(Ordering::Relaxed),
-            oversized_dropped: self.oversized_dropped.load(Ordering::Relaxed),
-            probes: self.probes.load(Ordering::Relaxed),
-            probe_failures: self.probe_failures.load(Ordering::Relaxed),
-            redirects: self.redirects.load(Ordering::Relaxed),
-            stream_entries: self.stream_entries.load(Ordering::Relaxed),
-            stream_gaps: self.stream_gaps.load(Ordering::Relaxed),
-            stream_oversized: self.stream_oversized.load(Ordering::Relaxed),
-            stream_added: self.stream_added.load(Ordering::Relaxed),
-            stream_add_errors: self.stream_add_errors.load(Ordering::Relaxed),
-            stream_add_dropped: self.stream_add_dropped.load(Ordering::Relaxed),
-            stream_in_doubt: self.stream_in_doubt.load(Ordering::Relaxed),
-            stream_found: self.stream_found.load(Ordering::Relaxed),
-            stream_rewritten: self.stream_rewritten.load(Ordering::Relaxed),
-            stream_trimmed: self.stream_trimmed.load(Ordering::Relaxed),
+            published: self.published.get(),
+            received: self.received.get(),
+            reconnects: self.reconnects.get(),
+            resubscriptions: self.resubscriptions.get(),
+            publish_errors: self.publish_errors.get(),
+            publish_dropped: self.publish_dropped.get(),
+            oversized_dropped: self.oversized_dropped.get(),
+            probes: self.probes.get(),
+            probe_failures: self.probe_failures.get(),
+            redirects: self.redirects.get(),
+            stream_entries: self.stream_entries.get(),
+            stream_gaps: self.stream_gaps.get(),
+            stream_oversized: self.stream_oversized.get(),
+            stream_added: self.stream_added.get(),
+            stream_add_errors: self.stream_add_errors.get(),
+            stream_add_dropped: self.stream_add_dropped.get(),
+            stream_in_doubt: self.stream_in_doubt.get(),
+            stream_found: self.stream_found.get(),
+            stream_rewritten: self.stream_rewritten.get(),
+            stream_trimmed: self.stream_trimmed.get(),
         }
     }
 }

@@ -134,6 +134,7 @@ mod event;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod message;
+pub mod metrics;
 mod pubsub;
 mod resp;
 mod shared;

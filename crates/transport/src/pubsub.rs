@@ -75,6 +75,8 @@ struct Inner {
     /// What stream readers need: how to connect, where (the publisher's
     /// endpoint; on a cluster the router), the back-off, the entry bound.
     readers: ReaderSettings,
+    /// [`TransportConfig::metric_label`]s.
+    metric_labels: Vec<metrics::Label>,
 }
 
 /// How stream readers connect.
@@ -128,13 +130,16 @@ impl Transport {
             .endpoint()
             .map_err(connect_error(Role::Subscriber))?;
 
-        let shared = Arc::new(Shared::new(config.event_capacity));
+        let shared = Arc::new(Shared::new(config.event_capacity, &config.metric_labels));
         let dial = Arc::new(Dial::new(
             config.tls_certificates(),
             config.connect_timeout,
             config.max_message_bytes,
         ));
         let publisher = Arc::new(Publisher::new(config.response_timeout, dial.clone()));
+        if let Some(g) = shared.counters.connected_gauge(Role::Publisher) {
+            let _ = publisher.connected.set(g);
+        }
         // A cluster endpoint goes to the next node at each attempt: each is tried once.
         let mut attempt = Ok(());
         for _ in 0..pub_endpoint.candidates() {
@@ -350,6 +355,7 @@ impl Transport {
                 publish_only: config.publish_only,
                 counter,
                 readers,
+                metric_labels: config.metric_labels.clone(),
             }),
         })
     }
@@ -1070,6 +1076,13 @@ impl Transport {
     /// [`ConnectionEvent`] for the buffering rules).
     pub fn events(&self) -> broadcast::Receiver<ConnectionEvent> {
         self.inner.shared.events()
+    }
+
+    /// The labels every metric of this transport carries
+    /// ([`TransportConfig::metric_label`]), for the metrics of layers above it (the
+    /// adapter's carry them too).
+    pub fn metric_labels(&self) -> &[metrics::Label] {
+        &self.inner.metric_labels
     }
 
     /// A snapshot of the counters.

@@ -28,11 +28,17 @@ pub(crate) struct Shared {
     /// publisher checks its own at once, as it most likely goes to the same
     /// server.
     pub(crate) lost: Notify,
+    /// Whether [`Shared::set_subscriber_up`] sets the subscriber's `connected` gauge
+    /// (the transport's own state, not a cluster shard subscriber's).
+    subscriber_gauge: bool,
 }
 
 impl Shared {
-    pub(crate) fn new(event_capacity: usize) -> Shared {
-        Shared::with_counters(event_capacity, Arc::default())
+    /// The transport's own state; its metrics carry `labels`.
+    pub(crate) fn new(event_capacity: usize, labels: &[metrics::Label]) -> Shared {
+        let mut shared = Shared::with_counters(event_capacity, Arc::new(Counters::new(labels)));
+        shared.subscriber_gauge = true;
+        shared
     }
 
     /// A state of its own (events, subscriber state) that counts into
@@ -46,6 +52,7 @@ impl Shared {
             subscriber_gave_up: AtomicU32::new(0),
             reconnected: Notify::new(),
             lost: Notify::new(),
+            subscriber_gauge: false,
         }
     }
 
@@ -60,6 +67,9 @@ impl Shared {
     }
 
     pub(crate) fn set_subscriber_up(&self, up: bool) {
+        if self.subscriber_gauge {
+            self.counters.set_connected(crate::Role::Subscriber, up);
+        }
         self.subscriber_up
             .send_if_modified(|was| std::mem::replace(was, up) != up);
     }

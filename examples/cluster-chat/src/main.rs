@@ -11,6 +11,11 @@
 //! `redis-server` on a free port when one is installed; a comma-separated seed list for a
 //! Redis Cluster), `PORTS` (default `3000,3001,3002`), `ADAPTER` (`pubsub`, the classic
 //! adapter, by default; `sharded` for the sharded adapter, Redis 7 or a Redis Cluster).
+//!
+//! Each node also serves `GET /metrics` (Prometheus text: the one recorder of the process,
+//! so every node's series, told apart by their `node` label), `GET /healthz` (200 while
+//! its adapter is connected and subscribed, 503 with the reason otherwise) and
+//! `GET /status` (JSON, shown by the page's status panel).
 
 use std::net::TcpStream;
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -20,6 +25,7 @@ use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use serde_json::json;
+use sio_redis::transport::{Transport, TransportConfig};
 use sio_redis::{
     AdapterConfig, ClassicAdapter, ClassicConfig, RedisAdapterState, ShardedAdapter, ShardedConfig,
 };
@@ -61,12 +67,33 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Before the adapters connect: they take their metric handles then.
+    let prometheus = match peer_node::observe::install_prometheus() {
+        Ok(p) => Some(p),
+        Err(e) => {
+            eprintln!("cluster-chat: no /metrics ({e})");
+            None
+        }
+    };
     let mut nodes = Vec::new();
     for port in ports {
+        let prometheus = prometheus.clone();
         let started = if adapter == "sharded" {
-            start_node::<ShardedAdapter<Emitter>>(&url, ShardedConfig::default().into(), port).await
+            start_node::<ShardedAdapter<Emitter>>(
+                &url,
+                ShardedConfig::default().into(),
+                port,
+                prometheus,
+            )
+            .await
         } else {
-            start_node::<ClassicAdapter<Emitter>>(&url, ClassicConfig::default().into(), port).await
+            start_node::<ClassicAdapter<Emitter>>(
+                &url,
+                ClassicConfig::default().into(),
+                port,
+                prometheus,
+            )
+            .await
         };
         match started {
             Ok(handle) => nodes.push(handle),
@@ -137,21 +164,29 @@ impl Drop for PrivateRedis {
     }
 }
 
-/// One chat node on `port` with adapter `A` (made from `config`).
+/// One chat node on `port` with adapter `A` (made from `config`); its metrics carry
+/// `node = node-<port>`.
 async fn start_node<A>(
     url: &str,
     config: AdapterConfig,
     port: u16,
+    prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
 ) -> Result<tokio::task::JoinHandle<()>, String>
 where
     A: Adapter<State = RedisAdapterState> + socketioxide_core::adapter::DefinedAdapter,
     A::InitRes: std::future::IntoFuture<Output = Result<(), sio_redis::Error>>,
 {
     let node = format!("node-{port}");
-    let state = RedisAdapterState::connect(url, config)
+    let transport = TransportConfig::new(url)
+        .metric_label("adapter", config.kind().to_string())
+        .metric_label("node", node.clone());
+    let transport = Transport::connect(transport)
         .await
         .map_err(|e| e.to_string())?;
-    let (layer, io) = SocketIo::builder().with_adapter::<A>(state).build_layer();
+    let state = RedisAdapterState::new(transport, config).map_err(|e| e.to_string())?;
+    let (layer, io) = SocketIo::builder()
+        .with_adapter::<A>(state.clone())
+        .build_layer();
     let name = node.clone();
     io.ns("/", async move |socket: SocketRef<A>| {
         socket.join(socket.id.to_string());
@@ -171,7 +206,7 @@ where
     })
     .await
     .map_err(|e| e.to_string())?;
-    let app = axum::Router::new()
+    let app = peer_node::observe::routes(prometheus, Some(state))
         .route("/", get(|| async { Html(PAGE) }))
         .route(
             "/socket.io.min.js",

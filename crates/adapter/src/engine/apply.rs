@@ -17,6 +17,7 @@ use socketioxide_core::{Sid, Value as SioValue};
 use super::opts::{remote_ack_timeout, sio_opts};
 use super::{Codec, Engine, PublishMode, Reply};
 use crate::convert;
+use crate::metrics::MessageType;
 use crate::state::{ServerSideAck, ServerSideEvent, lock};
 
 impl<E: SocketEmitter, C: Codec> Engine<E, C> {
@@ -150,13 +151,14 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
         let this = self.clone();
         self.spawn_request(&msg.channel, what, async move {
             let reply = make(&this);
+            let t = MessageType::of_reply(&reply);
             let Some(p) = this
                 .codec
                 .encode_reply(requester.as_deref(), request_id, reply)
             else {
                 return;
             };
-            if let Err(e) = this.send(p, PublishMode::Awaited).await {
+            if let Err(e) = this.send(p, PublishMode::Awaited, t).await {
                 tracing::warn!(error = %e, "cannot publish a response");
             }
         });
@@ -197,7 +199,8 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
                     let engine = this.clone();
                     let channel = p.channel.clone();
                     this.spawn_request(&channel, "serverSideEmit acknowledgement", async move {
-                        if let Err(e) = engine.send(p, PublishMode::Awaited).await {
+                        let t = MessageType::ServerSideEmitResponse;
+                        if let Err(e) = engine.send(p, PublishMode::Awaited, t).await {
                             tracing::warn!(error = %e, "cannot publish a serverSideEmit acknowledgement");
                         }
                     });
@@ -258,7 +261,8 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
             let Some(count) = reply(Reply::ClientCount(u64::from(count))) else {
                 return;
             };
-            if let Err(e) = this.send(count, PublishMode::Awaited).await {
+            let t = MessageType::BroadcastClientCount;
+            if let Err(e) = this.send(count, PublishMode::Awaited, t).await {
                 return tracing::warn!(error = %e, "cannot publish a broadcast client count");
             }
             let mut acks = Box::pin(acks);
@@ -274,7 +278,8 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
                 let Some(p) = reply(Reply::Ack(packet)) else {
                     continue;
                 };
-                if let Err(e) = this.send(p, PublishMode::Awaited).await {
+                let t = MessageType::BroadcastAck;
+                if let Err(e) = this.send(p, PublishMode::Awaited, t).await {
                     tracing::warn!(error = %e, "cannot publish a broadcast acknowledgement");
                 }
             }

@@ -42,6 +42,7 @@ pub(crate) use core_adapter::core_adapter;
 pub(crate) use message::{Outgoing, Reply};
 
 use crate::error::Error;
+use crate::metrics::MessageType;
 use crate::state::{BoxFuture, NamespaceOps, RedisAdapterState, lock};
 use pending::Pending;
 
@@ -60,6 +61,8 @@ pub(crate) struct Engine<E, C: Codec> {
     /// The handler of the namespace's subscriptions (set at initialisation), for the
     /// ones a codec adds later (the sharded codec's room channels).
     pub(crate) handler: std::sync::OnceLock<MessageHandler>,
+    /// The namespace's metric handles.
+    pub(crate) metrics: crate::metrics::NamespaceMetrics,
 }
 
 impl<E, C: Codec> std::fmt::Debug for Engine<E, C> {
@@ -135,15 +138,21 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
     pub(crate) fn new(state: &RedisAdapterState, local: CoreLocalAdapter<E>) -> Self {
         let nsp = local.path().to_string();
         let uid = C::new_uid();
+        let metrics = crate::metrics::NamespaceMetrics::new(
+            state.inner.kind,
+            &nsp,
+            state.inner.transport.metric_labels(),
+        );
         Self {
             codec: C::new(state, &nsp, &uid),
             local,
             state: state.clone(),
             uid,
             nsp,
-            pending: Pending::default(),
+            pending: Pending::with_gauge(metrics.pending.clone()),
             subscription: Mutex::new(None),
             handler: std::sync::OnceLock::new(),
+            metrics,
         }
     }
 
@@ -166,7 +175,7 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
             let weak = Arc::downgrade(&self);
             let handler: MessageHandler = Arc::new(move |msg| {
                 if let Some(engine) = weak.upgrade() {
-                    engine.count_received();
+                    engine.count_received(msg.payload.len());
                     C::on_message(&engine, msg);
                 }
             });
@@ -202,8 +211,17 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
         Ok(())
     }
 
-    /// Sends `p` through the codec and counts it.
-    pub(crate) async fn send(&self, p: Publication, mode: PublishMode) -> Result<(), Error> {
+    /// Sends `p`, a message of type `t`, through the codec and counts it.
+    pub(crate) async fn send(
+        &self,
+        p: Publication,
+        mode: PublishMode,
+        t: MessageType,
+    ) -> Result<(), Error> {
+        let bytes = p.payload.len()
+            + p.entry
+                .as_ref()
+                .map_or(0, |e| e.fields.iter().map(|(k, v)| k.len() + v.len()).sum());
         self.codec
             .publish(&self.state.inner.transport, p, mode)
             .await?;
@@ -212,16 +230,20 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
             .counters
             .published
             .fetch_add(1, Ordering::Relaxed);
+        self.metrics.published(t, bytes);
         Ok(())
     }
 
     /// Encodes `msg` of this server and sends it, awaited.
     pub(crate) async fn publish(&self, msg: Outgoing) -> Result<(), Error> {
+        let t = MessageType::of_outgoing(&msg);
         let p = self.codec.encode(&self.uid, msg);
-        self.send(p, PublishMode::Awaited).await
+        self.send(p, PublishMode::Awaited, t).await
     }
 
-    pub(crate) fn count_received(&self) {
+    /// Counts a received message of `bytes` bytes.
+    pub(crate) fn count_received(&self, bytes: usize) {
+        self.metrics.received(bytes);
         self.state
             .inner
             .counters

@@ -24,6 +24,7 @@ use super::request::Replies;
 use super::{Codec, Engine, Outgoing, PublishMode, Reply};
 use crate::convert;
 use crate::error::Error;
+use crate::metrics::MessageType;
 use crate::state::{AckResult, BoxFuture, NamespaceOps, SocketInfo};
 
 fn adapter_err(e: Error) -> BroadcastError {
@@ -37,6 +38,7 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
     /// [`Error::Transport`].
     pub(crate) async fn server_count(&self) -> Result<u16, Error> {
         let n = self.codec.server_count(&self.state.inner.transport).await?;
+        self.metrics.servers.set(n as f64);
         Ok(u16::try_from(n).unwrap_or(u16::MAX))
     }
 
@@ -86,7 +88,9 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
         } else {
             PublishMode::Queued
         };
-        self.send(p, mode).await.map_err(adapter_err)?;
+        self.send(p, mode, MessageType::Broadcast)
+            .await
+            .map_err(adapter_err)?;
         local.map_err(BroadcastError::from)
     }
 
@@ -110,6 +114,7 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
             return Ok(AckStream::new(local, Arc::default(), 0, 0, timeout, None));
         };
         let request_id = C::new_request_id();
+        let ack_request_id = request_id.clone();
         let inbox = Arc::new(AckInbox::default());
         let guard = self
             .pending
@@ -127,9 +132,12 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
         let (published, numsub) =
             tokio::join!(self.publish(request), self.codec.server_count(transport));
         published?;
-        let expected = usize::try_from(numsub?)
+        let numsub = numsub?;
+        self.metrics.servers.set(numsub as f64);
+        let expected = usize::try_from(numsub)
             .unwrap_or(usize::MAX)
             .saturating_sub(1);
+        tracing::debug!(nsp = %self.nsp, request_id = %ack_request_id, expected, "broadcast with ack published");
         let local = if single_remote {
             self.local
                 .broadcast_with_ack(packet, SioOpts::default(), Some(timeout))
@@ -420,7 +428,7 @@ impl<E: SocketEmitter, C: Codec> NamespaceOps for Engine<E, C> {
     }
 
     fn on_stream_entry(&self, entry: sio_redis_transport::StreamEntry) {
-        self.count_received();
+        self.count_received(entry.fields.iter().map(|(k, v)| k.len() + v.len()).sum());
         C::on_stream_entry(self, entry);
     }
 }

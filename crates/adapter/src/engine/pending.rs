@@ -41,9 +41,19 @@ pub(crate) enum Waiter {
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
     map: Arc<Mutex<HashMap<String, Waiter>>>,
+    /// The `sio_redis_requests_pending` gauge of the namespace.
+    gauge: Option<metrics::Gauge>,
 }
 
 impl Pending {
+    /// An empty table that keeps `gauge` at its number of entries.
+    pub(crate) fn with_gauge(gauge: metrics::Gauge) -> Pending {
+        Pending {
+            map: Arc::default(),
+            gauge: Some(gauge),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Waiter>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -51,9 +61,13 @@ impl Pending {
     /// Registers `waiter` under `request_id`; the entry lives as long as the guard.
     pub(crate) fn register(&self, request_id: String, waiter: Waiter) -> PendingGuard {
         self.lock().insert(request_id.clone(), waiter);
+        if let Some(g) = &self.gauge {
+            g.increment(1.0);
+        }
         PendingGuard {
             map: self.map.clone(),
             request_id,
+            gauge: self.gauge.clone(),
         }
     }
 
@@ -110,6 +124,7 @@ impl Pending {
 pub(crate) struct PendingGuard {
     map: Arc<Mutex<HashMap<String, Waiter>>>,
     request_id: String,
+    gauge: Option<metrics::Gauge>,
 }
 
 impl Drop for PendingGuard {
@@ -118,6 +133,9 @@ impl Drop for PendingGuard {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.request_id);
+        if let Some(g) = &self.gauge {
+            g.decrement(1.0);
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 use socketioxide_core::adapter::SocketEmitter;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::pending::{Delivery, Waiter};
 use super::{Codec, Engine, Outgoing, Reply};
@@ -17,16 +18,40 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
     /// server ([`Codec::server_count`] less this one), up to `requestsTimeout`. `name` is
     /// Node's name of the request, for [`Error::Timeout`]. With no other server, returns
     /// no replies at once without publishing.
+    ///
+    /// Traced as the span `sio_redis.request` (fields `request`: the name, `nsp`,
+    /// `request_id`, `expected` and `answered` server counts); its duration and timeout
+    /// are recorded in [`crate::metrics`].
     pub(super) async fn request(
         &self,
         name: &'static str,
         make: impl FnOnce(String) -> Outgoing,
+    ) -> Replies {
+        let span = tracing::info_span!(
+            "sio_redis.request",
+            request = name,
+            nsp = %self.nsp,
+            request_id = tracing::field::Empty,
+            expected = tracing::field::Empty,
+            answered = tracing::field::Empty,
+        );
+        self.request_in(name, make, &span)
+            .instrument(span.clone())
+            .await
+    }
+
+    async fn request_in(
+        &self,
+        name: &'static str,
+        make: impl FnOnce(String) -> Outgoing,
+        span: &tracing::Span,
     ) -> Replies {
         let numsub = self
             .codec
             .server_count(&self.state.inner.transport)
             .await
             .map_err(|e| (e.into(), Vec::new()))?;
+        self.metrics.servers.set(numsub as f64);
         let expected = usize::try_from(numsub)
             .unwrap_or(usize::MAX)
             .saturating_sub(1);
@@ -34,6 +59,8 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
             return Ok(Vec::new());
         }
         let request_id = C::new_request_id();
+        span.record("request_id", request_id.as_str());
+        span.record("expected", expected);
         let (tx, mut rx) = mpsc::channel(expected.min(1 << 16));
         let _guard = self
             .pending
@@ -41,7 +68,8 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
         self.publish(make(request_id))
             .await
             .map_err(|e| (e, Vec::new()))?;
-        let deadline = tokio::time::Instant::now() + self.state.inner.engine.requests_timeout;
+        let started = tokio::time::Instant::now();
+        let deadline = started + self.state.inner.engine.requests_timeout;
         // `expected` comes from Redis (NUMSUB): room grows with the answers, not
         // with what the reply claims.
         let mut responses = Vec::with_capacity(expected.min(64));
@@ -49,6 +77,9 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(r)) => responses.push(r),
                 Ok(None) | Err(_) => {
+                    span.record("answered", responses.len());
+                    self.metrics.request_done(name, started.elapsed(), true);
+                    tracing::debug!(answered = responses.len(), expected, "request timed out");
                     let err = Error::Timeout {
                         request: name,
                         received: responses.len(),
@@ -58,6 +89,8 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
                 }
             }
         }
+        span.record("answered", responses.len());
+        self.metrics.request_done(name, started.elapsed(), false);
         Ok(responses)
     }
 

@@ -63,6 +63,16 @@ impl Readers {
         Ok(())
     }
 
+    /// The streams whose reader stopped by itself (gave up reconnecting), for
+    /// [`RedisAdapterState::health`](crate::RedisAdapterState::health).
+    pub(crate) fn stopped(&self) -> Vec<String> {
+        lock(&self.running)
+            .iter()
+            .filter(|(_, r)| r.reader.is_finished())
+            .map(|(s, _)| s.clone())
+            .collect()
+    }
+
     /// One namespace fewer reads `stream`; the last one stops its reader.
     pub(crate) fn detach(&self, stream: &str) {
         let mut running = lock(&self.running);

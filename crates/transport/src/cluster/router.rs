@@ -893,11 +893,7 @@ impl Router {
     }
 
     fn count_error(&self, e: &TransportError) {
-        let errors = self
-            .shared
-            .counters
-            .publish_errors
-            .fetch_add(1, Ordering::Relaxed);
+        let errors = self.shared.counters.publish_errors.add(1);
         if errors == 0 {
             warn!(error = %e, "SPUBLISH failed; message lost (logged once; counted in TransportStats::publish_errors)");
         } else {

@@ -8,7 +8,6 @@
 //! and are sent, in order, once it is back.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -159,10 +158,7 @@ impl PublishWorker {
             return;
         }
         let n = batch.len();
-        self.shared
-            .counters
-            .publish_dropped
-            .fetch_add(n as u64, Ordering::Relaxed);
+        self.shared.counters.publish_dropped.add(n as u64);
         warn!(messages = n, "queued PUBLISH dropped: {why}");
         for q in batch.drain(..) {
             if let Some(tx) = q.item.reply {
@@ -188,7 +184,7 @@ impl PublishWorker {
         });
         match self.publisher.publish(items).await {
             Ok(receivers) => {
-                counters.published.fetch_add(n, Ordering::Relaxed);
+                counters.published.add(n);
                 for (q, count) in batch.drain(..).zip(receivers) {
                     if let Some(tx) = q.item.reply {
                         let _ = tx.send(Ok(count));
@@ -198,7 +194,7 @@ impl PublishWorker {
             // Nothing was written: it waits for the next connection.
             Err(TransportError::NotConnected { .. }) => {}
             Err(e) => {
-                counters.publish_errors.fetch_add(n, Ordering::Relaxed);
+                counters.publish_errors.add(n);
                 if batch.iter().any(|q| q.item.reply.is_none()) {
                     warn!(error = %e, messages = n, "PUBLISH failed; queued messages lost");
                 }

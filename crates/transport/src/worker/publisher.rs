@@ -22,7 +22,7 @@ use crate::config::Endpoint;
 use crate::conn::mux::{MuxConnection, Verb};
 use crate::conn::{Dial, RespConnection};
 use crate::error::{ErrorClass, TransportError, breaks_connection, classify};
-use crate::event::{ConnectionEvent, Counters, Role};
+use crate::event::{ConnectionEvent, Role};
 use crate::shared::{Shared, millis};
 
 enum State {
@@ -51,6 +51,9 @@ pub(crate) struct Publisher {
     response_timeout: Duration,
     /// How connections are made (TLS, timeouts, limits).
     dial: Arc<Dial>,
+    /// The `connected` gauge of the publisher role, set by the transport (not on the
+    /// command connection of the server counts).
+    pub(crate) connected: std::sync::OnceLock<metrics::Gauge>,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -75,6 +78,7 @@ impl Publisher {
             last_error: Mutex::new(String::new()),
             response_timeout,
             dial,
+            connected: std::sync::OnceLock::new(),
         }
     }
 
@@ -84,6 +88,13 @@ impl Publisher {
 
     fn set(&self, state: State) {
         let settled = !matches!(state, State::Down);
+        if let Some(g) = self.connected.get() {
+            g.set(if matches!(state, State::Up { .. }) {
+                1.0
+            } else {
+                0.0
+            });
+        }
         *self.lock() = state;
         self.settled.send_replace(settled);
     }
@@ -311,7 +322,7 @@ impl PublisherWorker {
             match self.reconnect(generation).await {
                 Some(conn) => {
                     self.publisher.set(State::Up { conn, generation });
-                    Counters::incr(&self.shared.counters.reconnects);
+                    (self.shared.counters).reconnected(Role::Publisher, None);
                     self.shared.reconnected.notify_waiters();
                     info!("redis publisher connection re-established");
                     self.shared.emit(ConnectionEvent::Connected {

@@ -219,7 +219,7 @@ impl StreamReaderWorker {
                 None => return,
             };
             let outage = since.elapsed();
-            Counters::incr(&self.shared.counters.reconnects);
+            (self.shared.counters).reconnected(Role::StreamReader, Some(outage));
             let after = self.last.unwrap_or_default();
             info!(stream = %self.stream, %after, outage_ms = millis(outage), "redis stream reader reconnected, resuming");
             self.shared.emit(ConnectionEvent::Connected {
@@ -354,7 +354,7 @@ impl StreamReaderWorker {
                 {
                     self.reported_gap = first;
                     Counters::incr(&self.shared.counters.stream_gaps);
-                    Counters::incr(&self.gaps);
+                    self.gaps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     // Entries before the first one still there: added minus
                     // length (XDEL'd ones count too); those past our position
                     // were never read.
@@ -366,10 +366,7 @@ impl StreamReaderWorker {
                         .map(|(gone, at)| gone.saturating_sub(at));
                     self.position = gone;
                     if let Some(lost) = lost {
-                        self.shared
-                            .counters
-                            .stream_trimmed
-                            .fetch_add(lost, std::sync::atomic::Ordering::Relaxed);
+                        self.shared.counters.stream_trimmed.add(lost);
                         self.trimmed
                             .fetch_add(lost, std::sync::atomic::Ordering::Relaxed);
                         warn!(stream = %self.stream, %last, %first, lost, "stream trimmed past the last entry read: entries lost unread");

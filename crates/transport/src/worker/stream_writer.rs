@@ -28,7 +28,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -221,9 +220,7 @@ impl StreamWriterWorker {
             return;
         }
         let counters = &self.shared.counters;
-        counters
-            .stream_add_dropped
-            .fetch_add(all.len() as u64, Ordering::Relaxed);
+        counters.stream_add_dropped.add(all.len() as u64);
         warn!(entries = all.len(), error = %e, "queued XADDs dropped");
         for q in all {
             q.item.answer(Err(copy_error(e)));
@@ -239,7 +236,7 @@ impl StreamWriterWorker {
         self.shared
             .counters
             .stream_add_dropped
-            .fetch_add(old.len() as u64, Ordering::Relaxed);
+            .add(old.len() as u64);
         let ms = millis(self.max_age);
         warn!(
             entries = old.len(),
@@ -317,10 +314,7 @@ impl StreamWriterWorker {
 
     /// Moves the first `n` entries of the batch to the entries in doubt.
     fn in_doubt(&self, w: &mut Writer, n: usize, e: &TransportError) {
-        self.shared
-            .counters
-            .stream_in_doubt
-            .fetch_add(n as u64, Ordering::Relaxed);
+        self.shared.counters.stream_in_doubt.add(n as u64);
         warn!(entries = n, error = %e, "XADD reply lost: checking the stream for these entries before writing them again");
         w.doubt.extend(w.batch.drain(..n));
     }
@@ -341,10 +335,7 @@ impl StreamWriterWorker {
             {
                 Some(id) => {
                     last.insert(q.item.stream.clone(), id);
-                    self.shared
-                        .counters
-                        .stream_added
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.shared.counters.stream_added.add(1);
                     q.item.answer(Ok(id));
                 }
                 None => self.refused(
@@ -367,10 +358,7 @@ impl StreamWriterWorker {
     /// An `XADD` Redis refused (`WRONGTYPE`, `NOPERM`, `OOM`…): answered and
     /// counted, not written again.
     fn refused(&self, q: Queued<Xadd>, e: RedisError) {
-        self.shared
-            .counters
-            .stream_add_errors
-            .fetch_add(1, Ordering::Relaxed);
+        self.shared.counters.stream_add_errors.add(1);
         warn!(stream = %q.item.stream, error = %e, "XADD refused");
         q.item.answer(Err(TransportError::Redis(e)));
     }
@@ -402,9 +390,9 @@ impl StreamWriterWorker {
             let i = seen.entry(q.item.stream.clone()).or_insert(0);
             let ids = &found[&q.item.stream];
             if let Some(&id) = ids.get(*i) {
-                counters.stream_found.fetch_add(1, Ordering::Relaxed);
+                counters.stream_found.add(1);
                 w.last.insert(q.item.stream.clone(), id);
-                counters.stream_added.fetch_add(1, Ordering::Relaxed);
+                counters.stream_added.add(1);
                 q.item.answer(Ok(id));
             } else {
                 again.push(q);
@@ -418,9 +406,7 @@ impl StreamWriterWorker {
                 "XADDs in doubt checked"
             );
         }
-        counters
-            .stream_rewritten
-            .fetch_add(again.len() as u64, Ordering::Relaxed);
+        counters.stream_rewritten.add(again.len() as u64);
         again.append(&mut w.batch);
         w.batch = again;
         Ok(())

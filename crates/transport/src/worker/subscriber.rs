@@ -436,10 +436,7 @@ impl SubscriberWorker {
 
     /// Messages received so far (probes not counted).
     fn received(&self) -> u64 {
-        self.shared
-            .counters
-            .received
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.shared.counters.received.get()
     }
 
     /// Subscribes the probe channel on a new connection. `Err` means the
@@ -874,7 +871,7 @@ impl SubscriberWorker {
         self.shared.set_subscriber_up(true);
         let first = std::mem::replace(&mut self.first_connection, false);
         if !first {
-            Counters::incr(&self.shared.counters.reconnects);
+            (self.shared.counters).reconnected(Role::Subscriber, Some(outage));
             Counters::incr(&self.shared.counters.resubscriptions);
             self.shared.emit(ConnectionEvent::Connected {
                 role: Role::Subscriber,
