@@ -147,9 +147,9 @@ impl StreamEntry {
 /// does with it; a panic is caught and logged, and the entry is skipped.
 pub type StreamHandler = Arc<dyn Fn(StreamEntry) + Send + Sync>;
 
-/// Why an `XREAD` reply could not be read as entries.
+/// Why an `XREAD` or `XRANGE` reply could not be read as entries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unexpected XREAD reply: {0}")]
+#[error("unexpected XREAD/XRANGE reply: {0}")]
 pub(crate) struct BadReply(pub(crate) &'static str);
 
 /// The entries of an `XREAD … STREAMS <one stream> <id>` reply: nil (the
@@ -173,6 +173,16 @@ pub(crate) fn xread_entries(
         },
         _ => return Err(BadReply("neither nil, array nor map")),
     };
+    range_entries(stream, entries)
+}
+
+/// The entries of an `XRANGE` reply (`[[id, [f, v, …]], …]`, RESP2 and RESP3),
+/// or of one stream of an `XREAD` reply.
+pub(crate) fn range_entries(
+    stream: &Arc<str>,
+    entries: redis::Value,
+) -> Result<Vec<StreamEntry>, BadReply> {
+    use redis::Value;
     let Value::Array(entries) = entries else {
         return Err(BadReply("entries are not an array"));
     };

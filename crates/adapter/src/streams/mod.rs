@@ -13,16 +13,23 @@
 //!
 //! Differences from Node, by design: as the sharded adapter's (joins applied locally at
 //! once, allRooms as a fetchSockets); a namespace whose stream has a negative index (Node's
-//! quirk) is read here, with a warning at start-up that Node nodes never read it. Not yet:
-//! session records (connection state recovery), a buffer for entries written while Redis
-//! is unreachable (an `XADD` then fails with the transport's error).
+//! quirk) is read here, with a warning at start-up that Node nodes never read it.
+//!
+//! Session records (`sessions.rs`, the storage side of connection state recovery):
+//! [`RedisAdapterState::persist_session`](crate::RedisAdapterState::persist_session) and
+//! [`RedisAdapterState::restore_session`](crate::RedisAdapterState::restore_session),
+//! byte-compatible with Node's `persistSession` / `restoreSession`. Not yet: a buffer for
+//! entries written while Redis is unreachable (an `XADD` then fails with the transport's
+//! error).
 
 mod codec;
 pub(crate) mod readers;
+mod sessions;
 
 use std::sync::Arc;
 
 pub(crate) use codec::StreamsCodec;
+pub use sessions::{MissedPacket, NotRestored, RestoredSession};
 
 use crate::engine::Engine;
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use sio_redis_transport::{StreamEntry, StreamHandler, StreamReader, StreamStart};
+use sio_redis_transport::{StreamEntry, StreamHandler, StreamId, StreamReader, StreamStart};
 
 use crate::error::Error;
 use crate::state::{StateInner, lock};
@@ -23,7 +23,7 @@ pub(crate) struct Readers {
 #[derive(Debug)]
 struct Running {
     /// Dropping it stops the reader.
-    _reader: StreamReader,
+    reader: StreamReader,
     /// Namespaces reading it.
     users: usize,
 }
@@ -56,14 +56,16 @@ impl Readers {
             .transport
             .read_stream(stream, StreamStart::Latest, count, block, handler)
             .await?;
-        lock(&self.running).insert(
-            stream.to_owned(),
-            Running {
-                _reader: reader,
-                users: 1,
-            },
-        );
+        lock(&self.running).insert(stream.to_owned(), Running { reader, users: 1 });
         Ok(())
+    }
+
+    /// The id of the last entry the reader of `stream` handed on, `None` before the
+    /// first or when no reader runs.
+    pub(crate) fn last_id(&self, stream: &str) -> Option<StreamId> {
+        lock(&self.running)
+            .get(stream)
+            .and_then(|r| r.reader.last_id())
     }
 
     /// One namespace fewer reads `stream`; the last one stops its reader.
