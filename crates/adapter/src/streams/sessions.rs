@@ -177,8 +177,58 @@ impl RedisAdapterState {
     /// [`AdapterStats::dropped`](crate::AdapterStats::dropped)). The namespace needs no
     /// running adapter on this server.
     ///
-    /// The caller re-joins the rooms and emits each missed packet to the new socket
-    /// (README, "Sessions").
+    /// The caller re-joins the rooms and emits each missed packet to the new socket. With
+    /// socketioxide 0.18 (no connection state recovery of its own; its socket ids cannot
+    /// be chosen, so the restored socket has a new id):
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use serde_json::{Value as Json, json};
+    /// use sio_redis::convert::{EventArgs, to_value};
+    /// use sio_redis::{RedisAdapterState, SessionRecord, StreamsAdapter, StreamsConfig};
+    /// use socketioxide::{SocketIo, extract::{SocketRef, TryData}, socket::DisconnectReason};
+    ///
+    /// type A = StreamsAdapter<socketioxide::adapter::Emitter>;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let state = RedisAdapterState::connect("redis://127.0.0.1:6379", StreamsConfig::default()).await?;
+    /// let (_layer, io) = SocketIo::builder().with_adapter::<A>(state.clone()).build_layer();
+    /// let st = state.clone();
+    /// io.ns("/", async move |socket: SocketRef<A>, TryData(auth): TryData<Json>| {
+    ///     let auth = auth.unwrap_or(Json::Null);
+    ///     let mut pid = format!("pid-{}", socket.id); // any hard-to-guess id of the app's
+    ///     if let (Some(p), Some(offset)) = (auth["pid"].as_str(), auth["offset"].as_str()) {
+    ///         if let Ok(restored) = st.restore_session("/", p, offset).await {
+    ///             let old = &restored.session;
+    ///             pid = old.pid.clone();
+    ///             // Its rooms, but the old own-id room (socketioxide gave a new id).
+    ///             socket.join(old.rooms.iter().filter(|r| **r != old.sid).cloned().collect::<Vec<_>>());
+    ///             for missed in &restored.missed_packets {
+    ///                 let event = missed.event().unwrap_or("message").to_owned();
+    ///                 let _ = socket.emit(event, &EventArgs(missed.args().to_vec()));
+    ///             }
+    ///         }
+    ///     }
+    ///     // What the client presents at its next connection (`auth: {pid, offset}`).
+    ///     let offset = st.stream_offset("/").map(|id| id.to_string());
+    ///     let _ = socket.emit("session", &json!({ "pid": pid, "offset": offset }));
+    ///     let st = st.clone();
+    ///     socket.on_disconnect(async move |s: SocketRef<A>, reason: DisconnectReason| {
+    ///         use DisconnectReason::*;
+    ///         if !matches!(reason, TransportClose | TransportError | HeartbeatTimeout | ClosingServer) {
+    ///             return; // the client left on purpose: nothing to recover
+    ///         }
+    ///         let session = SessionRecord {
+    ///             sid: s.id.to_string(),
+    ///             pid,
+    ///             rooms: s.rooms().iter().map(|r| r.to_string()).collect(),
+    ///             data: to_value(&json!({ "user": "bob" })).unwrap_or_default(),
+    ///         };
+    ///         let _ = st.persist_session(&session, Duration::from_secs(120)).await;
+    ///     });
+    /// }).await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`Error::SessionNotRestored`] with the reason ([`NotRestored`]);
