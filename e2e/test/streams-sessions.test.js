@@ -9,6 +9,7 @@
 // (b) a session persisted through the Rust API is restored by the Node node: a
 //     socket.io-client connecting with that pid and offset sees `recovered`, the persisted
 //     id, rooms and data, and the missed broadcasts.
+// Both parsers (E2E_PARSERS narrows them, as in the classic suite).
 "use strict";
 const { describe, test, before, after } = require("node:test");
 const assert = require("node:assert");
@@ -27,7 +28,9 @@ async function lastId(cluster) {
   return entry[0];
 }
 
-describe("streams adapter session records, Node <-> Rust", () => {
+const PARSERS = (process.env.E2E_PARSERS || "common,msgpack").split(",").map((p) => p.trim());
+
+for (const parser of PARSERS) describe(`streams adapter session records, Node <-> Rust, ${parser} parser`, () => {
   let cluster;
   let node;
   let rust;
@@ -35,7 +38,7 @@ describe("streams adapter session records, Node <-> Rust", () => {
   let other; // a client of the Node node, to broadcast from it
 
   before(async () => {
-    cluster = await startCluster([{ runtime: "node" }, { runtime: "rust" }], { adapter: "streams" });
+    cluster = await startCluster([{ runtime: "node" }, { runtime: "rust" }], { adapter: "streams", parser });
     [node, rust] = cluster.nodes;
     driver = await cluster.connect(rust, "/", "driver");
     other = await cluster.connect(node, "/", "other");
@@ -54,7 +57,7 @@ describe("streams adapter session records, Node <-> Rust", () => {
 
   test("(a) a session persisted by a Node node is restored through the Rust API", async () => {
     // A CSR client of the Node node: it keeps its pid and the offset of each event.
-    const c = await connectClient(node, "/", "bob", {});
+    const c = await connectClient(node, "/", "bob", { parser });
     assert.ok(c.socket._pid, "the Node node gave the client a pid");
     await c.call("join", ["r1"]);
     await broadcast(other, { event: "warmup" });
@@ -117,6 +120,7 @@ describe("streams adapter session records, Node <-> Rust", () => {
     // A client that had that session: it presents {pid, offset} in its CONNECT packet.
     const socket = io(node.url, {
       transports: ["websocket"], forceNew: true, reconnection: false, autoConnect: false,
+      ...(parser === "msgpack" ? { parser: require("socket.io-msgpack-parser") } : {}),
     });
     const events = [];
     socket.onAny((ev, ...args) => events.push([ev, ...args]));
