@@ -20,7 +20,7 @@ use crate::error::{ConfigError, TransportError};
 use crate::event::{ConnectionEvent, Counters, Role, TransportStats};
 use crate::message::{MessageHandler, SubscriptionId};
 use crate::shared::{Shared, millis};
-use crate::stream::{StreamHandler, StreamId, StreamStart};
+use crate::stream::{StreamEntry, StreamHandler, StreamId, StreamStart};
 use crate::subscription::Subscription;
 use crate::worker::offline_buffer::Mode;
 use crate::worker::probe::Probe;
@@ -945,6 +945,93 @@ impl Transport {
             Counters::incr(&self.inner.shared.counters.stream_add_errors);
         }
         result
+    }
+
+    /// `MULTI`, each of `commands`, `EXEC`, written together (one request, so
+    /// that no other caller's command can fall inside the transaction) where
+    /// key `key` lives, as [`Transport::keyed_query`] routes and retries one
+    /// command (every command must be on `key` or on keys that share its
+    /// hash slot); the replies of `commands` as `EXEC` returns them.
+    /// For GET-and-delete before Redis 6.2 (`MULTI; GET k; DEL k; EXEC`, as
+    /// `@socket.io/redis-streams-adapter` 0.3 restores a session).
+    ///
+    /// # Errors
+    ///
+    /// As [`Transport::keyed_query`]; an error reply of any command, when
+    /// queued (e.g. `NOPERM`: Redis then aborts the block) or in `EXEC`'s
+    /// results (e.g. `WRONGTYPE`: the others did run), is returned as
+    /// [`TransportError::Redis`].
+    pub async fn keyed_transaction(
+        &self,
+        key: &[u8],
+        commands: &[redis::Cmd],
+    ) -> Result<Vec<redis::Value>, TransportError> {
+        self.check_open()?;
+        let mut bytes = redis::cmd("MULTI").get_packed_command();
+        for c in commands {
+            c.write_packed_command(&mut bytes);
+        }
+        redis::cmd("EXEC").write_packed_command(&mut bytes);
+        let replies = commands.len() + 2;
+        let frames = match &self.inner.cluster {
+            None => self.inner.publisher.request(bytes, replies).await?,
+            Some(cluster) => {
+                cluster
+                    .router
+                    .commands(crate::slot::key_slot(key), &bytes, replies)
+                    .await?
+            }
+        };
+        let bad = |what| {
+            TransportError::Redis(redis::RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                what,
+            )))
+        };
+        // In order: the first refusal (a queued command's error) says more than
+        // EXECABORT.
+        let mut last = None;
+        for frame in &frames {
+            last = Some(redis::parse_redis_value(frame)?.extract_error()?);
+        }
+        match last {
+            Some(redis::Value::Array(values)) => Ok(values),
+            Some(redis::Value::Nil) => Err(bad("EXEC aborted (nil)")),
+            _ => Err(bad("EXEC reply is not an array")),
+        }
+    }
+
+    /// `XRANGE <stream> <start> <end> [COUNT <count>]` where the stream key
+    /// lives (as [`Transport::keyed_query`]): its entries in stream order,
+    /// field/value pairs byte for byte. `start` and `end` are ids (`<ms>-<seq>`),
+    /// `-` or `+`. With `count`, at most that many entries; without, the whole
+    /// range (unbounded: give a count for a stream others write).
+    ///
+    /// # Errors
+    ///
+    /// As [`Transport::keyed_query`]; [`TransportError::Redis`] (kind
+    /// `UnexpectedReturnType`) for a reply that is not a list of entries.
+    pub async fn xrange(
+        &self,
+        stream: &str,
+        start: &str,
+        end: &str,
+        count: Option<usize>,
+    ) -> Result<Vec<StreamEntry>, TransportError> {
+        let mut cmd = redis::cmd("XRANGE");
+        cmd.arg(stream).arg(start).arg(end);
+        if let Some(n) = count {
+            cmd.arg("COUNT").arg(n);
+        }
+        let reply: redis::Value = self.keyed_query(stream.as_bytes(), &cmd).await?;
+        let name: Arc<str> = stream.into();
+        crate::stream::xrange_entries(&name, reply).map_err(|e| {
+            TransportError::Redis(redis::RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                "XRANGE",
+                e.to_string(),
+            )))
+        })
     }
 
     /// Starts a stream reader: a dedicated connection (never the multiplexed

@@ -147,7 +147,7 @@ impl StreamEntry {
 /// does with it; a panic is caught and logged, and the entry is skipped.
 pub type StreamHandler = Arc<dyn Fn(StreamEntry) + Send + Sync>;
 
-/// Why an `XREAD` reply could not be read as entries.
+/// Why an `XREAD` or `XRANGE` reply could not be read as entries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unexpected XREAD or XRANGE reply: {0}")]
 pub(crate) struct BadReply(pub(crate) &'static str);

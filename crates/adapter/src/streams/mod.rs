@@ -20,15 +20,21 @@
 //! restart neither loses nor duplicates one. Trims past what a reader read are counted
 //! per stream in [`AdapterStats::stream_gaps`](crate::AdapterStats::stream_gaps), the
 //! entries they took unread in
-//! [`AdapterStats::stream_trimmed`](crate::AdapterStats::stream_trimmed). Not
-//! yet: session records (connection state recovery).
+//! [`AdapterStats::stream_trimmed`](crate::AdapterStats::stream_trimmed).
+//!
+//! Session records (`sessions.rs`, the storage side of connection state recovery):
+//! [`RedisAdapterState::persist_session`](crate::RedisAdapterState::persist_session) and
+//! [`RedisAdapterState::restore_session`](crate::RedisAdapterState::restore_session),
+//! byte-compatible with Node's `persistSession` / `restoreSession`.
 
 mod codec;
 pub(crate) mod readers;
+mod sessions;
 
 use std::sync::Arc;
 
 pub(crate) use codec::StreamsCodec;
+pub use sessions::{MissedPacket, NotRestored, RestoredSession};
 
 use crate::engine::Engine;
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use sio_redis_transport::{StreamEntry, StreamHandler, StreamReader, StreamStart};
+use sio_redis_transport::{StreamEntry, StreamHandler, StreamId, StreamReader, StreamStart};
 
 use crate::error::Error;
 use crate::state::{StateInner, lock};
@@ -71,6 +71,14 @@ impl Readers {
             .filter(|(_, r)| r.reader.is_finished())
             .map(|(s, _)| s.clone())
             .collect()
+    }
+
+    /// The id of the last entry the reader of `stream` handed on, `None` before the
+    /// first or when no reader runs.
+    pub(crate) fn last_id(&self, stream: &str) -> Option<StreamId> {
+        lock(&self.running)
+            .get(stream)
+            .and_then(|r| r.reader.last_id())
     }
 
     /// One namespace fewer reads `stream`; the last one stops its reader.

@@ -472,16 +472,33 @@ impl Router {
     /// redirects, or a redirect to an unusable address.
     pub(crate) async fn command(&self, slot: u16, command: &[u8]) -> Result<Bytes, TransportError> {
         let deadline = tokio::time::Instant::now() + self.response_timeout;
-        self.command_until(slot, command, deadline).await
+        let mut frames = self.commands_until(slot, command, 1, deadline).await?;
+        Ok(frames.pop().expect("one reply per command"))
     }
 
-    /// [`Router::command`] with its own `deadline`.
-    async fn command_until(
+    /// As [`Router::command`] for `commands`, the RESP encoding of `replies`
+    /// commands on keys of `slot` written together (a `MULTI … EXEC` block):
+    /// their reply frames in order. The first error reply among them decides
+    /// as a single command's would (a `MOVED` or `ASK` on a queued command
+    /// redirects the whole block, which Redis then aborted: `EXECABORT`).
+    pub(crate) async fn commands(
+        &self,
+        slot: u16,
+        commands: &[u8],
+        replies: usize,
+    ) -> Result<Vec<Bytes>, TransportError> {
+        let deadline = tokio::time::Instant::now() + self.response_timeout;
+        self.commands_until(slot, commands, replies, deadline).await
+    }
+
+    /// [`Router::commands`] with its own `deadline`.
+    async fn commands_until(
         &self,
         slot: u16,
         command: &[u8],
+        replies: usize,
         deadline: tokio::time::Instant,
-    ) -> Result<Bytes, TransportError> {
+    ) -> Result<Vec<Bytes>, TransportError> {
         let timeout = || TransportError::Timeout {
             ms: millis(self.response_timeout),
         };
@@ -505,14 +522,19 @@ impl Router {
                 }
                 bytes.extend_from_slice(command);
                 let reply = conn
-                    .enqueue(bytes, 1 + usize::from(asking))
+                    .enqueue(bytes, replies + usize::from(asking))
                     .map_err(|e| Some(Failed::Unsent(e)))?;
                 // Written (or about to be): a lost connection from here on
                 // leaves the outcome unknown, and a resend could run the
                 // command twice (a message delivered twice, an entry added
                 // twice), so it is not retried.
                 match reply.await {
-                    Ok(Ok(mut frames)) => Ok(frames.pop().expect("one reply per command")),
+                    Ok(Ok(mut frames)) => {
+                        if asking {
+                            frames.remove(0);
+                        }
+                        Ok(frames)
+                    }
                     Ok(Err(e)) => Err(Some(Failed::Unknown(e))),
                     Err(_) => Err(Some(Failed::Unknown(crate::conn::io_error(
                         std::io::ErrorKind::ConnectionAborted,
@@ -527,8 +549,8 @@ impl Router {
                     }
                     return Err(timeout());
                 }
-                Ok(Ok(frame)) => match reply_error(&frame) {
-                    None => return Ok(frame),
+                Ok(Ok(frames)) => match frames.iter().find_map(|f| reply_error(f)) {
+                    None => return Ok(frames),
                     Some(e) => Some(e),
                 },
                 Ok(Err(Some(Failed::Unknown(e)))) => {
@@ -886,7 +908,10 @@ impl Router {
             return;
         }
         let command = spublish_command(&job.channel, &job.payload);
-        match self.command_until(job.slot, &command, job.deadline).await {
+        match self
+            .commands_until(job.slot, &command, 1, job.deadline)
+            .await
+        {
             Ok(_) => Counters::incr(&self.shared.counters.published),
             Err(e) => self.count_error(&e),
         }
