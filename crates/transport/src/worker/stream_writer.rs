@@ -180,8 +180,10 @@ impl StreamWriterWorker {
                 Target::Standalone(p) => self.send_pipeline(p, &mut w).await,
                 Target::Cluster(r) => self.send_one_by_one(r, &mut w).await,
             }
+            // Nothing settled (a cluster node unreachable, `LOADING` after a restart):
+            // a pause before the next try rather than a busy loop.
             let stuck = !w.batch.is_empty() && w.batch.len() == before && w.doubt.is_empty();
-            if stuck && matches!(self.target, Target::Cluster(_)) {
+            if stuck {
                 tokio::select! {
                     () = tokio::time::sleep(RETRY_PAUSE) => {}
                     () = self.shutdown.cancelled() => break 'run,
