@@ -544,6 +544,15 @@ fn entries(redis: &RedisServer, stream: &str) -> Vec<(StreamId, Vec<RespValue>)>
         .collect()
 }
 
+/// Waits until Redis acknowledged `n` entries of `a`'s stream writer in all (a broadcast
+/// is queued: `emit` returns before its `XADD` is answered).
+async fn written(a: &Server, n: u64) {
+    until(&format!("{n} entries written"), || {
+        a.state.transport().stats().stream_added >= n
+    })
+    .await;
+}
+
 /// The id of the newest entry of `stream`.
 fn last_id(redis: &RedisServer, stream: &str) -> StreamId {
     entries(redis, stream).last().expect("an entry").0
@@ -584,6 +593,7 @@ async fn session_restored_once_with_the_missed_packets_that_pass_the_filter() {
     let a = server(&redis.url(), "a").await;
     let session = record("pid-1", &["sid-of-pid-1", "r1"]);
     a.io.emit("before", &0).await.unwrap();
+    written(&a, 1).await;
     let offset = last_id(&redis, "socket.io");
     a.state
         .persist_session(&session, Duration::from_secs(60))
@@ -625,6 +635,7 @@ async fn session_restored_once_with_the_missed_packets_that_pass_the_filter() {
         .emit("binary", &EventArgs(vec![bin.clone()]))
         .await
         .unwrap(); // kept, as base64 msgpack
+    written(&a, 10).await;
 
     let ids: Vec<StreamId> = entries(&redis, "socket.io")
         .into_iter()
@@ -683,6 +694,7 @@ async fn session_refusals_expiry_and_key_prefix() {
     )
     .await;
     a.io.emit("anchor", &0).await.unwrap();
+    written(&a, 1).await;
     let offset = last_id(&redis, "socket.io").to_string();
     let session = record("pid-2", &["sid-of-pid-2"]);
     a.state
@@ -747,10 +759,12 @@ async fn session_restore_is_bounded_and_hostile_input_is_counted() {
         .restore_max_entries(10);
     let a = server_with(TransportConfig::new(redis.url()), config, "a").await;
     a.io.emit("anchor", &0).await.unwrap();
+    written(&a, 1).await;
     let offset = last_id(&redis, "socket.io").to_string();
     for i in 1..=9 {
         a.io.emit("n", &i).await.unwrap();
     }
+    written(&a, 10).await;
     // A hostile broadcast entry of "/" (type 3, data neither JSON nor base64 msgpack).
     redis
         .command(&[
@@ -799,6 +813,7 @@ async fn session_restore_is_bounded_and_hostile_input_is_counted() {
     assert_eq!(a.state.stats().dropped.get("decode:base64"), Some(&2));
     // One more: over the bound.
     a.io.emit("n", &10).await.unwrap();
+    written(&a, 11).await;
     a.state
         .persist_session(&session, Duration::from_secs(60))
         .await
@@ -837,6 +852,7 @@ async fn session_restored_on_a_cluster() {
     let url = cluster.urls().join(",");
     let a = server(&url, "a").await;
     a.io.emit("anchor", &0).await.unwrap();
+    written(&a, 1).await;
     let stream_owner = cluster.node_for_key(b"socket.io").unwrap();
     let offset = last_id(stream_owner, "socket.io");
     // Keys on several slots (and so, with 3 primaries, on other nodes than the stream).
@@ -848,6 +864,7 @@ async fn session_restored_on_a_cluster() {
             .unwrap();
     }
     a.io.emit("missed", &1).await.unwrap();
+    written(&a, 2).await;
     for pid in ["p-a", "p-b", "p-c", "p-d"] {
         let restored = a
             .state
