@@ -10,6 +10,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use bytes::Bytes;
 use redis::RedisError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
@@ -56,6 +58,9 @@ pub(crate) struct PublishQueue {
     /// One permit per byte of channel name and payload queued.
     bytes: Arc<Semaphore>,
     limit_bytes: u32,
+    /// Messages the worker took from the channel and has not sent or dropped yet (set
+    /// once per batch).
+    in_hand: Arc<AtomicUsize>,
 }
 
 /// Whether a message may wait in the queue while the connection is down.
@@ -76,8 +81,23 @@ impl PublishQueue {
             tx,
             bytes: Arc::new(Semaphore::new(limit_bytes as usize)),
             limit_bytes,
+            in_hand: Arc::default(),
         };
         (queue, rx)
+    }
+
+    /// The count the worker keeps of the messages it holds (for [`PublishWorker`]).
+    pub(crate) fn in_hand(&self) -> Arc<AtomicUsize> {
+        self.in_hand.clone()
+    }
+
+    /// Messages and bytes (channel names and payloads) queued and not yet sent, read
+    /// now (nothing is counted per message).
+    pub(crate) fn depth(&self) -> (usize, usize) {
+        let messages =
+            self.tx.max_capacity() - self.tx.capacity() + self.in_hand.load(Ordering::Relaxed);
+        let bytes = (self.limit_bytes as usize).saturating_sub(self.bytes.available_permits());
+        (messages, bytes)
     }
 
     /// Queues one message. A message larger than the whole budget waits for an
@@ -149,6 +169,8 @@ pub(crate) struct PublishWorker {
     /// (not when it only publishes).
     pub(crate) own_subscriber: bool,
     pub(crate) shutdown: CancellationToken,
+    /// [`PublishQueue::in_hand`].
+    pub(crate) in_hand: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for PublishWorker {
@@ -168,6 +190,7 @@ impl PublishWorker {
                     if n == 0 {
                         break;
                     }
+                    self.in_hand.store(n, Ordering::Relaxed);
                 }
                 () = self.shutdown.cancelled() => break,
             }
@@ -200,6 +223,7 @@ impl PublishWorker {
                 }
                 self.expire(&mut batch);
                 self.send(&mut batch).await;
+                self.in_hand.store(batch.len(), Ordering::Relaxed);
             }
         }
         // What was queued before the shutdown is answered or counted, not silently
