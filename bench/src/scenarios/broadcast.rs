@@ -370,6 +370,9 @@ pub(crate) struct RunOutcome {
     pub(crate) sent: u64,
     /// Time the sender took to emit them, ms (`bench:emit` → `ms`).
     pub(crate) emit_ms: f64,
+    /// Broadcasts the sender's adapter refused (`bench:emit` → `errors`); they are
+    /// among the `lost`.
+    pub(crate) emit_errors: u64,
     /// `sent / emit_ms`, per second.
     pub(crate) send_rate: f64,
     /// `count × receivers`.
@@ -400,6 +403,23 @@ pub(crate) struct RunOutcome {
 }
 
 impl RunOutcome {
+    /// What went wrong on the sender's side, for the report's notes: the error
+    /// `bench:emit` answered, and how many broadcasts its adapter refused.
+    pub(crate) fn emit_notes(&self) -> Vec<String> {
+        let mut notes: Vec<String> = self
+            .emit_error
+            .iter()
+            .map(|e| format!("bench:emit: {e}"))
+            .collect();
+        if self.emit_errors > 0 {
+            notes.push(format!(
+                "bench:emit: the sender's adapter refused {} broadcasts (counted as lost)",
+                self.emit_errors
+            ));
+        }
+        notes
+    }
+
     /// The CPU line of process `name`.
     pub(crate) fn cpu_of(&self, name: &str) -> Option<&ProcCpu> {
         self.cpu.iter().find(|c| c.process == name)
@@ -500,17 +520,19 @@ pub(crate) async fn run(
     } else {
         None
     };
-    let (sent, emit_ms, emit_error) = match &emit_reply {
-        Some(Ok(v)) if v.get("error").is_some() => (0, 0.0, Some(v["error"].to_string())),
+    let (sent, emit_ms, emit_errors, emit_error) = match &emit_reply {
+        Some(Ok(v)) if v.get("error").is_some() => (0, 0.0, 0, Some(v["error"].to_string())),
         Some(Ok(v)) => (
             v["sent"].as_u64().unwrap_or(0),
             v["ms"].as_f64().unwrap_or(0.0),
+            v["errors"].as_u64().unwrap_or(0),
             None,
         ),
-        Some(Err(e)) => (0, 0.0, Some(e.clone())),
+        Some(Err(e)) => (0, 0.0, 0, Some(e.clone())),
         None => (
             0,
             0.0,
+            0,
             Some("bench:emit did not answer before the deadline".into()),
         ),
     };
@@ -540,6 +562,7 @@ pub(crate) async fn run(
         receivers: rx.clients.len(),
         sent,
         emit_ms,
+        emit_errors,
         send_rate: if emit_ms > 0.0 {
             sent as f64 / emit_ms * 1000.0
         } else {

@@ -213,8 +213,8 @@ impl FanoutResult {
         if r.timed_out {
             t.note("the run hit its deadline (--timeout)");
         }
-        if let Some(e) = &r.emit_error {
-            t.note(format!("bench:emit: {e}"));
+        for n in r.emit_notes() {
+            t.note(n);
         }
         Section {
             tables: vec![t, cpu],

@@ -147,8 +147,8 @@ impl LatencyResult {
                 dec(r.node_cpu(0).map_or(f64::NAN, |c| c.us_per_broadcast), 1),
                 dec(r.node_cpu(1).map_or(f64::NAN, |c| c.us_per_broadcast), 1),
             ]);
-            if let Some(e) = &r.emit_error {
-                t.note(format!("{} /s: bench:emit: {e}", int(r.params.rate)));
+            for n in r.emit_notes() {
+                t.note(format!("{} /s: {n}", int(r.params.rate)));
             }
             series.push(Series {
                 group: format!("latency @{}/s", int(r.params.rate)),

@@ -156,8 +156,8 @@ impl PipeResult {
         if r.timed_out {
             t.note("the run hit its deadline (--timeout)");
         }
-        if let Some(e) = &r.emit_error {
-            t.note(format!("bench:emit: {e}"));
+        for n in r.emit_notes() {
+            t.note(n);
         }
         t.note("latency at full speed is mostly queueing; see `latency` for paced runs");
         Section {

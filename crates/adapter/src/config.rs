@@ -326,6 +326,23 @@ pub struct StreamsConfig {
     pub use_sharded_pubsub: bool,
     /// `onlyPlaintext` (default false): stream entries' `data` always JSON, binary or not.
     pub only_plaintext: bool,
+    /// `sessionKeyPrefix` (default `"sio:session:"`): session records are stored under
+    /// `<sessionKeyPrefix><pid>` ([`RedisAdapterState::persist_session`]).
+    ///
+    /// [`RedisAdapterState::persist_session`]: crate::RedisAdapterState::persist_session
+    pub session_key_prefix: String,
+    /// Entries per `XRANGE … COUNT` page when a session is restored (default 100;
+    /// Node's `restoreSession` reads whole ranges, without a count). Bounds one reply
+    /// to this many entries.
+    pub restore_page_entries: usize,
+    /// The most stream entries one restore reads after the client's offset, over every
+    /// page and namespace of the stream (default
+    /// [`StreamsConfig::DEFAULT_RESTORE_MAX_ENTRIES`], 20 000). When the stream holds
+    /// more after the offset, the restore fails with
+    /// [`NotRestored::TooManyEntries`](crate::NotRestored::TooManyEntries), as a
+    /// trimmed offset would (the client starts a new session; the record is already
+    /// deleted, as in Node). At most this many + 1 entries are read.
+    pub restore_max_entries: usize,
     /// `requestsTimeout` and the bounds every adapter kind shares.
     pub engine: EngineConfig,
 }
@@ -341,12 +358,45 @@ impl Default for StreamsConfig {
             channel_prefix: DEFAULT_PREFIX.to_owned(),
             use_sharded_pubsub: false,
             only_plaintext: false,
+            session_key_prefix: Self::DEFAULT_SESSION_KEY_PREFIX.to_owned(),
+            restore_page_entries: 100,
+            restore_max_entries: Self::DEFAULT_RESTORE_MAX_ENTRIES,
             engine: EngineConfig::default(),
         }
     }
 }
 
 impl StreamsConfig {
+    /// Node's default `sessionKeyPrefix`: `"sio:session:"`.
+    pub const DEFAULT_SESSION_KEY_PREFIX: &'static str = "sio:session:";
+    /// Default of [`StreamsConfig::restore_max_entries`]: 20 000 entries, twice the
+    /// default `maxLen` (a stream trimmed with `MAXLEN ~ 10000` holds a little more than
+    /// 10 000 entries, up to one more radix-tree node, 100 entries by default), so that
+    /// a restore from the oldest entry of such a stream stays under the bound. Raise it
+    /// with `maxLen`.
+    pub const DEFAULT_RESTORE_MAX_ENTRIES: usize = 20_000;
+
+    /// Sets `sessionKeyPrefix`.
+    #[must_use]
+    pub fn session_key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.session_key_prefix = prefix.into();
+        self
+    }
+
+    /// Sets [`StreamsConfig::restore_page_entries`] (entries per `XRANGE` page).
+    #[must_use]
+    pub fn restore_page_entries(mut self, entries: usize) -> Self {
+        self.restore_page_entries = entries;
+        self
+    }
+
+    /// Sets [`StreamsConfig::restore_max_entries`] (entries one restore reads at most).
+    #[must_use]
+    pub fn restore_max_entries(mut self, entries: usize) -> Self {
+        self.restore_max_entries = entries;
+        self
+    }
+
     /// Sets `streamName`.
     #[must_use]
     pub fn stream_name(mut self, name: impl Into<String>) -> Self {
@@ -407,7 +457,8 @@ impl StreamsConfig {
     ///
     /// # Errors
     /// [`ConfigError`] naming the setting: an empty `streamName` or `channelPrefix`, a
-    /// zero `streamCount`, `maxLen` or `readCount`, a `blockTimeInMs` under 1 ms (Redis
+    /// zero `streamCount`, `maxLen`, `readCount`, `restore_page_entries` or
+    /// `restore_max_entries`, a `blockTimeInMs` under 1 ms (Redis
     /// reads `BLOCK 0` as forever), or a bad shared setting (see [`EngineConfig`]).
     pub fn validate(self) -> Result<Self, ConfigError> {
         let fail = |setting, reason| Err(ConfigError { setting, reason });
@@ -425,6 +476,12 @@ impl StreamsConfig {
         }
         if self.read_count == 0 {
             return fail("readCount", "must be at least 1");
+        }
+        if self.restore_page_entries == 0 {
+            return fail("restore_page_entries", "must be at least 1");
+        }
+        if self.restore_max_entries == 0 {
+            return fail("restore_max_entries", "must be at least 1");
         }
         if self.block_time < Duration::from_millis(1) {
             return fail(

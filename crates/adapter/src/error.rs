@@ -53,6 +53,12 @@ pub enum Error {
         /// The kind of the adapter that was given the state.
         adapter: crate::AdapterKind,
     },
+    /// A session of the streams adapter was not restored (why: [`NotRestored`]); the
+    /// client is to get a new session.
+    ///
+    /// [`NotRestored`]: crate::NotRestored
+    #[error("session not restored")]
+    SessionNotRestored(#[from] crate::NotRestored),
     /// The event name is reserved by Socket.IO.
     #[error("\"{0}\" is a reserved event name")]
     ReservedEvent(String),

@@ -47,12 +47,13 @@ pub use error::Error;
 pub use health::Health;
 pub use kind::AdapterKind;
 pub use sharded::ShardedAdapter;
+pub use sio_redis_wire::SessionRecord;
 pub use sio_redis_wire::channels::SubscriptionMode;
 pub use state::{
     AckResult, RedisAdapterState, ServerSideAck, ServerSideEvent, ServerSideHandler, SocketInfo,
 };
 pub use stats::AdapterStats;
-pub use streams::StreamsAdapter;
+pub use streams::{MissedPacket, NotRestored, RestoredSession, StreamsAdapter};
 
 pub use sio_redis_transport as transport;
 pub use sio_redis_wire as wire;

@@ -283,9 +283,10 @@ impl RedisAdapterState {
             .engine
             .max_concurrent_remote_requests
             .saturating_sub(free);
-        inner
-            .counters
-            .snapshot(u64::try_from(in_flight).unwrap_or(u64::MAX))
+        inner.counters.snapshot(
+            u64::try_from(in_flight).unwrap_or(u64::MAX),
+            inner.stream_readers.gaps(),
+        )
     }
 
     fn ns(&self, nsp: &str) -> Result<Arc<dyn NamespaceOps>, Error> {

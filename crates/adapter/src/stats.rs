@@ -21,6 +21,17 @@ pub struct AdapterStats {
     /// Requests from other servers being worked on now (at most
     /// [`ClassicConfig::max_concurrent_remote_requests`](crate::ClassicConfig::max_concurrent_remote_requests)).
     pub remote_requests_in_flight: u64,
+    /// Streams adapter: by stream (key), how many times its reader found, on
+    /// reconnecting, that the stream had been trimmed (`MAXLEN ~ <maxLen>`) past the
+    /// last entry it read (each is also logged at `warn`); streams without such a gap
+    /// are absent. The transport's `TransportStats::stream_gaps` is the sum.
+    pub stream_gaps: HashMap<String, u64>,
+    /// Streams adapter: by stream (key), how many entries were trimmed before its
+    /// reader read them: lost to this server (from `XINFO STREAM`'s `entries-added`
+    /// and `length`, Redis ≥ 7.0; entries deleted by `XDEL` count too). Streams without
+    /// a gap are absent; on Redis before 7.0 a gap is counted in
+    /// [`AdapterStats::stream_gaps`] only.
+    pub stream_trimmed: HashMap<String, u64>,
 }
 
 #[derive(Debug)]
@@ -57,9 +68,19 @@ impl Counters {
         }
     }
 
-    pub(crate) fn snapshot(&self, remote_requests_in_flight: u64) -> AdapterStats {
+    pub(crate) fn snapshot(
+        &self,
+        remote_requests_in_flight: u64,
+        streams: HashMap<String, (u64, u64)>,
+    ) -> AdapterStats {
         AdapterStats {
             remote_requests_in_flight,
+            stream_gaps: streams.iter().map(|(s, n)| (s.clone(), n.0)).collect(),
+            stream_trimmed: streams
+                .into_iter()
+                .filter(|(_, n)| n.1 > 0)
+                .map(|(s, n)| (s, n.1))
+                .collect(),
             received: self.received.load(Ordering::Relaxed),
             published: self.published.load(Ordering::Relaxed),
             dropped: self

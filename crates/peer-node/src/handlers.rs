@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use futures_util::StreamExt;
 use serde_json::{Value as Json, json};
+use sio_redis::SessionRecord;
 use sio_redis::convert::{EventArgs, to_json, to_value};
 use sio_redis::wire::{BroadcastOptions, Value};
 use socketioxide::adapter::Adapter;
@@ -16,6 +17,9 @@ use socketioxide::operators::BroadcastOperators;
 use peer_node::{BenchEmit, BenchPayload, room_list};
 
 use crate::{NAMESPACES, Node};
+
+/// A request's reply, boxed.
+type BoxedReply<'a> = std::pin::Pin<Box<dyn Future<Output = Result<Json, String>> + Send + 'a>>;
 
 /// What a socket shows in fetchSockets answers: `{node, name}`.
 #[derive(Debug, Clone)]
@@ -196,6 +200,15 @@ fn attach<A: Adapter>(node: Arc<Node<A>>, socket: SocketRef<A>) {
     });
     on_request(&node, &socket, "serverSideEmit", |n, s, p| async move {
         n.server_side_emit(s.ns(), &p).await
+    });
+    // Boxed: these futures are too deep for the layout of the handler's future.
+    on_request(&node, &socket, "session:persist", |n, _, p| async move {
+        let f: BoxedReply<'_> = Box::pin(n.persist_session(&p));
+        f.await
+    });
+    on_request(&node, &socket, "session:restore", |n, s, p| async move {
+        let f: BoxedReply<'_> = Box::pin(n.restore_session(s.ns(), &p));
+        f.await
     });
     on_request(&node, &socket, "sseLog", |n, s, _| async move {
         let log = n.sse_log.lock().unwrap_or_else(|e| e.into_inner());
@@ -420,6 +433,68 @@ impl<A: Adapter> Node<A> {
                 }
             },
         )
+    }
+
+    /// Rust-only extension of the contract (streams adapter): `session:persist`
+    /// `{sid, pid, rooms, data, maxDisconnectionDuration?}` stores that session record
+    /// through [`RedisAdapterState::persist_session`](sio_redis::RedisAdapterState::persist_session)
+    /// for `maxDisconnectionDuration` ms (default 120 000, socket.io's); answers `true`.
+    async fn persist_session(&self, p: &Json) -> Result<Json, String> {
+        let state = self
+            .redis
+            .as_ref()
+            .ok_or("session:persist needs ADAPTER=streams")?;
+        let text = |k: &str| {
+            p[k].as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("session:persist needs `{k}`"))
+        };
+        let session = SessionRecord {
+            sid: text("sid")?,
+            pid: text("pid")?,
+            rooms: room_list(p.get("rooms")),
+            data: to_value(&p["data"]).map_err(|e| e.to_string())?,
+        };
+        let ms = p["maxDisconnectionDuration"].as_u64().unwrap_or(120_000);
+        state
+            .persist_session(&session, Duration::from_millis(ms))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Json::Bool(true))
+    }
+
+    /// Rust-only extension of the contract (streams adapter): `session:restore`
+    /// `{pid, offset, nsp?}` (`nsp`: default the socket's) restores that session through
+    /// [`RedisAdapterState::restore_session`](sio_redis::RedisAdapterState::restore_session)
+    /// and answers `{sid, pid, rooms, data, missedPackets}` (`missedPackets`: each
+    /// `[event, ...args, "<entry id>"]`), or `{error}` with the reason it was not.
+    async fn restore_session(&self, nsp: &str, p: &Json) -> Result<Json, String> {
+        let state = self
+            .redis
+            .as_ref()
+            .ok_or("session:restore needs ADAPTER=streams")?;
+        let nsp = p["nsp"].as_str().unwrap_or(nsp);
+        let pid = p["pid"].as_str().ok_or("session:restore needs `pid`")?;
+        let offset = p["offset"]
+            .as_str()
+            .ok_or("session:restore needs `offset`")?;
+        let restored = state
+            .restore_session(nsp, pid, offset)
+            .await
+            .map_err(|e| match &e {
+                sio_redis::Error::SessionNotRestored(why) => format!("{e}: {why}"),
+                _ => e.to_string(),
+            })?;
+        let s = &restored.session;
+        let missed: Vec<Json> = restored
+            .missed_packets
+            .iter()
+            .map(|m| Json::Array(m.data.iter().map(to_json).collect()))
+            .collect();
+        Ok(json!({
+            "sid": s.sid, "pid": s.pid, "rooms": s.rooms, "data": to_json(&s.data),
+            "missedPackets": missed,
+        }))
     }
 
     /// `bench:emit`: `{sent, ms, errors}`; `{error}` only for an unknown namespace (a

@@ -7,6 +7,15 @@
 //! `PUBLISH_ON_SPECIFIC_RESPONSE_CHANNEL`, `SHARDED_MODE`, `STREAM_NAME`, `STREAM_COUNT`,
 //! `STREAM_MAXLEN`, `STREAM_READ_COUNT`, `STREAMS_SHARDED`, `QUIET`; `ADAPTER` is `pubsub`,
 //! `sharded`, `streams` or `none`).
+//!
+//! Rust-only events besides the contract's: `remoteSocket` (socketioxide's
+//! `RemoteSocket` API), and with `ADAPTER=streams` the session records of connection
+//! state recovery: `session:persist` `{sid, pid, rooms, data, maxDisconnectionDuration?}`
+//! (ms, default 120 000; answers `true`) and `session:restore` `{pid, offset, nsp?}`
+//! (answers `{sid, pid, rooms, data, missedPackets}`, each missed packet
+//! `[event, ...args, "<entry id>"]`, or `{error}` naming why nothing was restored).
+
+#![recursion_limit = "256"]
 
 mod handlers;
 

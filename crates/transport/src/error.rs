@@ -81,11 +81,11 @@ pub enum TransportError {
         /// Failed attempts in a row.
         attempts: u32,
     },
-    /// The publish queue (the offline buffer while the publisher reconnects)
-    /// holds its limit in bytes or in messages: at once while the publisher
-    /// is down, after the response timeout while it is up. Nothing was
-    /// queued. Retryable.
-    #[error("publish queue full ({limit_bytes} bytes)")]
+    /// The publish queue or the stream writer's queue (the offline buffers
+    /// while the connection is re-established) holds its limit in bytes or in
+    /// messages: at once while the connection is down, after the response
+    /// timeout while it is up. Nothing was queued. Retryable.
+    #[error("offline buffer full ({limit_bytes} bytes)")]
     BufferFull {
         /// The queue's limit, in bytes
         /// ([`TransportConfig::publish_buffer_bytes`](crate::TransportConfig::publish_buffer_bytes)).
@@ -94,7 +94,8 @@ pub enum TransportError {
     /// Too many fire-and-forget shard publishes wait for their reply:
     /// [`Transport::spublish_queued`](crate::Transport::spublish_queued) on a
     /// Redis Cluster holds each message until its node answered, at most
-    /// `limit_messages` of them (16 384) in all. The limit counts messages,
+    /// `limit_messages` of them (16 384) in all; a caller waits for room at most
+    /// the response timeout, then gets this error. The limit counts messages,
     /// whatever their size (unlike [`BufferFull`](TransportError::BufferFull)).
     /// Nothing was queued. Retryable once replies come back.
     #[error("{limit_messages} queued shard publishes already wait for a reply")]

@@ -128,6 +128,13 @@ pub enum ConnectionEvent {
         after: StreamId,
         /// The stream's first entry now; reading goes on with it.
         first: StreamId,
+        /// How many entries were trimmed before the reader read them: the
+        /// stream's `entries-added` minus its `length` (`XINFO STREAM`, Redis
+        /// ≥ 7.0), minus the reader's position in that count (entries `XDEL`ed
+        /// count as trimmed). `None` when not known: Redis before 7.0, or a
+        /// reader started at [`StreamStart::After`](crate::StreamStart::After)
+        /// that has not been through a trim yet.
+        lost: Option<u64>,
     },
     /// The reconnect loop of `role` stopped after
     /// [`Backoff::max_retries`](crate::Backoff::max_retries) failed attempts
@@ -194,6 +201,29 @@ pub struct TransportStats {
     /// [`TransportConfig::max_message_bytes`](crate::TransportConfig::max_message_bytes)
     /// (its id is learnt by a small Lua script, and reading goes on after it).
     pub stream_oversized: u64,
+    /// Stream entries Redis acknowledged to the stream writer
+    /// ([`Transport::xadd`](crate::Transport::xadd) and
+    /// [`Transport::xadd_queued`](crate::Transport::xadd_queued)), those found
+    /// in the stream after their reply was lost included.
+    pub stream_added: u64,
+    /// `XADD`s Redis refused (`WRONGTYPE`, `NOPERM`, `OOM`…; not written
+    /// again), and entries refused because the offline buffer was full
+    /// ([`TransportError::BufferFull`](crate::TransportError::BufferFull)).
+    pub stream_add_errors: u64,
+    /// Queued `XADD`s dropped: older than the offline buffer's age limit
+    /// (unwritten, or in doubt and not checkable in time), or still queued when
+    /// the transport closed or gave up.
+    pub stream_add_dropped: u64,
+    /// `XADD`s whose reply was lost after they were written (connection lost
+    /// or reply timeout): each was then looked for in its stream.
+    pub stream_in_doubt: u64,
+    /// Of those, found in the stream (Redis had added them): not written again.
+    pub stream_found: u64,
+    /// Of those, not found (Redis had not added them): written again.
+    pub stream_rewritten: u64,
+    /// Stream entries trimmed before a stream reader read them (the sum of
+    /// [`ConnectionEvent::StreamTrimmed`]'s `lost`, where known).
+    pub stream_trimmed: u64,
 }
 
 #[derive(Debug, Default)]
@@ -211,6 +241,13 @@ pub(crate) struct Counters {
     pub(crate) stream_entries: Count,
     pub(crate) stream_gaps: Count,
     pub(crate) stream_oversized: Count,
+    pub(crate) stream_added: Count,
+    pub(crate) stream_add_errors: Count,
+    pub(crate) stream_add_dropped: Count,
+    pub(crate) stream_in_doubt: Count,
+    pub(crate) stream_found: Count,
+    pub(crate) stream_rewritten: Count,
+    pub(crate) stream_trimmed: Count,
     /// The role-labelled metrics (`None`: [`Counters::default`], no metrics).
     roles: Option<RoleSet>,
     /// The publish queue's gauges (messages, bytes), set by `Transport::refresh_metrics`.
@@ -237,6 +274,13 @@ impl Counters {
             stream_entries: c(n::STREAM_ENTRIES),
             stream_gaps: c(n::STREAM_GAPS),
             stream_oversized: c(n::STREAM_OVERSIZED),
+            stream_added: c(n::STREAM_ADDED),
+            stream_add_errors: c(n::STREAM_ADD_ERRORS),
+            stream_add_dropped: c(n::STREAM_ADD_DROPPED),
+            stream_in_doubt: c(n::STREAM_IN_DOUBT),
+            stream_found: c(n::STREAM_FOUND),
+            stream_rewritten: c(n::STREAM_REWRITTEN),
+            stream_trimmed: c(n::STREAM_TRIMMED),
             roles: Some(RoleSet::new(labels)),
             queue: Some((
                 ::metrics::gauge!(n::PUBLISH_QUEUE_MESSAGES, labels.iter()),
@@ -295,6 +339,13 @@ impl Counters {
             stream_entries: self.stream_entries.get(),
             stream_gaps: self.stream_gaps.get(),
             stream_oversized: self.stream_oversized.get(),
+            stream_added: self.stream_added.get(),
+            stream_add_errors: self.stream_add_errors.get(),
+            stream_add_dropped: self.stream_add_dropped.get(),
+            stream_in_doubt: self.stream_in_doubt.get(),
+            stream_found: self.stream_found.get(),
+            stream_rewritten: self.stream_rewritten.get(),
+            stream_trimmed: self.stream_trimmed.get(),
         }
     }
 }

@@ -63,6 +63,23 @@ pub mod names {
     pub const STREAM_GAPS: &str = "sio_redis_transport_stream_gaps_total";
     /// Counter: stream entries skipped for being over `max_message_bytes`.
     pub const STREAM_OVERSIZED: &str = "sio_redis_transport_stream_oversized_total";
+    /// Counter: stream entries Redis acknowledged to the stream writer (`XADD`), those
+    /// found in the stream after their reply was lost included.
+    pub const STREAM_ADDED: &str = "sio_redis_transport_stream_added_total";
+    /// Counter: `XADD`s Redis refused, and entries refused by a full offline buffer.
+    pub const STREAM_ADD_ERRORS: &str = "sio_redis_transport_stream_add_errors_total";
+    /// Counter: queued `XADD`s dropped (older than the offline buffer's age limit, or
+    /// queued when the transport closed).
+    pub const STREAM_ADD_DROPPED: &str = "sio_redis_transport_stream_add_dropped_total";
+    /// Counter: `XADD`s whose reply was lost after they were written (then looked for in
+    /// the stream).
+    pub const STREAM_IN_DOUBT: &str = "sio_redis_transport_stream_in_doubt_total";
+    /// Counter: of those, found in the stream (not written again).
+    pub const STREAM_FOUND: &str = "sio_redis_transport_stream_found_total";
+    /// Counter: of those, not found (written again).
+    pub const STREAM_REWRITTEN: &str = "sio_redis_transport_stream_rewritten_total";
+    /// Counter: stream entries trimmed (`MAXLEN`) before a stream reader read them.
+    pub const STREAM_TRIMMED: &str = "sio_redis_transport_stream_trimmed_total";
 }
 
 /// The `role` label value of a connection role (snake case, unlike `Display`).

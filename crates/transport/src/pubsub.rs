@@ -20,12 +20,14 @@ use crate::error::{ConfigError, TransportError};
 use crate::event::{ConnectionEvent, Counters, Role, TransportStats};
 use crate::message::{MessageHandler, SubscriptionId};
 use crate::shared::{Shared, millis};
-use crate::stream::{StreamHandler, StreamId, StreamStart};
+use crate::stream::{StreamEntry, StreamHandler, StreamId, StreamStart};
 use crate::subscription::Subscription;
+use crate::worker::offline_buffer::Mode;
 use crate::worker::probe::Probe;
-use crate::worker::publish_queue::{Mode, PublishQueue, PublishWorker};
+use crate::worker::publish_queue::{Publish, PublishQueue, PublishWorker};
 use crate::worker::publisher::{Publisher, PublisherWorker};
 use crate::worker::stream_reader::{Place, ReaderParts, StreamReaderWorker};
+use crate::worker::stream_writer::{StreamWriteQueue, StreamWriterWorker, Target, Xadd};
 use crate::worker::subscriber::{COMMAND_CAPACITY, Command, SubscriberSettings, SubscriberWorker};
 use crate::worker::supervisor::Supervisor;
 
@@ -51,6 +53,11 @@ struct Inner {
     publisher: Arc<Publisher>,
     commands: mpsc::Sender<Command>,
     publish_queue: PublishQueue,
+    /// Every `XADD`, in order (its own offline buffer, with the publish
+    /// queue's limits).
+    stream_writes: StreamWriteQueue,
+    /// How long a queued `XADD` may wait.
+    stream_max_age: Duration,
     /// Cancels every worker's token, at [`Transport::close`] or when the
     /// last handle is dropped.
     shutdown: DropGuard,
@@ -316,6 +323,20 @@ impl Transport {
             }
             None => None,
         };
+        let (stream_writes, stream_rx) = StreamWriteQueue::new(buffer_bytes);
+        workers.spawn("stream writer", |shutdown| {
+            StreamWriterWorker {
+                rx: stream_rx,
+                target: match &cluster {
+                    Some(c) => Target::Cluster(c.router.clone()),
+                    None => Target::Standalone(publisher.clone()),
+                },
+                shared: shared.clone(),
+                max_age: config.publish_buffer_max_age,
+                shutdown,
+            }
+            .run()
+        });
         for &role in roles {
             shared.emit(ConnectionEvent::Connected { role });
         }
@@ -325,6 +346,8 @@ impl Transport {
                 publisher,
                 commands,
                 publish_queue,
+                stream_writes,
+                stream_max_age: config.publish_buffer_max_age,
                 shutdown: root.drop_guard(),
                 workers: tokio::sync::Mutex::new(workers),
                 closed: AtomicBool::new(false),
@@ -447,6 +470,13 @@ impl Transport {
         buffer: bool,
     ) -> Result<(), TransportError> {
         let counters = &self.inner.shared.counters;
+        let item = Publish {
+            verb,
+            channel,
+            payload,
+            reply,
+        };
+        let size = item.size();
         let mode = match self
             .check_open()
             .and_then(|()| self.inner.publisher.current())
@@ -460,11 +490,7 @@ impl Transport {
                 return Err(e);
             }
         };
-        let result = self
-            .inner
-            .publish_queue
-            .push(verb, channel, payload, reply, mode)
-            .await;
+        let result = self.inner.publish_queue.push(item, size, mode).await;
         if result.is_err() {
             Counters::incr(&counters.publish_errors);
         }
@@ -727,8 +753,9 @@ impl Transport {
     /// # Errors
     ///
     /// As [`Transport::publish_queued`]; on a cluster
-    /// [`TransportError::TooManyInFlight`] when 16 384 messages wait for their
-    /// reply.
+    /// [`TransportError::TooManyInFlight`] when 16 384 messages still wait for
+    /// their reply after the response timeout (until then the call waits for
+    /// room, as the standalone queue's does).
     pub async fn spublish_queued(
         &self,
         channel: String,
@@ -741,7 +768,7 @@ impl Transport {
             }
             Some(cluster) => {
                 self.check_open()?;
-                let result = cluster.router.spublish_queued(channel, payload);
+                let result = cluster.router.spublish_queued(channel, payload).await;
                 if result.is_err() {
                     Counters::incr(&self.inner.shared.counters.publish_errors);
                 }
@@ -813,6 +840,200 @@ impl Transport {
             .await?;
         let value = redis::parse_redis_value(&frame)?;
         T::from_redis_value(value).map_err(|e| TransportError::Redis(e.into()))
+    }
+
+    /// `XADD <stream> [MAXLEN ~ <max_len>] * <field> <value> …`, awaited: the
+    /// id Redis gave the entry. Goes through the transport's stream writer,
+    /// one ordered queue for every `XADD` (as [`Transport::xadd_queued`]):
+    /// while the connection is down the entry waits in its offline buffer
+    /// (bounded as the publish queue's, by
+    /// [`TransportConfig::publish_buffer_bytes`] and
+    /// [`TransportConfig::publish_buffer_max_age`], and 16 384 entries), then
+    /// is written in order. An entry whose reply was lost with its connection
+    /// is looked for in the stream before it is written again (found: its id
+    /// is returned; not found: written again), so that a `CLIENT KILL` or a
+    /// restart neither loses nor duplicates it; this relies on entries that no
+    /// other writer writes identically (the adapters' carry their `uid`). On a
+    /// Redis Cluster the entry goes to the primary of the stream's slot
+    /// (redirects and retries as [`Transport::keyed_query`]). The wait is
+    /// bounded by the age limit plus the response timeout.
+    ///
+    /// # Errors
+    ///
+    /// * [`TransportError::BufferFull`] at once when the buffer is full while
+    ///   the connection is down (after the response timeout while it is up);
+    /// * [`TransportError::Expired`] when it waited longer than the age limit
+    ///   (not written; or in doubt and not checkable in time: maybe written);
+    /// * [`TransportError::Redis`] when Redis refused it (`WRONGTYPE`,
+    ///   `NOPERM`, `OOM`…);
+    /// * [`TransportError::Timeout`] when no outcome came within the age limit
+    ///   plus the response timeout (it may still be written);
+    /// * [`TransportError::Closed`], [`TransportError::GaveUp`].
+    pub async fn xadd(
+        &self,
+        stream: &str,
+        max_len: Option<u64>,
+        fields: Vec<(Bytes, Bytes)>,
+    ) -> Result<StreamId, TransportError> {
+        let (tx, rx) = oneshot::channel();
+        let bound = self.inner.stream_max_age + self.inner.response_timeout;
+        let exchange = async {
+            self.enqueue_entry(stream.into(), max_len, fields, Some(tx), true)
+                .await?;
+            rx.await.unwrap_or(Err(TransportError::Closed))
+        };
+        tokio::time::timeout(bound, exchange)
+            .await
+            .unwrap_or(Err(TransportError::Timeout { ms: millis(bound) }))
+    }
+
+    /// As [`Transport::xadd`], returning once the entry is queued: its outcome
+    /// is counted ([`TransportStats::stream_added`],
+    /// [`TransportStats::stream_add_errors`],
+    /// [`TransportStats::stream_add_dropped`]) and logged, not returned.
+    /// `buffer`: whether the entry may wait in the offline buffer while the
+    /// connection is down (false for what is worthless later, e.g. a volatile
+    /// broadcast: refused at once then).
+    ///
+    /// # Errors
+    ///
+    /// [`TransportError::BufferFull`] when the buffer is full (at once while
+    /// the connection is down, after the response timeout while it is up),
+    /// also counted in [`TransportStats::stream_add_errors`];
+    /// [`TransportError::NotConnected`] while down and `buffer` is false;
+    /// [`TransportError::Closed`]; [`TransportError::GaveUp`].
+    pub async fn xadd_queued(
+        &self,
+        stream: &str,
+        max_len: Option<u64>,
+        fields: Vec<(Bytes, Bytes)>,
+        buffer: bool,
+    ) -> Result<(), TransportError> {
+        self.enqueue_entry(stream.into(), max_len, fields, None, buffer)
+            .await
+    }
+
+    /// Queues one `XADD` in the stream writer's queue.
+    async fn enqueue_entry(
+        &self,
+        stream: Arc<str>,
+        max_len: Option<u64>,
+        fields: Vec<(Bytes, Bytes)>,
+        reply: Option<oneshot::Sender<Result<StreamId, TransportError>>>,
+        buffer: bool,
+    ) -> Result<(), TransportError> {
+        self.check_open()?;
+        let up = match &self.inner.cluster {
+            // The router dials and retries each node itself.
+            Some(_) => Ok(()),
+            None => self.inner.publisher.current().map(drop),
+        };
+        let mode = match up {
+            Ok(()) => Mode::Online {
+                wait: self.inner.response_timeout,
+            },
+            Err(TransportError::NotConnected { .. }) if buffer => Mode::Offline,
+            Err(e) => return Err(e),
+        };
+        let item = Xadd {
+            stream,
+            max_len,
+            fields,
+            reply,
+        };
+        let size = item.size();
+        let result = self.inner.stream_writes.push(item, size, mode).await;
+        if matches!(result, Err(TransportError::BufferFull { .. })) {
+            Counters::incr(&self.inner.shared.counters.stream_add_errors);
+        }
+        result
+    }
+
+    /// `MULTI`, each of `commands`, `EXEC`, written together (one request, so
+    /// that no other caller's command can fall inside the transaction) where
+    /// key `key` lives, as [`Transport::keyed_query`] routes and retries one
+    /// command (every command must be on `key` or on keys that share its
+    /// hash slot); the replies of `commands` as `EXEC` returns them.
+    /// For GET-and-delete before Redis 6.2 (`MULTI; GET k; DEL k; EXEC`, as
+    /// `@socket.io/redis-streams-adapter` 0.3 restores a session).
+    ///
+    /// # Errors
+    ///
+    /// As [`Transport::keyed_query`]; an error reply of any command, when
+    /// queued (e.g. `NOPERM`: Redis then aborts the block) or in `EXEC`'s
+    /// results (e.g. `WRONGTYPE`: the others did run), is returned as
+    /// [`TransportError::Redis`].
+    pub async fn keyed_transaction(
+        &self,
+        key: &[u8],
+        commands: &[redis::Cmd],
+    ) -> Result<Vec<redis::Value>, TransportError> {
+        self.check_open()?;
+        let mut bytes = redis::cmd("MULTI").get_packed_command();
+        for c in commands {
+            c.write_packed_command(&mut bytes);
+        }
+        redis::cmd("EXEC").write_packed_command(&mut bytes);
+        let replies = commands.len() + 2;
+        let frames = match &self.inner.cluster {
+            None => self.inner.publisher.request(bytes, replies).await?,
+            Some(cluster) => {
+                cluster
+                    .router
+                    .commands(crate::slot::key_slot(key), &bytes, replies)
+                    .await?
+            }
+        };
+        let bad = |what| {
+            TransportError::Redis(redis::RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                what,
+            )))
+        };
+        // In order: the first refusal (a queued command's error) says more than
+        // EXECABORT.
+        let mut last = None;
+        for frame in &frames {
+            last = Some(redis::parse_redis_value(frame)?.extract_error()?);
+        }
+        match last {
+            Some(redis::Value::Array(values)) => Ok(values),
+            Some(redis::Value::Nil) => Err(bad("EXEC aborted (nil)")),
+            _ => Err(bad("EXEC reply is not an array")),
+        }
+    }
+
+    /// `XRANGE <stream> <start> <end> [COUNT <count>]` where the stream key
+    /// lives (as [`Transport::keyed_query`]): its entries in stream order,
+    /// field/value pairs byte for byte. `start` and `end` are ids (`<ms>-<seq>`),
+    /// `-` or `+`. With `count`, at most that many entries; without, the whole
+    /// range (unbounded: give a count for a stream others write).
+    ///
+    /// # Errors
+    ///
+    /// As [`Transport::keyed_query`]; [`TransportError::Redis`] (kind
+    /// `UnexpectedReturnType`) for a reply that is not a list of entries.
+    pub async fn xrange(
+        &self,
+        stream: &str,
+        start: &str,
+        end: &str,
+        count: Option<usize>,
+    ) -> Result<Vec<StreamEntry>, TransportError> {
+        let mut cmd = redis::cmd("XRANGE");
+        cmd.arg(stream).arg(start).arg(end);
+        if let Some(n) = count {
+            cmd.arg("COUNT").arg(n);
+        }
+        let reply: redis::Value = self.keyed_query(stream.as_bytes(), &cmd).await?;
+        let name: Arc<str> = stream.into();
+        crate::stream::xrange_entries(&name, reply).map_err(|e| {
+            TransportError::Redis(redis::RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                "XRANGE",
+                e.to_string(),
+            )))
+        })
     }
 
     /// Starts a stream reader: a dedicated connection (never the multiplexed
@@ -902,6 +1123,8 @@ impl Transport {
             StreamStart::After(id) => Some(id),
         };
         let (last_tx, last_rx) = tokio::sync::watch::channel(start);
+        let gaps = Arc::new(AtomicU64::new(0));
+        let trimmed = Arc::new(AtomicU64::new(0));
         let mut worker = StreamReaderWorker::new(ReaderParts {
             stream: stream.clone(),
             place,
@@ -915,6 +1138,8 @@ impl Transport {
             shared: self.inner.shared.clone(),
             handler,
             last_tx,
+            gaps: gaps.clone(),
+            trimmed: trimmed.clone(),
         });
         let conn = worker.connect_initial().await.map_err(connect_error)?;
         let mut workers = self.inner.workers.lock().await;
@@ -929,6 +1154,8 @@ impl Transport {
         Ok(StreamReader {
             stream,
             last: last_rx,
+            gaps,
+            trimmed,
             _stop: stop.clone().drop_guard(),
             stop,
         })
@@ -1086,6 +1313,8 @@ fn numsub_count(reply: &redis::Value) -> Result<u64, TransportError> {
 pub struct StreamReader {
     stream: Arc<str>,
     last: tokio::sync::watch::Receiver<Option<StreamId>>,
+    gaps: Arc<AtomicU64>,
+    trimmed: Arc<AtomicU64>,
     stop: CancellationToken,
     _stop: DropGuard,
 }
@@ -1103,6 +1332,21 @@ impl StreamReader {
     /// and nothing was read yet.
     pub fn last_id(&self) -> Option<StreamId> {
         *self.last.borrow()
+    }
+
+    /// How many times this reader found, on (re)connecting, that the stream
+    /// had been trimmed past its last id: entries may have been lost to it
+    /// (one per [`ConnectionEvent::StreamTrimmed`] of this stream; the
+    /// transport-wide sum is [`TransportStats::stream_gaps`]).
+    pub fn gaps(&self) -> u64 {
+        self.gaps.load(Ordering::Relaxed)
+    }
+
+    /// How many entries of the stream were trimmed before this reader read
+    /// them, as far as known (the sum of [`ConnectionEvent::StreamTrimmed`]'s
+    /// `lost` for this stream; Redis ≥ 7.0).
+    pub fn trimmed(&self) -> u64 {
+        self.trimmed.load(Ordering::Relaxed)
     }
 
     /// Whether the reader's task has ended (closed, the transport closed, or

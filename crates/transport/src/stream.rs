@@ -147,9 +147,9 @@ impl StreamEntry {
 /// does with it; a panic is caught and logged, and the entry is skipped.
 pub type StreamHandler = Arc<dyn Fn(StreamEntry) + Send + Sync>;
 
-/// Why an `XREAD` reply could not be read as entries.
+/// Why an `XREAD` or `XRANGE` reply could not be read as entries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unexpected XREAD reply: {0}")]
+#[error("unexpected XREAD or XRANGE reply: {0}")]
 pub(crate) struct BadReply(pub(crate) &'static str);
 
 /// The entries of an `XREAD … STREAMS <one stream> <id>` reply: nil (the
@@ -173,7 +173,17 @@ pub(crate) fn xread_entries(
         },
         _ => return Err(BadReply("neither nil, array nor map")),
     };
-    let Value::Array(entries) = entries else {
+    xrange_entries(stream, entries)
+}
+
+/// The entries of an `XRANGE` reply, `[[id, [f, v, …]], …]` (RESP2 and RESP3;
+/// also the entries part of an `XREAD` reply).
+pub(crate) fn xrange_entries(
+    stream: &Arc<str>,
+    reply: redis::Value,
+) -> Result<Vec<StreamEntry>, BadReply> {
+    use redis::Value;
+    let Value::Array(entries) = reply else {
         return Err(BadReply("entries are not an array"));
     };
     entries
@@ -228,8 +238,24 @@ fn bytes_of(value: redis::Value) -> Option<Bytes> {
 /// name/value pairs under RESP2, a map under RESP3): `last-generated-id`,
 /// `max-deleted-entry-id` (Redis ≥ 7.0)… `None` when absent or not an id.
 pub(crate) fn xinfo_id(reply: &redis::Value, name: &str) -> Option<StreamId> {
+    let bytes = bytes_of(xinfo_value(reply, name)?.clone())?;
+    StreamId::parse_bytes(&bytes).ok()
+}
+
+/// The integer under `name` in an `XINFO STREAM` reply: `length`,
+/// `entries-added` (Redis ≥ 7.0)… `None` when absent or not an integer.
+pub(crate) fn xinfo_count(reply: &redis::Value, name: &str) -> Option<u64> {
+    match xinfo_value(reply, name)? {
+        redis::Value::Int(n) => u64::try_from(*n).ok(),
+        _ => None,
+    }
+}
+
+/// The value under `name` in an `XINFO STREAM` reply (a flat array of
+/// name/value pairs under RESP2, a map under RESP3).
+fn xinfo_value<'a>(reply: &'a redis::Value, name: &str) -> Option<&'a redis::Value> {
     use redis::Value;
-    let value = match reply {
+    match reply {
         Value::Array(items) => items
             .chunks_exact(2)
             .find(|kv| value_is(&kv[0], name))
@@ -239,9 +265,7 @@ pub(crate) fn xinfo_id(reply: &redis::Value, name: &str) -> Option<StreamId> {
             .find(|(k, _)| value_is(k, name))
             .map(|(_, v)| v),
         _ => None,
-    }?;
-    let bytes = bytes_of(value.clone())?;
-    StreamId::parse_bytes(&bytes).ok()
+    }
 }
 
 /// The id of the stream's first entry in an `XINFO STREAM` reply:

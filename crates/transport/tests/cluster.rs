@@ -684,6 +684,72 @@ async fn keyed_commands_follow_ask_and_moved() {
     }
 }
 
+/// A `MULTI … EXEC` block (`keyed_transaction`, GET-and-delete as the streams
+/// adapter restores a session) goes to the key's primary and follows `ASK` during a
+/// slot migration and `MOVED` after it: the block Redis aborted (`EXECABORT`) is sent
+/// again, whole, to the new owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_transactions_follow_ask_and_moved() {
+    require_redis!();
+    let cluster = RedisCluster::start().unwrap();
+    let t = connect_cluster(&cluster, false).await;
+    let get_del = |k: &str| {
+        let (mut get, mut del) = (redis::cmd("GET"), redis::cmd("DEL"));
+        get.arg(k);
+        del.arg(k);
+        [get, del]
+    };
+    let set = |k: &str| {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(k).arg("v");
+        cmd
+    };
+    let (k1, k2) = ("{tx}1", "{tx}2");
+    let () = t.keyed_query(k1.as_bytes(), &set(k1)).await.unwrap();
+    let () = t.keyed_query(k2.as_bytes(), &set(k2)).await.unwrap();
+    let taken = t
+        .keyed_transaction(k1.as_bytes(), &get_del(k1))
+        .await
+        .unwrap();
+    assert_eq!(
+        taken,
+        [
+            redis::Value::BulkString(b"v".to_vec()),
+            redis::Value::Int(1)
+        ]
+    );
+    let gone = t
+        .keyed_transaction(k1.as_bytes(), &get_del(k1))
+        .await
+        .unwrap();
+    assert_eq!(gone, [redis::Value::Nil, redis::Value::Int(0)]);
+    let slot = sio_redis_transport::slot::key_slot(k1.as_bytes());
+    let source_port = cluster.node_for_slot(slot).unwrap().port();
+    let primaries = cluster.primaries().unwrap();
+    let target = *primaries.iter().find(|p| p.port() != source_port).unwrap();
+    let source = cluster.begin_migration(slot, target).unwrap();
+    // k2 is on the target now: the source's block is aborted with ASK.
+    let before = t.stats().redirects;
+    let taken = t
+        .keyed_transaction(k2.as_bytes(), &get_del(k2))
+        .await
+        .unwrap();
+    assert_eq!(taken[0], redis::Value::BulkString(b"v".to_vec()));
+    assert_eq!(t.stats().redirects, before + 1, "ASK followed");
+    let () = t.keyed_query(k1.as_bytes(), &set(k1)).await.unwrap();
+    cluster.finish_migration(slot, source, target).unwrap();
+    let taken = t
+        .keyed_transaction(k1.as_bytes(), &get_del(k1))
+        .await
+        .unwrap();
+    assert_eq!(taken[0], redis::Value::BulkString(b"v".to_vec()));
+    assert!(
+        t.stats().redirects >= before + 3,
+        "ASK, then MOVED followed"
+    );
+    t.close().await;
+}
+
 /// Polls (every 20 ms, up to the deadline) until the nodes other than `gone`
 /// count `primaries` nodes of `ROLE` master and report `cluster_state:ok`.
 fn wait_promoted(cluster: &RedisCluster, gone: u16, primaries: usize) {

@@ -142,9 +142,12 @@ impl Codec for StreamsCodec {
         ))
     }
 
-    /// A stream entry: `XADD <stream> MAXLEN ~ <maxLen> * <fields>`, awaited whatever
-    /// the mode (routed to the stream's slot owner on a cluster). A message: `PUBLISH` /
-    /// `SPUBLISH`, awaited or queued as the mode says.
+    /// A stream entry: `XADD <stream> MAXLEN ~ <maxLen> * <fields>` through the
+    /// transport's stream writer (one ordered queue with an offline buffer; entries
+    /// whose reply was lost are looked for in the stream before being written again;
+    /// routed to the stream's slot owner on a cluster): awaited, or queued (broadcasts;
+    /// volatile ones refused while Redis is unreachable) as the mode says. A message:
+    /// `PUBLISH` / `SPUBLISH`, awaited or queued as the mode says.
     fn publish<'a>(
         &'a self,
         transport: &'a Transport,
@@ -153,19 +156,19 @@ impl Codec for StreamsCodec {
     ) -> BoxFuture<'a, Result<(), TransportError>> {
         Box::pin(async move {
             if let Some(entry) = p.entry {
-                let mut cmd = sio_redis_transport::redis::cmd("XADD");
-                cmd.arg(&p.channel)
-                    .arg("MAXLEN")
-                    .arg("~")
-                    .arg(self.max_len)
-                    .arg("*");
-                for (field, value) in &entry.fields {
-                    cmd.arg(*field).arg(value);
-                }
-                return transport
-                    .keyed_query::<sio_redis_transport::redis::Value>(p.channel.as_bytes(), &cmd)
-                    .await
-                    .map(drop);
+                let fields = entry
+                    .fields
+                    .into_iter()
+                    .map(|(k, v)| (Bytes::from_static(k.as_bytes()), Bytes::from(v)))
+                    .collect();
+                let (stream, max) = (&p.channel, Some(self.max_len));
+                return match mode {
+                    PublishMode::Awaited => transport.xadd(stream, max, fields).await.map(drop),
+                    PublishMode::Queued => transport.xadd_queued(stream, max, fields, true).await,
+                    PublishMode::Volatile => {
+                        transport.xadd_queued(stream, max, fields, false).await
+                    }
+                };
             }
             match (self.sharded_pubsub, mode) {
                 (true, PublishMode::Awaited) => {

@@ -13,16 +13,28 @@
 //!
 //! Differences from Node, by design: as the sharded adapter's (joins applied locally at
 //! once, allRooms as a fetchSockets); a namespace whose stream has a negative index (Node's
-//! quirk) is read here, with a warning at start-up that Node nodes never read it. Not yet:
-//! session records (connection state recovery), a buffer for entries written while Redis
-//! is unreachable (an `XADD` then fails with the transport's error).
+//! quirk) is read here, with a warning at start-up that Node nodes never read it. Entries go
+//! through the transport's stream writer (`Transport::xadd_queued`): in order, held in
+//! a bounded offline buffer while Redis is unreachable, and checked for in the stream
+//! before being written again when a reply was lost, so that a `CLIENT KILL` or a
+//! restart neither loses nor duplicates one. Trims past what a reader read are counted
+//! per stream in [`AdapterStats::stream_gaps`](crate::AdapterStats::stream_gaps), the
+//! entries they took unread in
+//! [`AdapterStats::stream_trimmed`](crate::AdapterStats::stream_trimmed).
+//!
+//! Session records (`sessions.rs`, the storage side of connection state recovery):
+//! [`RedisAdapterState::persist_session`](crate::RedisAdapterState::persist_session) and
+//! [`RedisAdapterState::restore_session`](crate::RedisAdapterState::restore_session),
+//! byte-compatible with Node's `persistSession` / `restoreSession`.
 
 mod codec;
 pub(crate) mod readers;
+mod sessions;
 
 use std::sync::Arc;
 
 pub(crate) use codec::StreamsCodec;
+pub use sessions::{MissedPacket, NotRestored, RestoredSession};
 
 use crate::engine::Engine;
 

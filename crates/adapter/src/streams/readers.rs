@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use sio_redis_transport::{StreamEntry, StreamHandler, StreamReader, StreamStart};
+use sio_redis_transport::{StreamEntry, StreamHandler, StreamId, StreamReader, StreamStart};
 
 use crate::error::Error;
 use crate::state::{StateInner, lock};
@@ -16,6 +16,9 @@ use crate::state::{StateInner, lock};
 #[derive(Debug, Default)]
 pub(crate) struct Readers {
     running: Mutex<HashMap<String, Running>>,
+    /// Trim reports and entries trimmed unread of the readers stopped so far, by
+    /// stream.
+    past_gaps: Mutex<HashMap<String, (u64, u64)>>,
     /// One start at a time (so that two namespaces of one stream start one reader).
     starting: tokio::sync::Mutex<()>,
 }
@@ -23,7 +26,7 @@ pub(crate) struct Readers {
 #[derive(Debug)]
 struct Running {
     /// Dropping it stops the reader.
-    _reader: StreamReader,
+    reader: StreamReader,
     /// Namespaces reading it.
     users: usize,
 }
@@ -56,13 +59,7 @@ impl Readers {
             .transport
             .read_stream(stream, StreamStart::Latest, count, block, handler)
             .await?;
-        lock(&self.running).insert(
-            stream.to_owned(),
-            Running {
-                _reader: reader,
-                users: 1,
-            },
-        );
+        lock(&self.running).insert(stream.to_owned(), Running { reader, users: 1 });
         Ok(())
     }
 
@@ -71,9 +68,17 @@ impl Readers {
     pub(crate) fn stopped(&self) -> Vec<String> {
         lock(&self.running)
             .iter()
-            .filter(|(_, r)| r._reader.is_finished())
+            .filter(|(_, r)| r.reader.is_finished())
             .map(|(s, _)| s.clone())
             .collect()
+    }
+
+    /// The id of the last entry the reader of `stream` handed on, `None` before the
+    /// first or when no reader runs.
+    pub(crate) fn last_id(&self, stream: &str) -> Option<StreamId> {
+        lock(&self.running)
+            .get(stream)
+            .and_then(|r| r.reader.last_id())
     }
 
     /// One namespace fewer reads `stream`; the last one stops its reader.
@@ -81,10 +86,32 @@ impl Readers {
         let mut running = lock(&self.running);
         if let Some(r) = running.get_mut(stream) {
             r.users -= 1;
-            if r.users == 0 {
-                running.remove(stream);
+            if r.users == 0
+                && let Some(r) = running.remove(stream)
+            {
+                let mut past = lock(&self.past_gaps);
+                let n = past.entry(stream.to_owned()).or_insert((0, 0));
+                n.0 += r.reader.gaps();
+                n.1 += r.reader.trimmed();
             }
         }
+    }
+}
+
+impl Readers {
+    /// By stream: how many times its reader found, on (re)connecting, that the stream
+    /// had been trimmed past the last entry it read (each also logged at `warn` by the
+    /// transport), and how many entries it lost so (where Redis tells), since this
+    /// state started; streams without a gap are absent.
+    pub(crate) fn gaps(&self) -> HashMap<String, (u64, u64)> {
+        let mut gaps = lock(&self.past_gaps).clone();
+        for (stream, r) in lock(&self.running).iter() {
+            let n = gaps.entry(stream.clone()).or_insert((0, 0));
+            n.0 += r.reader.gaps();
+            n.1 += r.reader.trimmed();
+        }
+        gaps.retain(|_, n| n.0 > 0);
+        gaps
     }
 }
 

@@ -43,8 +43,8 @@ use crate::shared::{Shared, millis};
 /// Redirects (`MOVED`, `ASK`) one command follows at most.
 pub(crate) const MAX_REDIRECTS: u32 = 5;
 /// Fire-and-forget shard publishes in flight at most, in messages (each holds
-/// its message until Redis answered); more fail with
-/// [`TransportError::TooManyInFlight`].
+/// its message until Redis answered); more wait for room, and fail with
+/// [`TransportError::TooManyInFlight`] after the response timeout.
 pub(crate) const MAX_IN_FLIGHT: usize = 16 * 1024;
 /// How long the slot-map vote waits for more answers after the first one.
 const VOTE_WINDOW: Duration = Duration::from_millis(50);
@@ -472,16 +472,33 @@ impl Router {
     /// redirects, or a redirect to an unusable address.
     pub(crate) async fn command(&self, slot: u16, command: &[u8]) -> Result<Bytes, TransportError> {
         let deadline = tokio::time::Instant::now() + self.response_timeout;
-        self.command_until(slot, command, deadline).await
+        let mut frames = self.commands_until(slot, command, 1, deadline).await?;
+        Ok(frames.pop().expect("one reply per command"))
     }
 
-    /// [`Router::command`] with its own `deadline`.
-    async fn command_until(
+    /// As [`Router::command`] for `commands`, the RESP encoding of `replies`
+    /// commands on keys of `slot` written together (a `MULTI … EXEC` block):
+    /// their reply frames in order. The first error reply among them decides
+    /// as a single command's would (a `MOVED` or `ASK` on a queued command
+    /// redirects the whole block, which Redis then aborted: `EXECABORT`).
+    pub(crate) async fn commands(
+        &self,
+        slot: u16,
+        commands: &[u8],
+        replies: usize,
+    ) -> Result<Vec<Bytes>, TransportError> {
+        let deadline = tokio::time::Instant::now() + self.response_timeout;
+        self.commands_until(slot, commands, replies, deadline).await
+    }
+
+    /// [`Router::commands`] with its own `deadline`.
+    async fn commands_until(
         &self,
         slot: u16,
         command: &[u8],
+        replies: usize,
         deadline: tokio::time::Instant,
-    ) -> Result<Bytes, TransportError> {
+    ) -> Result<Vec<Bytes>, TransportError> {
         let timeout = || TransportError::Timeout {
             ms: millis(self.response_timeout),
         };
@@ -505,14 +522,19 @@ impl Router {
                 }
                 bytes.extend_from_slice(command);
                 let reply = conn
-                    .enqueue(bytes, 1 + usize::from(asking))
+                    .enqueue(bytes, replies + usize::from(asking))
                     .map_err(|e| Some(Failed::Unsent(e)))?;
                 // Written (or about to be): a lost connection from here on
                 // leaves the outcome unknown, and a resend could run the
                 // command twice (a message delivered twice, an entry added
                 // twice), so it is not retried.
                 match reply.await {
-                    Ok(Ok(mut frames)) => Ok(frames.pop().expect("one reply per command")),
+                    Ok(Ok(mut frames)) => {
+                        if asking {
+                            frames.remove(0);
+                        }
+                        Ok(frames)
+                    }
                     Ok(Err(e)) => Err(Some(Failed::Unknown(e))),
                     Err(_) => Err(Some(Failed::Unknown(crate::conn::io_error(
                         std::io::ErrorKind::ConnectionAborted,
@@ -527,8 +549,8 @@ impl Router {
                     }
                     return Err(timeout());
                 }
-                Ok(Ok(frame)) => match reply_error(&frame) {
-                    None => return Ok(frame),
+                Ok(Ok(frames)) => match frames.iter().find_map(|f| reply_error(f)) {
+                    None => return Ok(frames),
                     Some(e) => Some(e),
                 },
                 Ok(Err(Some(Failed::Unknown(e)))) => {
@@ -675,18 +697,34 @@ impl Router {
     /// have been delivered: a resend could deliver it twice). Failures are
     /// counted in `publish_errors` and logged.
     ///
+    /// When [`MAX_IN_FLIGHT`] messages wait for their reply, the caller waits (in
+    /// call order) for one of them to be answered, at most the response timeout,
+    /// as the standalone publish queue makes a caller wait for room: a sender
+    /// faster than Redis is slowed down instead of losing broadcasts.
+    ///
     /// # Errors
-    /// [`TransportError::TooManyInFlight`] when [`MAX_IN_FLIGHT`] messages wait
-    /// for their reply.
-    pub(crate) fn spublish_queued(
+    /// [`TransportError::TooManyInFlight`] when [`MAX_IN_FLIGHT`] messages still
+    /// wait for their reply after the response timeout.
+    pub(crate) async fn spublish_queued(
         self: &Arc<Self>,
         channel: String,
         payload: Bytes,
     ) -> Result<(), TransportError> {
-        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
-            return Err(TransportError::TooManyInFlight {
-                limit_messages: MAX_IN_FLIGHT,
-            });
+        // The broadcast path takes no timer unless the limit is reached.
+        let permit = match self.in_flight.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let acquire = self.in_flight.clone().acquire_owned();
+                match tokio::time::timeout(self.response_timeout, acquire).await {
+                    Ok(Ok(permit)) => permit,
+                    Ok(Err(_)) => return Err(TransportError::Closed),
+                    Err(_) => {
+                        return Err(TransportError::TooManyInFlight {
+                            limit_messages: MAX_IN_FLIGHT,
+                        });
+                    }
+                }
+            }
         };
         let slot = key_slot(channel.as_bytes());
         let job = Job {
@@ -870,7 +908,10 @@ impl Router {
             return;
         }
         let command = spublish_command(&job.channel, &job.payload);
-        match self.command_until(job.slot, &command, job.deadline).await {
+        match self
+            .commands_until(job.slot, &command, 1, job.deadline)
+            .await
+        {
             Ok(_) => Counters::incr(&self.shared.counters.published),
             Err(e) => self.count_error(&e),
         }

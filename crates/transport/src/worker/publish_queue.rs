@@ -14,17 +14,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use redis::RedisError;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
+use super::offline_buffer::{BoundedQueue, Queued, take_expired};
 use super::publisher::Publisher;
 use crate::conn::mux::Verb;
 use crate::error::TransportError;
 use crate::shared::{Shared, millis};
 
-/// Messages the queue holds at most, whatever their size.
-pub(crate) const QUEUE_CAPACITY: usize = 16 * 1024;
 /// Most PUBLISH commands sent in one pipeline.
 const MAX_BATCH: usize = 512;
 /// How long messages that waited out a publisher outage wait once it is back,
@@ -41,126 +40,26 @@ pub(crate) const RESUME_SETTLE: Duration = Duration::from_millis(50);
 pub(crate) const SUBSCRIBER_GRACE: Duration = Duration::from_millis(1000);
 
 /// One queued PUBLISH; `reply` is there when the caller waits for the result.
-pub(crate) struct Queued {
-    verb: Verb,
-    channel: String,
-    payload: Bytes,
-    reply: Option<oneshot::Sender<Result<u64, TransportError>>>,
-    queued_at: Instant,
-    /// Its share of the byte budget, given back when it is sent or dropped.
-    _bytes: OwnedSemaphorePermit,
+pub(crate) struct Publish {
+    pub(crate) verb: Verb,
+    pub(crate) channel: String,
+    pub(crate) payload: Bytes,
+    pub(crate) reply: Option<oneshot::Sender<Result<u64, TransportError>>>,
+}
+
+impl Publish {
+    /// Its share of the byte budget: channel name and payload.
+    pub(crate) fn size(&self) -> usize {
+        self.channel.len().saturating_add(self.payload.len())
+    }
 }
 
 /// The handles' side of the queue.
-#[derive(Debug)]
-pub(crate) struct PublishQueue {
-    tx: mpsc::Sender<Queued>,
-    /// One permit per byte of channel name and payload queued.
-    bytes: Arc<Semaphore>,
-    limit_bytes: u32,
-    /// Messages the worker took from the channel and has not sent or dropped yet (set
-    /// once per batch).
-    in_hand: Arc<AtomicUsize>,
-}
-
-/// Whether a message may wait in the queue while the connection is down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mode {
-    /// The publisher is up: wait (at most `wait`) for room.
-    Online { wait: Duration },
-    /// The publisher is down: queue if there is room now, else fail.
-    Offline,
-}
-
-impl PublishQueue {
-    /// A queue holding at most `limit_bytes` bytes of channel names and payloads
-    /// (≤ `u32::MAX`, checked by the config) and [`QUEUE_CAPACITY`] messages.
-    pub(crate) fn new(limit_bytes: u32) -> (PublishQueue, mpsc::Receiver<Queued>) {
-        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        let queue = PublishQueue {
-            tx,
-            bytes: Arc::new(Semaphore::new(limit_bytes as usize)),
-            limit_bytes,
-            in_hand: Arc::default(),
-        };
-        (queue, rx)
-    }
-
-    /// The count the worker keeps of the messages it holds (for [`PublishWorker`]).
-    pub(crate) fn in_hand(&self) -> Arc<AtomicUsize> {
-        self.in_hand.clone()
-    }
-
-    /// Messages and bytes (channel names and payloads) queued and not yet sent, read
-    /// now (nothing is counted per message).
-    pub(crate) fn depth(&self) -> (usize, usize) {
-        let messages =
-            self.tx.max_capacity() - self.tx.capacity() + self.in_hand.load(Ordering::Relaxed);
-        let bytes = (self.limit_bytes as usize).saturating_sub(self.bytes.available_permits());
-        (messages, bytes)
-    }
-
-    /// Queues one message. A message larger than the whole budget waits for an
-    /// empty queue and then takes all of it.
-    ///
-    /// # Errors
-    /// [`TransportError::BufferFull`] when there is no room (at once offline,
-    /// after `wait` online); [`TransportError::Closed`] once the worker is gone.
-    pub(crate) async fn push(
-        &self,
-        verb: Verb,
-        channel: String,
-        payload: Bytes,
-        reply: Option<oneshot::Sender<Result<u64, TransportError>>>,
-        mode: Mode,
-    ) -> Result<(), TransportError> {
-        let size = channel.len().saturating_add(payload.len());
-        let want = u32::try_from(size)
-            .unwrap_or(u32::MAX)
-            .clamp(1, self.limit_bytes);
-        let full = || TransportError::BufferFull {
-            limit_bytes: self.limit_bytes as usize,
-        };
-        // The broadcast path takes no timer unless the queue is full.
-        let permit = match (self.bytes.clone().try_acquire_many_owned(want), mode) {
-            (Ok(permit), _) => permit,
-            (Err(_), Mode::Offline) => return Err(full()),
-            (Err(_), Mode::Online { wait }) => {
-                match tokio::time::timeout(wait, self.bytes.clone().acquire_many_owned(want)).await
-                {
-                    Ok(Ok(permit)) => permit,
-                    Ok(Err(_)) => return Err(TransportError::Closed),
-                    Err(_) => return Err(full()),
-                }
-            }
-        };
-        let queued = Queued {
-            verb,
-            channel,
-            payload,
-            reply,
-            queued_at: Instant::now(),
-            _bytes: permit,
-        };
-        match (self.tx.try_send(queued), mode) {
-            (Ok(()), _) => Ok(()),
-            (Err(mpsc::error::TrySendError::Closed(_)), _) => Err(TransportError::Closed),
-            (Err(mpsc::error::TrySendError::Full(_)), Mode::Offline) => Err(full()),
-            (Err(mpsc::error::TrySendError::Full(queued)), Mode::Online { wait }) => self
-                .tx
-                .send_timeout(queued, wait)
-                .await
-                .map_err(|e| match e {
-                    mpsc::error::SendTimeoutError::Timeout(_) => full(),
-                    mpsc::error::SendTimeoutError::Closed(_) => TransportError::Closed,
-                }),
-        }
-    }
-}
+pub(crate) type PublishQueue = BoundedQueue<Publish>;
 
 /// Drains the queue into pipelines.
 pub(crate) struct PublishWorker {
-    pub(crate) rx: mpsc::Receiver<Queued>,
+    pub(crate) rx: mpsc::Receiver<Queued<Publish>>,
     pub(crate) publisher: Arc<Publisher>,
     pub(crate) shared: Arc<Shared>,
     /// Messages queued longer than this are dropped instead of sent.
@@ -169,7 +68,7 @@ pub(crate) struct PublishWorker {
     /// (not when it only publishes).
     pub(crate) own_subscriber: bool,
     pub(crate) shutdown: CancellationToken,
-    /// [`PublishQueue::in_hand`].
+    /// [`BoundedQueue::in_hand`]: the size of the batch held, stored once per batch.
     pub(crate) in_hand: Arc<AtomicUsize>,
 }
 
@@ -242,19 +141,9 @@ impl PublishWorker {
     }
 
     /// Drops the messages queued for longer than `max_age`.
-    fn expire(&self, batch: &mut Vec<Queued>) {
+    fn expire(&self, batch: &mut Vec<Queued<Publish>>) {
         let max_age = self.max_age;
-        if batch
-            .first()
-            .is_none_or(|q| q.queued_at.elapsed() <= max_age)
-        {
-            return;
-        }
-        let keep = batch.iter().position(|q| q.queued_at.elapsed() <= max_age);
-        let mut old: Vec<Queued> = match keep {
-            Some(i) => batch.drain(..i).collect(),
-            None => std::mem::take(batch),
-        };
+        let mut old = take_expired(batch, max_age);
         self.drop_all(
             &mut old,
             || TransportError::Expired {
@@ -267,7 +156,7 @@ impl PublishWorker {
     /// Answers or counts every message of `batch` as dropped.
     fn drop_all(
         &self,
-        batch: &mut Vec<Queued>,
+        batch: &mut Vec<Queued<Publish>>,
         error: impl Fn() -> TransportError,
         why: &'static str,
     ) {
@@ -278,7 +167,7 @@ impl PublishWorker {
         self.shared.counters.publish_dropped.add(n as u64);
         warn!(messages = n, "queued PUBLISH dropped: {why}");
         for q in batch.drain(..) {
-            if let Some(tx) = q.reply {
+            if let Some(tx) = q.item.reply {
                 let _ = tx.send(Err(error()));
             }
         }
@@ -286,20 +175,24 @@ impl PublishWorker {
 
     /// Sends the batch as one pipeline. Keeps it (to be sent once the connection
     /// is back) when nothing was sent because the connection was down.
-    async fn send(&self, batch: &mut Vec<Queued>) {
+    async fn send(&self, batch: &mut Vec<Queued<Publish>>) {
         if batch.is_empty() {
             return;
         }
         let counters = &self.shared.counters;
         let n = batch.len() as u64;
-        let items = batch
-            .iter()
-            .map(|q| (q.verb, q.channel.as_str(), q.payload.as_ref()));
+        let items = batch.iter().map(|q| {
+            (
+                q.item.verb,
+                q.item.channel.as_str(),
+                q.item.payload.as_ref(),
+            )
+        });
         match self.publisher.publish(items).await {
             Ok(receivers) => {
                 counters.published.add(n);
                 for (q, count) in batch.drain(..).zip(receivers) {
-                    if let Some(tx) = q.reply {
+                    if let Some(tx) = q.item.reply {
                         let _ = tx.send(Ok(count));
                     }
                 }
@@ -308,11 +201,11 @@ impl PublishWorker {
             Err(TransportError::NotConnected { .. }) => {}
             Err(e) => {
                 counters.publish_errors.add(n);
-                if batch.iter().any(|q| q.reply.is_none()) {
+                if batch.iter().any(|q| q.item.reply.is_none()) {
                     warn!(error = %e, messages = n, "PUBLISH failed; queued messages lost");
                 }
                 for q in batch.drain(..) {
-                    if let Some(tx) = q.reply {
+                    if let Some(tx) = q.item.reply {
                         let _ = tx.send(Err(same_error(&e)));
                     }
                 }

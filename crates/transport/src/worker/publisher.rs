@@ -160,6 +160,19 @@ impl Publisher {
             .await
     }
 
+    /// Writes `bytes` (`replies` commands already encoded in RESP, e.g. a
+    /// pipeline of `XADD`s or a `MULTI … EXEC` block) in one request on the
+    /// publisher connection (one round trip), bounded by the response timeout;
+    /// their reply frames in order, error replies included.
+    pub(crate) async fn request(
+        &self,
+        bytes: Vec<u8>,
+        replies: usize,
+    ) -> Result<Vec<bytes::Bytes>, TransportError> {
+        self.run(|conn| async move { conn.request(bytes, replies).await })
+            .await
+    }
+
     /// `PUBLISH` (or `SPUBLISH`) of every `(verb, channel, payload)`, pipelined
     /// (one write, one round trip), bounded by the response timeout; the
     /// receiver count of each.

@@ -38,7 +38,9 @@ use crate::conn::{Dial, RespConnection, io_error};
 use crate::error::{ErrorClass, classify};
 use crate::event::{ConnectionEvent, Counters, Role};
 use crate::shared::{Shared, millis};
-use crate::stream::{StreamHandler, StreamId, xinfo_first_id, xinfo_id, xread_entries};
+use crate::stream::{
+    StreamHandler, StreamId, xinfo_count, xinfo_first_id, xinfo_id, xread_entries,
+};
 
 /// Room for the reply's framing beyond `count` × `max_message_bytes`.
 const FRAME_SLACK: usize = 64 * 1024;
@@ -92,6 +94,14 @@ pub(crate) struct StreamReaderWorker {
     pub(crate) handler: StreamHandler,
     /// Where the handle sees the last id.
     pub(crate) last_tx: watch::Sender<Option<StreamId>>,
+    /// This reader's count of trim reports (the handle reads it).
+    pub(crate) gaps: Arc<std::sync::atomic::AtomicU64>,
+    /// This reader's count of entries trimmed before it read them.
+    pub(crate) trimmed: Arc<std::sync::atomic::AtomicU64>,
+    /// The stream's `entries-added` count up to the last id (Redis ≥ 7.0):
+    /// known when reading started at `$` (or on an empty stream), then one
+    /// more per entry read; what tells how many entries a trim took unread.
+    position: Option<u64>,
     pub(crate) shutdown: CancellationToken,
     /// The node a `MOVED` named, for the next connection.
     moved: Option<NodeAddr>,
@@ -130,6 +140,10 @@ pub(crate) struct ReaderParts {
     pub(crate) shared: Arc<Shared>,
     pub(crate) handler: StreamHandler,
     pub(crate) last_tx: watch::Sender<Option<StreamId>>,
+    /// This reader's count of [`ConnectionEvent::StreamTrimmed`] reports.
+    pub(crate) gaps: Arc<std::sync::atomic::AtomicU64>,
+    /// This reader's count of entries trimmed unread.
+    pub(crate) trimmed: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl StreamReaderWorker {
@@ -148,6 +162,9 @@ impl StreamReaderWorker {
             shared: parts.shared,
             handler: parts.handler,
             last_tx: parts.last_tx,
+            gaps: parts.gaps,
+            trimmed: parts.trimmed,
+            position: None,
             shutdown: CancellationToken::new(),
             moved: None,
             reported_gap: StreamId::default(),
@@ -311,6 +328,7 @@ impl StreamReaderWorker {
                 if self.last.is_none() {
                     self.last = Some(StreamId::default());
                     self.last_tx.send_replace(self.last);
+                    self.position = Some(0);
                 }
                 return Ok(());
             }
@@ -324,6 +342,7 @@ impl StreamReaderWorker {
                 }
                 self.last = last;
                 self.last_tx.send_replace(last);
+                self.position = xinfo_count(&info, "entries-added");
             }
             Some(last) => {
                 // Trimming removes the oldest entries: if the stream's first
@@ -335,11 +354,30 @@ impl StreamReaderWorker {
                 {
                     self.reported_gap = first;
                     Counters::incr(&self.shared.counters.stream_gaps);
-                    warn!(stream = %self.stream, %last, %first, "stream trimmed past the last entry read: entries may have been lost");
+                    self.gaps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    // Entries before the first one still there: added minus
+                    // length (XDEL'd ones count too); those past our position
+                    // were never read.
+                    let gone = xinfo_count(&info, "entries-added")
+                        .zip(xinfo_count(&info, "length"))
+                        .map(|(added, length)| added.saturating_sub(length));
+                    let lost = gone
+                        .zip(self.position)
+                        .map(|(gone, at)| gone.saturating_sub(at));
+                    self.position = gone;
+                    if let Some(lost) = lost {
+                        self.shared.counters.stream_trimmed.add(lost);
+                        self.trimmed
+                            .fetch_add(lost, std::sync::atomic::Ordering::Relaxed);
+                        warn!(stream = %self.stream, %last, %first, lost, "stream trimmed past the last entry read: entries lost unread");
+                    } else {
+                        warn!(stream = %self.stream, %last, %first, "stream trimmed past the last entry read: entries may have been lost");
+                    }
                     self.shared.emit(ConnectionEvent::StreamTrimmed {
                         stream: self.stream.to_string(),
                         after: last,
                         first,
+                        lost,
                     });
                 }
             }
@@ -433,6 +471,9 @@ impl StreamReaderWorker {
 
     /// Moves the last id to `id` and tells the handle.
     fn advance(&mut self, id: StreamId) {
+        if let Some(at) = &mut self.position {
+            *at += 1;
+        }
         self.last = Some(id);
         self.last_tx.send_replace(Some(id));
     }
