@@ -81,10 +81,19 @@ impl LastSeen {
 }
 
 impl RedisAdapterState {
+    /// Sets the gauges that are read rather than counted (the transport's publish queue
+    /// depth, see [`Transport::refresh_metrics`](sio_redis_transport::Transport::refresh_metrics))
+    /// to their values now; call it before rendering the metrics (the peer node and the
+    /// demo do on each `GET /metrics`; [`RedisAdapterState::health`] does too).
+    pub fn refresh_metrics(&self) {
+        self.inner.transport.refresh_metrics();
+    }
+
     /// The health of this state: connections, subscriptions, the age of the last
     /// message, and the reasons for not being ready (see [`Health`] and the module
     /// documentation of readiness). Cheap (no Redis round trip): call it from a probe.
     pub fn health(&self) -> Health {
+        self.refresh_metrics();
         let inner = &self.inner;
         let transport = &inner.transport;
         let closed = inner.tasks.is_closed();

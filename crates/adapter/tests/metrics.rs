@@ -229,8 +229,17 @@ async fn broadcasts_client_kill_and_request_timeout_read_exactly_in_the_metrics(
 
 #[tokio::test]
 async fn health_is_degraded_while_redis_is_down_and_ready_again_after() {
+    let (recorder, prom) = recorder();
+    let _local = metrics::set_default_local_recorder(&recorder);
     let mut redis = RedisServer::start().expect("redis");
-    let (a, _io) = server(&redis.url(), "a").await;
+    let (a, io) = server(&redis.url(), "a").await;
+    let queue = |text: &str| {
+        let l = r#"adapter="classic",node="a""#;
+        (
+            value(text, "sio_redis_transport_publish_queue_messages", l),
+            value(text, "sio_redis_transport_publish_queue_bytes", l),
+        )
+    };
     let h = a.health();
     assert!(h.is_ready(), "{h:?}");
     assert_eq!(h.reason(), "ok");
@@ -248,12 +257,44 @@ async fn health_is_degraded_while_redis_is_down_and_ready_again_after() {
         h.degraded.iter().any(|r| r == "subscriber not subscribed"),
         "{h:?}"
     );
+    // Broadcasts while the publisher is down wait in the offline buffer: the gauges
+    // (refreshed by health()) show them.
+    wait_for("the publisher to notice", Duration::from_secs(10), || {
+        !a.health().publisher_connected
+    })
+    .await;
+    for i in 0..5 {
+        io.broadcast().emit("tick", &i).await.expect("queued");
+    }
+    let (messages, bytes) = a.transport().publish_queue_depth();
+    assert_eq!(messages, 5);
+    a.refresh_metrics();
+    assert_eq!(queue(&prom.render()), (Some(5.0), Some(bytes as f64)));
+    assert!(bytes > 0);
 
     redis.restart().unwrap();
     wait_for("health to be ready again", Duration::from_secs(15), || {
         a.health().is_ready()
     })
     .await;
+    wait_for(
+        "the offline buffer to be sent",
+        Duration::from_secs(10),
+        || a.transport().publish_queue_depth() == (0, 0),
+    )
+    .await;
+    a.refresh_metrics();
+    let text = prom.render();
+    assert_eq!(queue(&text), (Some(0.0), Some(0.0)));
+    assert_eq!(
+        value(
+            &text,
+            "sio_redis_transport_published_total",
+            r#"adapter="classic",node="a""#
+        ),
+        Some(5.0),
+        "the 5 buffered broadcasts were published once Redis was back"
+    );
     a.close().await;
     let h = a.health();
     assert_eq!(h.degraded, vec!["closed".to_owned()], "{h:?}");

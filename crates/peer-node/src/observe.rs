@@ -43,12 +43,19 @@ pub fn routes<S: Clone + Send + Sync + 'static>(
     state: Option<RedisAdapterState>,
 ) -> axum::Router<S> {
     let health_state = state.clone();
+    let metrics_state = state.clone();
     axum::Router::new()
         .route(
             "/metrics",
             get(move || {
                 let prometheus = prometheus.clone();
-                async move { metrics_text(prometheus.as_ref()) }
+                let state = metrics_state.clone();
+                async move {
+                    if let Some(s) = &state {
+                        s.refresh_metrics();
+                    }
+                    metrics_text(prometheus.as_ref())
+                }
             }),
         )
         .route(

@@ -250,6 +250,8 @@ pub(crate) struct Counters {
     pub(crate) stream_trimmed: Count,
     /// The role-labelled metrics (`None`: [`Counters::default`], no metrics).
     roles: Option<RoleSet>,
+    /// The publish queue's gauges (messages, bytes), set by `Transport::refresh_metrics`.
+    queue: Option<(::metrics::Gauge, ::metrics::Gauge)>,
 }
 
 impl Counters {
@@ -280,6 +282,18 @@ impl Counters {
             stream_rewritten: c(n::STREAM_REWRITTEN),
             stream_trimmed: c(n::STREAM_TRIMMED),
             roles: Some(RoleSet::new(labels)),
+            queue: Some((
+                ::metrics::gauge!(n::PUBLISH_QUEUE_MESSAGES, labels.iter()),
+                ::metrics::gauge!(n::PUBLISH_QUEUE_BYTES, labels.iter()),
+            )),
+        }
+    }
+
+    /// Sets the publish queue's gauges.
+    pub(crate) fn set_queue_depth(&self, messages: usize, bytes: usize) {
+        if let Some((m, b)) = &self.queue {
+            m.set(messages as f64);
+            b.set(bytes as f64);
         }
     }
 

@@ -44,6 +44,12 @@ pub mod names {
     /// Gauge, label `role` (`publisher`, `subscriber`): 1 while the connection is up
     /// (the subscriber: up and every subscription confirmed), else 0.
     pub const CONNECTED: &str = "sio_redis_transport_connected";
+    /// Gauge: messages in the publish queue (the offline buffer while the publisher
+    /// reconnects), as of the last `Transport::refresh_metrics`.
+    pub const PUBLISH_QUEUE_MESSAGES: &str = "sio_redis_transport_publish_queue_messages";
+    /// Gauge: bytes (channel names plus payloads) in the publish queue, as of the last
+    /// `Transport::refresh_metrics`.
+    pub const PUBLISH_QUEUE_BYTES: &str = "sio_redis_transport_publish_queue_bytes";
     /// Counter: liveness probes sent on an idle subscriber connection.
     pub const PROBES: &str = "sio_redis_transport_probes_total";
     /// Counter: probes that found the subscription gone (each replaced the connection).

@@ -224,8 +224,10 @@ impl Transport {
         // Checked by the config: in 1..=u32::MAX.
         let buffer_bytes = u32::try_from(config.publish_buffer_bytes).unwrap_or(u32::MAX);
         let (publish_queue, publish_rx) = PublishQueue::new(buffer_bytes);
+        let in_hand = publish_queue.in_hand();
         workers.spawn("publish queue", |shutdown| {
             PublishWorker {
+                in_hand,
                 rx: publish_rx,
                 publisher: publisher.clone(),
                 shared: shared.clone(),
@@ -1170,6 +1172,22 @@ impl Transport {
     /// adapter's carry them too).
     pub fn metric_labels(&self) -> &[metrics::Label] {
         &self.inner.metric_labels
+    }
+
+    /// Messages and bytes (channel names plus payloads) in the publish queue, which is
+    /// also the offline buffer ([`TransportConfig::publish_buffer_bytes`]): queued and
+    /// not yet answered by Redis or dropped. Read now; nothing is counted per message.
+    pub fn publish_queue_depth(&self) -> (usize, usize) {
+        self.inner.publish_queue.depth()
+    }
+
+    /// Sets the gauges that are read rather than counted
+    /// (`sio_redis_transport_publish_queue_messages` and `…_bytes`, see
+    /// [`crate::metrics`]) to their values now. Call it before rendering the metrics
+    /// (the peer node does on each `GET /metrics`).
+    pub fn refresh_metrics(&self) {
+        let (messages, bytes) = self.publish_queue_depth();
+        self.inner.shared.counters.set_queue_depth(messages, bytes);
     }
 
     /// A snapshot of the counters.

@@ -38,6 +38,10 @@ pub struct AckStream<E: SocketEmitter> {
     timeouts_left: u64,
     done: bool,
     _guard: Option<PendingGuard>,
+    /// The request's span (`sio_redis.broadcast_with_ack`); `answered` is recorded once,
+    /// when every expected server answered or at the timeout.
+    span: tracing::Span,
+    answered_recorded: bool,
 }
 
 impl<E: SocketEmitter> std::fmt::Debug for AckStream<E> {
@@ -69,7 +73,15 @@ impl<E: SocketEmitter> AckStream<E> {
             timeouts_left: 0,
             done: false,
             _guard: guard,
+            span: tracing::Span::none(),
+            answered_recorded: false,
         }
+    }
+
+    /// Traces the stream in `span` (which has an `answered` field to record).
+    pub(crate) fn in_span(mut self, span: tracing::Span) -> Self {
+        self.span = span;
+        self
     }
 
     /// A timeout error of the emitter's acknowledgement error type (socketioxide's
@@ -102,6 +114,10 @@ impl<E: SocketEmitter> Stream for AckStream<E> {
             }
             let remote_done =
                 s.servers >= this.expected_servers && s.received_acks >= s.expected_acks;
+            if (remote_done || this.timed_out) && !this.answered_recorded {
+                this.answered_recorded = true;
+                this.span.record("answered", s.servers);
+            }
             if this.timed_out && !remote_done && !this.missing_reported {
                 this.missing_reported = true;
                 this.timeouts_left = s

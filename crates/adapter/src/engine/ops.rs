@@ -137,7 +137,13 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
         let expected = usize::try_from(numsub)
             .unwrap_or(usize::MAX)
             .saturating_sub(1);
-        tracing::debug!(nsp = %self.nsp, request_id = %ack_request_id, expected, "broadcast with ack published");
+        let span = tracing::info_span!(
+            "sio_redis.broadcast_with_ack",
+            nsp = %self.nsp,
+            request_id = %ack_request_id,
+            expected,
+            answered = tracing::field::Empty,
+        );
         let local = if single_remote {
             self.local
                 .broadcast_with_ack(packet, SioOpts::default(), Some(timeout))
@@ -147,14 +153,7 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
             self.local.broadcast_with_ack(packet, opts, Some(timeout)).0
         };
         let max_count = self.state.inner.engine.max_remote_client_count;
-        Ok(AckStream::new(
-            local,
-            inbox,
-            expected,
-            max_count,
-            timeout,
-            Some(guard),
-        ))
+        Ok(AckStream::new(local, inbox, expected, max_count, timeout, Some(guard)).in_span(span))
     }
 
     /// socketsJoin (`join`) or socketsLeave: published, then applied locally.

@@ -6,6 +6,7 @@
 //! in age (each item keeps the instant it was queued).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -30,6 +31,9 @@ pub(crate) struct BoundedQueue<T> {
     /// One permit per byte queued.
     bytes: Arc<Semaphore>,
     limit_bytes: u32,
+    /// Items the worker took from the channel and has not sent or dropped yet (it
+    /// stores its batch's size once per batch), for [`BoundedQueue::depth`].
+    in_hand: Arc<AtomicUsize>,
 }
 
 /// Whether an item may wait in the queue while the connection is down.
@@ -50,8 +54,23 @@ impl<T> BoundedQueue<T> {
             tx,
             bytes: Arc::new(Semaphore::new(limit_bytes as usize)),
             limit_bytes,
+            in_hand: Arc::default(),
         };
         (queue, rx)
+    }
+
+    /// The count of the items the worker holds, for it to store its batch size in.
+    pub(crate) fn in_hand(&self) -> Arc<AtomicUsize> {
+        self.in_hand.clone()
+    }
+
+    /// Items and bytes queued and not yet sent or dropped, read now (nothing is
+    /// counted per item).
+    pub(crate) fn depth(&self) -> (usize, usize) {
+        let items =
+            self.tx.max_capacity() - self.tx.capacity() + self.in_hand.load(Ordering::Relaxed);
+        let bytes = (self.limit_bytes as usize).saturating_sub(self.bytes.available_permits());
+        (items, bytes)
     }
 
     /// Queues one item of `size` bytes. An item larger than the whole budget

@@ -10,6 +10,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use bytes::Bytes;
 use redis::RedisError;
 use tokio::sync::{mpsc, oneshot};
@@ -66,6 +68,8 @@ pub(crate) struct PublishWorker {
     /// (not when it only publishes).
     pub(crate) own_subscriber: bool,
     pub(crate) shutdown: CancellationToken,
+    /// [`BoundedQueue::in_hand`]: the size of the batch held, stored once per batch.
+    pub(crate) in_hand: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for PublishWorker {
@@ -85,6 +89,7 @@ impl PublishWorker {
                     if n == 0 {
                         break;
                     }
+                    self.in_hand.store(n, Ordering::Relaxed);
                 }
                 () = self.shutdown.cancelled() => break,
             }
@@ -117,6 +122,7 @@ impl PublishWorker {
                 }
                 self.expire(&mut batch);
                 self.send(&mut batch).await;
+                self.in_hand.store(batch.len(), Ordering::Relaxed);
             }
         }
         // What was queued before the shutdown is answered or counted, not silently
