@@ -106,6 +106,24 @@ pub(crate) fn broadcast_data_to_sio(
     event_to_sio(parser, &b.data_value(limits)?)
 }
 
+/// Event data received as JSON text (`[event, ...args]`, checked by the decoder that
+/// found it) for the namespace's parser: the text itself with the common parser
+/// (`json`), else through a [`Value`] and the parser.
+///
+/// # Errors
+/// [`Error::Decode`] past `limits`, [`Error::Parser`] when the parser refuses it.
+pub(crate) fn json_data_to_sio(
+    parser: impl Parse,
+    json: bool,
+    text: &str,
+    limits: &Limits,
+) -> Result<SioValue, Error> {
+    if json {
+        return Ok(SioValue::Str(Str::from(text.to_owned()), None));
+    }
+    event_to_sio(parser, &json::decode_str(text, limits)?)
+}
+
 /// Serialises an acknowledgement (`[...args]`) with the namespace's parser.
 pub(crate) fn ack_to_sio(parser: impl Parse, args: &[Value]) -> Result<SioValue, ParserError> {
     parser.encode_value(&Args(args), None)

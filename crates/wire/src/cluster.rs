@@ -5,11 +5,12 @@
 use crate::codec::{self, Encoding, WriteTo};
 use crate::error::{DecodeError, Limits};
 use crate::fields::Fields;
+use crate::json;
 use crate::msgpack::Flavor;
 use crate::packet::{BroadcastOptions, Packet, SocketDescription};
 use crate::sink::Sink;
-use crate::types::MessageType;
-use crate::value::Value;
+use crate::types::{MessageType, PacketType};
+use crate::value::{Key, Value};
 
 /// One `ClusterAdapter` message.
 #[derive(Debug, Clone, PartialEq)]
@@ -194,15 +195,7 @@ impl ClusterBody {
                 packet,
                 request_id,
                 opts: o,
-            } => {
-                s.begin_map(2 + usize::from(request_id.is_some()));
-                s.key("packet");
-                packet.write(s);
-                if let Some(id) = request_id {
-                    rid(s, id);
-                }
-                opts(s, o);
-            }
+            } => return write_broadcast(s, |s| packet.write(s), request_id.as_deref(), o),
             Self::SocketsJoin { opts: o, rooms } | Self::SocketsLeave { opts: o, rooms } => {
                 s.begin_map(2);
                 opts(s, o);
@@ -386,18 +379,230 @@ impl ClusterMessage {
 
 impl WriteTo for ClusterMessage {
     fn write_to<S: Sink>(&self, s: &mut S) {
-        let has_data = self.body.has_data();
-        s.begin_map(3 + usize::from(has_data));
-        s.key("type");
-        s.uint(u64::from(self.body.message_type().code()));
-        if has_data {
-            s.key("data");
-            self.body.write_data(s);
+        let data = self
+            .body
+            .has_data()
+            .then_some(|s: &mut S| self.body.write_data(s));
+        write_envelope(s, self.body.message_type(), data, &self.uid, &self.nsp);
+    }
+}
+
+/// Writes the envelope `{type, data?, uid, nsp}`, `data` written by `data`.
+fn write_envelope<S: Sink>(
+    s: &mut S,
+    kind: MessageType,
+    data: Option<impl FnOnce(&mut S)>,
+    uid: &str,
+    nsp: &str,
+) {
+    s.begin_map(3 + usize::from(data.is_some()));
+    s.key("type");
+    s.uint(u64::from(kind.code()));
+    if let Some(data) = data {
+        s.key("data");
+        data(s);
+    }
+    s.key("uid");
+    s.str(uid);
+    s.key("nsp");
+    s.str(nsp);
+    s.end_map();
+}
+
+/// Writes a BROADCAST's `data`, `{packet, requestId?, opts}`, the packet written by
+/// `packet`.
+fn write_broadcast<S: Sink>(
+    s: &mut S,
+    packet: impl FnOnce(&mut S),
+    request_id: Option<&str>,
+    opts: &BroadcastOptions,
+) {
+    s.begin_map(2 + usize::from(request_id.is_some()));
+    s.key("packet");
+    packet(s);
+    if let Some(id) = request_id {
+        s.key("requestId");
+        s.str(id);
+    }
+    s.key("opts");
+    opts.write(s);
+    s.end_map();
+}
+
+impl ClusterMessage {
+    /// The bytes the sharded adapter SPUBLISHes for a BROADCAST (3) without
+    /// acknowledgements whose `packet.data` is `data_json`: the JSON text
+    /// `[event, ...args]` of a Socket.IO parser, without binary, written into the
+    /// envelope as is instead of through a [`Value`]. `opts` as they go out (the
+    /// sharded adapter always sends `flags`). Node reads it with `JSON.parse`, so the
+    /// text need not be byte-identical to `JSON.stringify`'s, only valid JSON (it is not
+    /// checked here: it must come from this process's own serialiser).
+    ///
+    /// Same bytes as [`ClusterMessage::encode_sharded`] of the broadcast whose
+    /// `packet.data` [`json::encode`](crate::json::encode)s to `data_json`.
+    pub fn encode_sharded_broadcast_json(
+        uid: &str,
+        nsp: &str,
+        data_json: &str,
+        opts: &BroadcastOptions,
+    ) -> Vec<u8> {
+        let mut w = json::Writer::with_capacity(data_json.len() + 96);
+        let packet = |s: &mut json::Writer| {
+            Packet::write_parts(s, PacketType::Event, |s| s.raw_json(data_json), None);
+        };
+        let data = |s: &mut json::Writer| write_broadcast(s, packet, None, opts);
+        write_envelope(&mut w, MessageType::Broadcast, Some(data), uid, nsp);
+        w.into_bytes()
+    }
+}
+
+/// A sharded BROADCAST (3) without acknowledgements, in JSON, read up to its
+/// `packet.data`, which is left as the text it came as (a slice of the message): a
+/// receiving node hands that text to a common-parser namespace as is, instead of
+/// building a [`Value`] tree and serialising it again.
+///
+/// [`ClusterBroadcastRef::decode`] reads the message in one pass with a scanner that
+/// checks `packet.data` as [`ClusterMessage::decode`] does (JSON grammar, UTF-8,
+/// escapes, [`Limits`]) without building it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterBroadcastRef<'a> {
+    /// The sender's uid.
+    pub uid: String,
+    /// The namespace.
+    pub nsp: String,
+    /// `packet.data`: the JSON text of the array `[event, ...args]`, as sent.
+    pub data: &'a str,
+    /// Rooms, except, flags.
+    pub opts: BroadcastOptions,
+}
+
+impl<'a> ClusterBroadcastRef<'a> {
+    /// Reads a JSON ClusterAdapter message that is a BROADCAST without `requestId`
+    /// (members in any order, unknown members stepped over, `null` as absent).
+    ///
+    /// `None` when the message is anything else or anything but plain: msgpack,
+    /// another type, a `requestId`, a repeated member name among those read, or
+    /// input [`ClusterMessage::decode`] refuses (decode such messages with it: it
+    /// says why). When it returns `Some`, [`ClusterMessage::decode`] accepts the
+    /// message and reads the same uid, namespace and options, and a `packet.data`
+    /// that [`json::decode`](crate::json::decode) reads from `data`. Cost: linear in
+    /// the message, bounded by `limits` as `ClusterMessage::decode` is.
+    pub fn decode(input: &'a [u8], limits: &Limits) -> Option<Self> {
+        Self::read(input, limits).ok().flatten()
+    }
+
+    fn read(input: &'a [u8], limits: &Limits) -> Result<Option<Self>, DecodeError> {
+        if Encoding::sniff(input) != Encoding::Json {
+            return Ok(None);
         }
-        s.key("uid");
-        s.str(&self.uid);
-        s.key("nsp");
-        s.str(&self.nsp);
-        s.end_map();
+        let mut r = json::Reader::new(input, limits)?;
+        let mut top = Known::new(&["type", "uid", "nsp"]);
+        let (mut data, mut members) = (None, Known::new(&["requestId", "opts"]));
+        let mut packet = Known::new(&["type", "nsp"]);
+        r.begin_object(0)?;
+        let mut first = true;
+        while let Some(name) = r.next_name(&mut first)? {
+            if name != "data" {
+                if !top.read(&name, &mut r, 1)? {
+                    return Ok(None);
+                }
+                continue;
+            }
+            if data.is_some() {
+                return Ok(None);
+            }
+            r.begin_object(1)?;
+            let mut first = true;
+            let mut seen_packet = false;
+            while let Some(name) = r.next_name(&mut first)? {
+                if name != "packet" {
+                    if !members.read(&name, &mut r, 2)? {
+                        return Ok(None);
+                    }
+                    continue;
+                }
+                if std::mem::replace(&mut seen_packet, true) {
+                    return Ok(None);
+                }
+                r.begin_object(2)?;
+                let mut first = true;
+                while let Some(name) = r.next_name(&mut first)? {
+                    if name != "data" {
+                        if !packet.read(&name, &mut r, 3)? {
+                            return Ok(None);
+                        }
+                        continue;
+                    }
+                    if data.is_some() {
+                        return Ok(None);
+                    }
+                    let text = r.raw(3)?;
+                    if !text.starts_with('[') {
+                        return Ok(None);
+                    }
+                    data = Some(text);
+                }
+            }
+            if !seen_packet || data.is_none() {
+                return Ok(None);
+            }
+        }
+        r.finish()?;
+        let Some(data) = data else { return Ok(None) };
+        let mut top = top.into_fields("cluster message");
+        let mut members = members.into_fields("cluster message data");
+        let mut packet = packet.into_fields("packet");
+        let broadcast = MessageType::try_from(top.req_int("type")?)? == MessageType::Broadcast;
+        // Checked as the tree decoder checks them; not needed for delivery.
+        PacketType::try_from(packet.req_int("type")?)?;
+        packet.opt_str("nsp")?;
+        if !broadcast || members.opt_str("requestId")?.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            uid: top.req_str("uid")?,
+            nsp: top.req_str("nsp")?,
+            data,
+            opts: BroadcastOptions::from_value(members.req("opts")?)?,
+        }))
+    }
+}
+
+/// The members a borrowed decoder reads as [`Value`]s, each at most once.
+struct Known {
+    names: &'static [&'static str],
+    members: Vec<(Key, Value)>,
+}
+
+impl Known {
+    fn new(names: &'static [&'static str]) -> Self {
+        Self {
+            names,
+            members: Vec::new(),
+        }
+    }
+
+    /// Reads the value of member `name` at `depth`: kept when it is one of the names,
+    /// stepped over otherwise. `false` for a name read before.
+    fn read(
+        &mut self,
+        name: &str,
+        r: &mut json::Reader<'_>,
+        depth: usize,
+    ) -> Result<bool, DecodeError> {
+        let Some(&known) = self.names.iter().find(|n| **n == name) else {
+            r.skip(depth)?;
+            return Ok(true);
+        };
+        if self.members.iter().any(|(k, _)| k == known) {
+            return Ok(false);
+        }
+        let v = r.value(depth)?;
+        self.members.push((Key::Borrowed(known), v));
+        Ok(true)
+    }
+
+    fn into_fields(self, message: &'static str) -> Fields {
+        Fields::from_members(self.members, message)
     }
 }

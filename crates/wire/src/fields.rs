@@ -23,6 +23,11 @@ impl Fields {
         }
     }
 
+    /// The members of a map read member by member.
+    pub(crate) fn from_members(members: Vec<(Key, Value)>, message: &'static str) -> Self {
+        Self { members, message }
+    }
+
     pub(crate) fn wrong(&self, field: &'static str, expected: &'static str) -> DecodeError {
         DecodeError::WrongType {
             message: self.message,

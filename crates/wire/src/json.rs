@@ -348,6 +348,191 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// Reads a JSON object member by member, for decoders that build only part of a
+/// message as a [`Value`] and step over the rest, or keep it as text
+/// ([`Reader::raw`]). Depth, element budget and error rules are those of [`decode`]:
+/// what a `Reader` accepts, [`decode`] accepts, charged the same.
+pub(crate) struct Reader<'a> {
+    p: Parser<'a>,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader of `input`, its top-level value charged to the element budget.
+    ///
+    /// # Errors
+    /// As [`decode`], past `limits`.
+    pub(crate) fn new(input: &'a [u8], limits: &Limits) -> Result<Self, DecodeError> {
+        limits.check_len(input.len())?;
+        Ok(Self {
+            p: Parser {
+                s: input,
+                text: None,
+                pos: 0,
+                max_depth: limits.max_depth,
+                budget: Budget::new(limits)?,
+            },
+        })
+    }
+
+    /// Opens the object at nesting `depth` (0 for the top level).
+    ///
+    /// # Errors
+    /// [`DecodeError::Json`] when the next value is not an object; as [`decode`].
+    pub(crate) fn begin_object(&mut self, depth: usize) -> Result<(), DecodeError> {
+        if self.p.peek()? != b'{' {
+            return Err(self.p.error("expected an object"));
+        }
+        self.p.enter(depth)?;
+        self.p.pos += 1;
+        Ok(())
+    }
+
+    /// The next member name of the open object, its `:` read and its value charged;
+    /// `None` past the closing `}`. `first` is true until the first call returns.
+    ///
+    /// # Errors
+    /// As [`decode`].
+    pub(crate) fn next_name(
+        &mut self,
+        first: &mut bool,
+    ) -> Result<Option<Cow<'a, str>>, DecodeError> {
+        match (self.p.peek()?, *first) {
+            (b'}', _) => {
+                self.p.pos += 1;
+                return Ok(None);
+            }
+            (b',', false) => self.p.pos += 1,
+            (_, false) => return Err(self.p.error("expected , or }")),
+            (_, true) => {}
+        }
+        *first = false;
+        if self.p.peek()? != b'"' {
+            return Err(self.p.error("expected a member name"));
+        }
+        let name = self.p.name()?;
+        if self.p.peek()? != b':' {
+            return Err(self.p.error("expected :"));
+        }
+        self.p.pos += 1;
+        self.p.budget.take(1)?;
+        Ok(Some(name))
+    }
+
+    /// The next value, at nesting `depth`, as a [`Value`].
+    ///
+    /// # Errors
+    /// As [`decode`].
+    pub(crate) fn value(&mut self, depth: usize) -> Result<Value, DecodeError> {
+        self.p.value(depth)
+    }
+
+    /// The next value, at nesting `depth`, stepped over.
+    ///
+    /// # Errors
+    /// As [`decode`].
+    pub(crate) fn skip(&mut self, depth: usize) -> Result<(), DecodeError> {
+        self.raw(depth).map(drop)
+    }
+
+    /// The next value, at nesting `depth`, checked as [`decode`] checks it and returned
+    /// as the text it was sent as (no leading white space), without building a tree:
+    /// one pass over its bytes, no allocation but for strings with escapes.
+    ///
+    /// # Errors
+    /// As [`decode`].
+    pub(crate) fn raw(&mut self, depth: usize) -> Result<&'a str, DecodeError> {
+        self.p.skip_ws();
+        let start = self.p.pos;
+        self.p.skip(depth)?;
+        // Outside strings the grammar admits ASCII only: checking the span at once is
+        // checking every string in it.
+        std::str::from_utf8(&self.p.s[start..self.p.pos]).map_err(|e| DecodeError::InvalidUtf8 {
+            offset: start + e.valid_up_to(),
+        })
+    }
+
+    /// Ends the text: nothing but white space may follow.
+    ///
+    /// # Errors
+    /// [`DecodeError::TrailingBytes`].
+    pub(crate) fn finish(mut self) -> Result<(), DecodeError> {
+        self.p.skip_ws();
+        match self.p.s.len() - self.p.pos {
+            0 => Ok(()),
+            count => Err(DecodeError::TrailingBytes { count }),
+        }
+    }
+}
+
+impl Parser<'_> {
+    /// Steps over one value with the checks and charges of [`Parser::value`].
+    fn skip(&mut self, depth: usize) -> Result<(), DecodeError> {
+        let (close, object) = match self.peek()? {
+            b'{' => (b'}', true),
+            b'[' => (b']', false),
+            b'"' => return self.skip_string(),
+            b't' => return self.literal(b"true", Value::Nil).map(drop),
+            b'f' => return self.literal(b"false", Value::Nil).map(drop),
+            b'n' => return self.literal(b"null", Value::Nil).map(drop),
+            b'-' | b'0'..=b'9' => return self.number().map(drop),
+            _ => return Err(self.error("unexpected character")),
+        };
+        self.enter(depth)?;
+        self.pos += 1;
+        if self.peek()? == close {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            if object {
+                if self.peek()? != b'"' {
+                    return Err(self.error("expected a member name"));
+                }
+                self.skip_string()?;
+                if self.peek()? != b':' {
+                    return Err(self.error("expected :"));
+                }
+                self.pos += 1;
+            }
+            self.budget.take(1)?;
+            self.skip(depth + 1)?;
+            match self.peek()? {
+                b',' => self.pos += 1,
+                c if c == close => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                _ if object => return Err(self.error("expected , or }")),
+                _ => return Err(self.error("expected , or ]")),
+            }
+        }
+    }
+
+    /// Steps over a string, `self.pos` on its opening quote: escapes checked as
+    /// [`Parser::string`] checks them; UTF-8 is left to the caller.
+    fn skip_string(&mut self) -> Result<(), DecodeError> {
+        self.pos += 1; // "
+        let mut scratch = Vec::new();
+        loop {
+            let run = special(&self.s[self.pos..]).ok_or(DecodeError::Truncated {
+                offset: self.s.len(),
+            })?;
+            self.pos += run;
+            match self.s[self.pos] {
+                b'"' => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                b'\\' => {
+                    scratch.clear();
+                    self.escape(&mut scratch)?;
+                }
+                _ => return Err(self.error("control character in string")),
+            }
+        }
+    }
+}
+
 /// Objects with up to this many members find a repeated name by comparing it with every
 /// member (no hashing, no index to build); past it, by a hash map of the names.
 const SCANNED_MEMBERS: usize = 16;
@@ -513,6 +698,13 @@ impl Writer {
         }
         self.buf.extend_from_slice(&bytes[start..]);
         self.buf.push(b'"');
+    }
+
+    /// Writes `json`, a JSON text this process produced (not checked), as the next
+    /// value.
+    pub(crate) fn raw_json(&mut self, json: &str) {
+        self.sep();
+        self.buf.extend_from_slice(json.as_bytes());
     }
 
     fn raw_number(&mut self, f: f64) {

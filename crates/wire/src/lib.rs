@@ -46,7 +46,7 @@ mod stream;
 mod types;
 mod value;
 
-pub use cluster::{ClusterBody, ClusterMessage};
+pub use cluster::{ClusterBody, ClusterBroadcastRef, ClusterMessage};
 pub use codec::{Encoding, decode_any};
 pub use error::{DecodeError, Limits};
 pub use packet::{BroadcastFlags, BroadcastOptions, OptionsLayout, Packet, SocketDescription};

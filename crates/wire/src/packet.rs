@@ -41,12 +41,22 @@ impl Packet {
 
     /// Writes `{type, data, nsp?}` in Node's member order.
     pub(crate) fn write<S: Sink>(&self, s: &mut S) {
-        s.begin_map(2 + usize::from(self.nsp.is_some()));
+        Self::write_parts(s, self.kind, |s| s.value(&self.data), self.nsp.as_deref());
+    }
+
+    /// Writes `{type, data, nsp?}` with `data` written by `data`.
+    pub(crate) fn write_parts<S: Sink>(
+        s: &mut S,
+        kind: PacketType,
+        data: impl FnOnce(&mut S),
+        nsp: Option<&str>,
+    ) {
+        s.begin_map(2 + usize::from(nsp.is_some()));
         s.key("type");
-        s.uint(u64::from(self.kind.code()));
+        s.uint(u64::from(kind.code()));
         s.key("data");
-        s.value(&self.data);
-        if let Some(nsp) = &self.nsp {
+        data(s);
+        if let Some(nsp) = nsp {
             s.key("nsp");
             s.str(nsp);
         }

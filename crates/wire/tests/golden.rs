@@ -6,7 +6,10 @@ use sio_redis_wire::channels::ClassicChannels;
 use sio_redis_wire::classic::{
     ClassicBroadcast, ClassicBroadcastRef, ClassicRequest, ClassicResponse,
 };
-use sio_redis_wire::{ClusterMessage, Encoding, Limits, SessionRecord, json, msgpack};
+use sio_redis_wire::{
+    ClusterBody, ClusterBroadcastRef, ClusterMessage, Encoding, Limits, SessionRecord, json,
+    msgpack,
+};
 
 const VECTORS: &str = include_str!("golden/vectors.json");
 
@@ -72,6 +75,46 @@ fn broadcast_ref_agrees(m: &ClassicBroadcast, payload: &[u8]) -> Result<(), Stri
         None if binary => Ok(()),
         Some(t) if !binary && t.as_bytes() == json::encode(&data) => Ok(()),
         other => Err(format!("to_json gave {other:?} for {data:?}")),
+    }
+}
+
+/// The borrowing sharded-broadcast decoder reads Node's JSON broadcasts without
+/// acknowledgements (and nothing else) as the tree decoder does, and the envelope
+/// written around the data's text is Node's bytes.
+fn cluster_ref_agrees(m: &ClusterMessage, payload: &[u8], lossy: bool) -> Result<(), String> {
+    let limits = Limits::default();
+    let r = ClusterBroadcastRef::decode(payload, &limits);
+    let plain = Encoding::sniff(payload) == Encoding::Json;
+    match (&m.body, r) {
+        (
+            ClusterBody::Broadcast {
+                packet,
+                request_id: None,
+                opts,
+            },
+            Some(r),
+        ) if plain => {
+            let data = json::decode(r.data.as_bytes(), &limits).map_err(|e| format!("{e}"))?;
+            if format!("{:?}", (&r.uid, &r.nsp, &r.opts, &data))
+                != format!("{:?}", (&m.uid, &m.nsp, opts, &packet.data))
+            {
+                return Err(format!("ClusterBroadcastRef disagrees: {r:?}"));
+            }
+            let text = String::from_utf8(json::encode(&packet.data)).expect("UTF-8");
+            let again = ClusterMessage::encode_sharded_broadcast_json(&m.uid, &m.nsp, &text, opts);
+            if !lossy && again != payload {
+                return Err(format!("encode_sharded_broadcast_json: {}", hex(&again)));
+            }
+            Ok(())
+        }
+        (
+            ClusterBody::Broadcast {
+                request_id: None, ..
+            },
+            None,
+        ) if plain => Err("ClusterBroadcastRef refused a JSON broadcast".into()),
+        (_, None) => Ok(()),
+        (_, Some(r)) => Err(format!("ClusterBroadcastRef read {r:?} from {m:?}")),
     }
 }
 
@@ -163,10 +206,12 @@ fn check(case: &Json) -> Result<(), String> {
         ),
         "cluster-message" => {
             let m = ClusterMessage::decode(&payload, &limits).map_err(err)?;
+            cluster_ref_agrees(&m, &payload, lossy)?;
             same("sharded message", m.encode_sharded(), &cluster)
         }
         "streams-pubsub" => {
             let m = ClusterMessage::decode(&payload, &limits).map_err(err)?;
+            cluster_ref_agrees(&m, &payload, lossy)?;
             same(
                 "streams pub/sub message",
                 m.encode_streams_pubsub(),

@@ -6,8 +6,8 @@ use sio_redis_wire::classic::{
     ClassicBroadcast, ClassicBroadcastRef, ClassicRequest, ClassicResponse, RequestBody,
 };
 use sio_redis_wire::{
-    BroadcastFlags, BroadcastOptions, ClusterBody, ClusterMessage, DecodeError, Limits, Packet,
-    SessionRecord, SocketDescription, Value, json, msgpack,
+    BroadcastFlags, BroadcastOptions, ClusterBody, ClusterBroadcastRef, ClusterMessage,
+    DecodeError, Limits, Packet, SessionRecord, SocketDescription, Value, json, msgpack,
 };
 
 /// Any value msgpack can carry (NaN left out so that `==` holds).
@@ -246,6 +246,33 @@ proptest! {
         }
     }
 
+    /// A JSON broadcast without acknowledgements: its data's text spliced into the
+    /// envelope gives the tree encoder's bytes, the borrowing decoder reads it as the
+    /// tree decoder does, and both refuse it one value short of its element count.
+    #[test]
+    fn sharded_json_broadcast_agrees_with_the_tree(uid in uid(), d in json_event_data(), o in opts()) {
+        let limits = Limits::default();
+        let m = ClusterMessage {
+            uid,
+            nsp: "/chat".into(),
+            body: ClusterBody::Broadcast { packet: Packet::event(d, None), request_id: None, opts: o },
+        };
+        let ClusterBody::Broadcast { packet, opts, .. } = &m.body else { unreachable!() };
+        let bytes = m.encode_sharded();
+        let text = String::from_utf8(json::encode(&packet.data)).unwrap();
+        prop_assert_eq!(&ClusterMessage::encode_sharded_broadcast_json(&m.uid, &m.nsp, &text, opts), &bytes);
+        let r = ClusterBroadcastRef::decode(&bytes, &limits).expect("read by the borrowing decoder");
+        prop_assert_eq!(r.data, text.as_str());
+        let tree = ClusterMessage::decode(&bytes, &limits).unwrap();
+        let ClusterBody::Broadcast { opts: tree_opts, .. } = &tree.body else { unreachable!() };
+        prop_assert_eq!((&r.uid, &r.nsp, &r.opts), (&tree.uid, &tree.nsp, tree_opts));
+        let n = values(&json::decode(&bytes, &limits).unwrap());
+        let over = Limits::new().max_elements(n - 1);
+        prop_assert!(ClusterBroadcastRef::decode(&bytes, &Limits::new().max_elements(n)).is_some());
+        prop_assert!(ClusterBroadcastRef::decode(&bytes, &over).is_none());
+        prop_assert!(ClusterMessage::decode(&bytes, &over).is_err());
+    }
+
     #[test]
     fn session_round_trip(sid in "[A-Za-z0-9_-]{20}", pid in "[A-Za-z0-9_-]{20}", rooms in rooms(), data in js_value()) {
         let s = SessionRecord { sid, pid, rooms, data };
@@ -319,7 +346,30 @@ fn decoders_never_panic_on(bytes: &[u8], limits: &Limits) -> Result<(), TestCase
     let _ = msgpack::to_json(bytes, limits);
     let _ = ClassicRequest::decode(bytes, limits);
     let _ = ClassicResponse::decode(bytes, limits);
-    let _ = ClusterMessage::decode(bytes, limits);
+    // What the borrowing sharded decoder reads, the tree decoder reads alike.
+    let tree = ClusterMessage::decode(bytes, limits);
+    if let Some(r) = ClusterBroadcastRef::decode(bytes, limits) {
+        let Ok(ClusterMessage {
+            uid,
+            nsp,
+            body:
+                ClusterBody::Broadcast {
+                    packet,
+                    request_id: None,
+                    opts,
+                },
+        }) = tree
+        else {
+            return Err(TestCaseError::fail(format!(
+                "tree decoder disagrees: {tree:?}"
+            )));
+        };
+        prop_assert_eq!((r.uid, r.nsp, r.opts), (uid, nsp, opts));
+        prop_assert_eq!(
+            json::decode(r.data.as_bytes(), &Limits::default()).unwrap(),
+            packet.data
+        );
+    }
     let _ = SessionRecord::decode(bytes, limits);
     let fields = [
         ("type", &b"3"[..]),

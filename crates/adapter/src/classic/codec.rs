@@ -2,7 +2,7 @@
 //! `createAdapter` writes them (PROTOCOL §1, `sio_redis_wire::classic`), on its channels,
 //! with PUBLISH and `PUBSUB NUMSUB`.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use sio_redis_transport::{Message, Subscription, Transport, TransportError};
@@ -24,8 +24,6 @@ pub(crate) struct ClassicCodec {
     pub(super) own_response: String,
     /// `publishOnSpecificResponseChannel`.
     specific_response_channel: bool,
-    /// Whether the namespace's parser is the common (JSON text) one; found on first use.
-    pub(super) json_parser: OnceLock<bool>,
 }
 
 impl ClassicCodec {
@@ -66,7 +64,6 @@ impl Codec for ClassicCodec {
             own_response: channels.own_response(uid),
             channels,
             specific_response_channel: config.publish_on_specific_response_channel,
-            json_parser: OnceLock::new(),
         }
     }
 

@@ -55,9 +55,7 @@ fn on_broadcast<E: SocketEmitter>(engine: &ClassicEngine<E>, msg: &Message) {
         return engine.drop_message("foreign_namespace", msg, &format!("packet for {:?}", b.nsp));
     }
     let parser = engine.local.parser();
-    let json = *codec
-        .json_parser
-        .get_or_init(|| convert::is_json_parser(parser));
+    let json = engine.json_parser();
     let value = match convert::broadcast_data_to_sio(parser, json, &b, limits) {
         Ok(v) => v,
         Err(e) => return engine.drop_message("payload", msg, &e),

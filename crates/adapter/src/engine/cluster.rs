@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use sio_redis_transport::Message;
-use sio_redis_wire::{BroadcastFlags, BroadcastOptions, ClusterBody, ClusterMessage, Value};
+use sio_redis_wire::{
+    BroadcastFlags, BroadcastOptions, ClusterBody, ClusterBroadcastRef, ClusterMessage, Value,
+};
 use socketioxide_core::adapter::SocketEmitter;
 
 use super::{Codec, Engine, Outgoing, Reply};
@@ -102,7 +104,7 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
     /// counters). Heartbeat-class types (1, 2, 13), which neither the sharded adapter nor
     /// the streams adapter 0.3 sends, are ignored.
     pub(crate) fn apply_cluster_message(self: &Arc<Self>, m: ClusterMessage, msg: &Message) {
-        if !self.is_for_here(&m, msg) {
+        if !self.is_for_here(&m.uid, &m.nsp, msg) {
             return;
         }
         let requester = Some(m.uid);
@@ -148,22 +150,37 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
     /// nodes also wrote there (requests, responses, heartbeats) is ignored: 0.3 nodes
     /// cannot answer them either (PROTOCOL §4.5).
     pub(crate) fn apply_stream_message(&self, m: ClusterMessage, msg: &Message) {
-        if self.is_for_here(&m, msg) {
+        if self.is_for_here(&m.uid, &m.nsp, msg) {
             self.apply_durable(m.body, msg);
         }
     }
 
-    /// Whether `m` is another server's message for this namespace: its own echo is
-    /// dropped, another namespace's counted as dropped.
-    fn is_for_here(&self, m: &ClusterMessage, msg: &Message) -> bool {
-        if m.uid == self.uid {
+    /// Applies a broadcast without acknowledgements read with its data as JSON text
+    /// (`b.data`): the text itself for a common-parser namespace, else through a
+    /// [`Value`] and the namespace's parser, as [`Engine::apply_cluster_message`] does.
+    pub(crate) fn apply_cluster_broadcast_json(&self, b: &ClusterBroadcastRef<'_>, msg: &Message) {
+        if !self.is_for_here(&b.uid, &b.nsp, msg) {
+            return;
+        }
+        let limits = &self.state.inner.engine.limits;
+        match convert::json_data_to_sio(self.local.parser(), self.json_parser(), b.data, limits) {
+            Ok(value) => self.apply_broadcast(value, &b.opts),
+            Err(e) => self.drop_message("payload", msg, &e),
+        }
+    }
+
+    /// Whether a message of server `uid` for namespace `nsp` is another server's
+    /// message for this namespace: its own echo is dropped, another namespace's
+    /// counted as dropped.
+    fn is_for_here(&self, uid: &str, nsp: &str, msg: &Message) -> bool {
+        if uid == self.uid {
             return false;
         }
-        if m.nsp != self.nsp {
+        if nsp != self.nsp {
             self.drop_message(
                 "foreign_namespace",
                 msg,
-                &format_args!("message for {:?}", m.nsp),
+                &format_args!("message for {nsp:?}"),
             );
             return false;
         }

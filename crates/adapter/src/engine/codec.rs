@@ -135,6 +135,20 @@ pub(crate) trait Codec: Send + Sync + Sized + 'static {
     /// Encodes a message of server `uid` for the other servers.
     fn encode(&self, uid: &str, msg: Outgoing) -> Publication;
 
+    /// Encodes a broadcast without acknowledgements of server `uid` whose data is
+    /// `data_json`, the JSON text `[event, ...args]` of socketioxide's common parser
+    /// (no binary), written into the message as is; `opts` as [`Outgoing::Broadcast`]
+    /// carries them. `None` (the default) when this kind has no such path: the caller
+    /// sends an [`Outgoing::Broadcast`] instead.
+    fn encode_json_broadcast(
+        &self,
+        _uid: &str,
+        _data_json: &str,
+        _opts: &sio_redis_wire::BroadcastOptions,
+    ) -> Option<Publication> {
+        None
+    }
+
     /// Encodes this server's answer `reply` to request `request_id` of server
     /// `requester` (`None`: an emitter or an old node that sent no uid); `None` for a
     /// reply this kind's protocol has no message for (nothing is sent).

@@ -63,6 +63,8 @@ pub(crate) struct Engine<E, C: Codec> {
     pub(crate) handler: std::sync::OnceLock<MessageHandler>,
     /// The namespace's metric handles.
     pub(crate) metrics: crate::metrics::NamespaceMetrics,
+    /// Whether the namespace's parser is the common (JSON text) one; found on first use.
+    json_parser: std::sync::OnceLock<bool>,
 }
 
 impl<E, C: Codec> std::fmt::Debug for Engine<E, C> {
@@ -153,6 +155,7 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
             subscription: Mutex::new(None),
             handler: std::sync::OnceLock::new(),
             metrics,
+            json_parser: std::sync::OnceLock::new(),
         }
     }
 
@@ -260,6 +263,14 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
     }
 
     /// Counts a message that failed to decode (`decode:<kind>`).
+    /// Whether the namespace's parser is socketioxide's common parser (event data as
+    /// JSON text), found on first use.
+    pub(crate) fn json_parser(&self) -> bool {
+        *self
+            .json_parser
+            .get_or_init(|| crate::convert::is_json_parser(self.local.parser()))
+    }
+
     pub(crate) fn decode_failed(&self, msg: &Message, e: &sio_redis_wire::DecodeError) {
         self.drop_message(&format!("decode:{}", e.kind()), msg, e);
     }

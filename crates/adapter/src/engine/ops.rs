@@ -15,7 +15,7 @@ use socketioxide_core::adapter::{
     BroadcastFlags as SioFlags, BroadcastOptions as SioOpts, RemoteSocketData, Room, SocketEmitter,
 };
 use socketioxide_core::packet::Packet as SioPacket;
-use socketioxide_core::{Sid, Str};
+use socketioxide_core::{Sid, Str, Value as SioValue};
 
 use super::ack_stream::AckStream;
 use super::opts::event_data;
@@ -65,14 +65,25 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
                 .map_err(BroadcastError::from);
         };
         let (wire_opts, single_remote) = self.wire_opts(&opts, true);
-        let data = convert::from_sio(data).map_err(adapter_err)?;
-        let p = self.codec.encode(
-            &self.uid,
-            Outgoing::Broadcast {
-                packet: self.wire_packet(data),
-                opts: wire_opts,
-            },
-        );
+        // Common-parser text without binary goes into the message as is where the
+        // codec can (sharded); anything else through a `Value`.
+        let json = match data {
+            SioValue::Str(text, None) => {
+                self.codec
+                    .encode_json_broadcast(&self.uid, text.as_str(), &wire_opts)
+            }
+            _ => None,
+        };
+        let p = match json {
+            Some(p) => p,
+            None => self.codec.encode(
+                &self.uid,
+                Outgoing::Broadcast {
+                    packet: self.wire_packet(convert::from_sio(data).map_err(adapter_err)?),
+                    opts: wire_opts,
+                },
+            ),
+        };
         let volatile = opts.has_flag(SioFlags::Volatile);
         let local = if single_remote {
             Ok(())

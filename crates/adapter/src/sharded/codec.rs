@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use sio_redis_transport::{Message, Subscription, SubscriptionId, Transport, TransportError};
 use sio_redis_wire::channels::{ShardedChannels, SubscriptionMode};
-use sio_redis_wire::{ClusterBody, ClusterMessage, ids};
+use sio_redis_wire::{BroadcastOptions, ClusterBody, ClusterMessage, ids};
 use socketioxide_core::adapter::SocketEmitter;
 
 use super::rooms::RoomChannels;
@@ -84,6 +84,23 @@ impl Codec for ShardedCodec {
             _ => self.channels.main.clone(),
         };
         Publication::message(channel, self.message(uid, msg.into_cluster_body()))
+    }
+
+    /// `{"type":3,"data":{"packet":{"type":2,"data":<data_json>},"opts":…},…}`
+    /// (`ClusterMessage::encode_sharded_broadcast_json`), on the channel `encode` would
+    /// choose. `opts.flags` is set (`wire_opts(.., true)`), as ClusterAdapter messages
+    /// always carry it.
+    fn encode_json_broadcast(
+        &self,
+        uid: &str,
+        data_json: &str,
+        opts: &BroadcastOptions,
+    ) -> Option<Publication> {
+        debug_assert!(opts.flags.is_some());
+        let channel = self.channels.broadcast(self.mode, &opts.rooms, false);
+        let payload =
+            ClusterMessage::encode_sharded_broadcast_json(uid, &self.nsp, data_json, opts);
+        Some(Publication::message(channel, Bytes::from(payload)))
     }
 
     /// Answers go to the requester's own response channel (Node's
