@@ -807,6 +807,38 @@ impl Transport {
         T::from_redis_value(value).map_err(|e| TransportError::Redis(e.into()))
     }
 
+    /// Appends one entry to `stream`:
+    /// `XADD <stream> MAXLEN ~ <max_len> * <field> <value> …` ([`xadd_cmd`],
+    /// the command of `@socket.io/redis-streams-adapter` 0.3), run as
+    /// [`Transport::keyed_query`] runs a command (on a Redis Cluster, on the
+    /// primary of the stream's slot). Returns the new entry's id.
+    ///
+    /// [`xadd_cmd`]: crate::xadd_cmd
+    ///
+    /// # Errors
+    ///
+    /// As [`Transport::keyed_query`]; [`TransportError::Redis`] also when the
+    /// reply is not an entry id.
+    pub async fn xadd<F, V>(
+        &self,
+        stream: &str,
+        max_len: u64,
+        fields: &[(F, V)],
+    ) -> Result<StreamId, TransportError>
+    where
+        F: redis::ToRedisArgs,
+        V: redis::ToRedisArgs,
+    {
+        let cmd = crate::stream::xadd_cmd(stream, max_len, fields);
+        let id: String = self.keyed_query(stream.as_bytes(), &cmd).await?;
+        id.parse().map_err(|_| {
+            TransportError::Redis(redis::RedisError::from((
+                redis::ErrorKind::Parse,
+                "XADD reply is not an entry id",
+            )))
+        })
+    }
+
     /// Starts a stream reader: a dedicated connection (never the multiplexed
     /// command connection) that runs
     /// `XREAD COUNT <count> BLOCK <block ms> STREAMS <stream> <last id>` in a

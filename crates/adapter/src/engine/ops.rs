@@ -419,8 +419,8 @@ impl<E: SocketEmitter, C: Codec> NamespaceOps for Engine<E, C> {
         self.codec.sync_rooms(self)
     }
 
-    fn on_stream_entry(&self, entry: sio_redis_transport::StreamEntry) {
+    fn on_stream_entry(self: Arc<Self>, entry: sio_redis_transport::StreamEntry) {
         self.count_received();
-        C::on_stream_entry(self, entry);
+        C::on_stream_entry(&self, entry);
     }
 }

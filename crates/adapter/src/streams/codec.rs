@@ -153,17 +153,8 @@ impl Codec for StreamsCodec {
     ) -> BoxFuture<'a, Result<(), TransportError>> {
         Box::pin(async move {
             if let Some(entry) = p.entry {
-                let mut cmd = sio_redis_transport::redis::cmd("XADD");
-                cmd.arg(&p.channel)
-                    .arg("MAXLEN")
-                    .arg("~")
-                    .arg(self.max_len)
-                    .arg("*");
-                for (field, value) in &entry.fields {
-                    cmd.arg(*field).arg(value);
-                }
                 return transport
-                    .keyed_query::<sio_redis_transport::redis::Value>(p.channel.as_bytes(), &cmd)
+                    .xadd(&p.channel, self.max_len, &entry.fields)
                     .await
                     .map(drop);
             }
@@ -232,7 +223,7 @@ impl Codec for StreamsCodec {
         })
     }
 
-    fn on_stream_entry<E: SocketEmitter>(engine: &Engine<E, Self>, entry: StreamEntry) {
+    fn on_stream_entry<E: SocketEmitter>(engine: &Arc<Engine<E, Self>>, entry: StreamEntry) {
         let limits = &engine.state.inner.engine.limits;
         let fields = entry.fields.iter().map(|(k, v)| (k.as_ref(), v.as_ref()));
         // Where it came from, for the counters and logs of what is dropped.
