@@ -1,5 +1,5 @@
 //! The Redis side of a scenario: which adapter the peers use (`pubsub`, `sharded` with
-//! its subscription mode, or `none`), and the private Redis they use: one
+//! its subscription mode, `streams`, or `none`), and the private Redis they use: one
 //! `redis-server`, or a Redis Cluster of 3 primaries + 3 replicas (the test kit's), on
 //! free loopback ports (never 6379).
 //!
@@ -25,6 +25,10 @@ pub(crate) enum Adapter {
     Pubsub,
     /// The sharded adapter (`createShardedAdapter`): SPUBLISH / SSUBSCRIBE.
     Sharded(SubscriptionMode),
+    /// The streams adapter (`@socket.io/redis-streams-adapter` 0.3, Node's defaults: one
+    /// stream `socket.io`, `maxLen` 10 000): broadcasts are XADDed and read back by
+    /// XREAD; requests on classic pub/sub.
+    Streams,
     /// A single node without Redis.
     None,
 }
@@ -35,6 +39,7 @@ impl Adapter {
         match self {
             Adapter::Pubsub => "pubsub",
             Adapter::Sharded(_) => "sharded",
+            Adapter::Streams => "streams",
             Adapter::None => "none",
         }
     }
@@ -50,9 +55,10 @@ impl Adapter {
                         "--sharded-mode {sharded_mode}: expected static, dynamic or dynamic-private"
                     )
                 }),
+            "streams" => Ok(Adapter::Streams),
             "none" => Ok(Adapter::None),
             other => Err(format!(
-                "--adapter {other}: expected pubsub, sharded or none"
+                "--adapter {other}: expected pubsub, sharded, streams or none"
             )),
         }
     }
@@ -83,6 +89,11 @@ impl Setup {
         matches!(self.adapter, Adapter::Sharded(_))
     }
 
+    /// Whether the peers use the streams adapter.
+    pub(crate) fn streams(self) -> bool {
+        self.adapter == Adapter::Streams
+    }
+
     /// The environment of a peer node (besides `REDIS_URL`).
     pub(crate) fn peer_env(self) -> Vec<(&'static str, String)> {
         let mut env = vec![("ADAPTER", self.adapter.name().to_owned())];
@@ -96,11 +107,14 @@ impl Setup {
     }
 
     /// The channel every node subscribes for namespace `nsp` (to wait for a cluster to
-    /// be complete): the classic request channel, or the sharded main channel.
+    /// be complete): the classic request channel, the sharded main channel, or the
+    /// streams adapter's public channel (a classic channel of the same name).
     pub(crate) fn presence_channel(self, nsp: &str) -> Option<String> {
         match self.adapter {
             Adapter::Pubsub => Some(ClassicChannels::new(DEFAULT_PREFIX, nsp).request),
-            Adapter::Sharded(_) => Some(ShardedChannels::new(DEFAULT_PREFIX, nsp).main),
+            Adapter::Sharded(_) | Adapter::Streams => {
+                Some(ShardedChannels::new(DEFAULT_PREFIX, nsp).main)
+            }
             Adapter::None => None,
         }
     }
@@ -112,6 +126,7 @@ impl fmt::Display for Setup {
         match self.adapter {
             Adapter::Pubsub => f.write_str("pub/sub")?,
             Adapter::Sharded(mode) => write!(f, "sharded {}", mode.as_str())?,
+            Adapter::Streams => f.write_str("streams")?,
             Adapter::None => f.write_str("no adapter")?,
         }
         if self.cluster {
@@ -284,6 +299,26 @@ impl Backend {
             }
         }
         Ok(counts)
+    }
+
+    /// The connections of every server whose last command is `XREAD` (`cmd=xread` in
+    /// `CLIENT LIST`): the stream readers of the streams adapter, blocked waiting.
+    pub(crate) async fn xread_clients(&self) -> Result<usize, String> {
+        let mut n = 0;
+        for server in self.servers() {
+            let client = redis::Client::open(server.url()).map_err(|e| e.to_string())?;
+            let mut conn = client
+                .get_multiplexed_async_connection()
+                .await
+                .map_err(|e| format!("cannot connect to {}: {e}", server.url()))?;
+            let list: String = redis::cmd("CLIENT")
+                .arg("LIST")
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| format!("CLIENT LIST on {}: {e}", server.url()))?;
+            n += list.matches("cmd=xread").count();
+        }
+        Ok(n)
     }
 
     /// Stops every server.

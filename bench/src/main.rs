@@ -78,7 +78,8 @@ enum Command {
     /// Latency percentiles of the Redis hop at fixed rates (two nodes, one client).
     Latency(LatencyArgs),
     /// The ceiling without Socket.IO: redis PUBLISH (pipelined) → one SUBSCRIBE
-    /// (SPUBLISH → SSUBSCRIBE with `--adapter sharded`).
+    /// (SPUBLISH → SSUBSCRIBE with `--adapter sharded`, XADD → XREAD with `--adapter
+    /// streams`).
     Raw(RawArgs),
     /// Sharded adapter: what each of two nodes receives from Redis for rooms it has no
     /// member of (1 000 rooms, each on one node only).
@@ -93,8 +94,9 @@ enum Command {
 /// How the peers use Redis (pipe, fanout, latency, raw, rooms, all).
 #[derive(Debug, Args)]
 struct RedisArgs {
-    /// The peers' adapter: `pubsub` (classic: PUBLISH / PSUBSCRIBE) or `sharded`
-    /// (createShardedAdapter: SPUBLISH / SSUBSCRIBE).
+    /// The peers' adapter: `pubsub` (classic: PUBLISH / PSUBSCRIBE), `sharded`
+    /// (createShardedAdapter: SPUBLISH / SSUBSCRIBE) or `streams`
+    /// (@socket.io/redis-streams-adapter 0.3: XADD / XREAD, one stream).
     #[arg(long, default_value = "pubsub")]
     adapter: String,
     /// `static`, `dynamic` or `dynamic-private` (with `--adapter sharded`).

@@ -278,7 +278,9 @@ impl Cluster {
     /// Starts the Redis (unless the adapter is `none`) and every peer; waits for every
     /// READY line, then until the subscribers of every namespace's presence channel
     /// (`PUBSUB NUMSUB socket.io-request#<nsp>#`, or `PUBSUB SHARDNUMSUB socket.io#<nsp>#`
-    /// for the sharded adapter) equal the number of peers (every adapter subscribed).
+    /// for the sharded adapter, `PUBSUB NUMSUB socket.io#<nsp>#` for the streams adapter)
+    /// equal the number of peers (every adapter subscribed), and with the streams adapter
+    /// until at least one connection per peer blocks in `XREAD`.
     ///
     /// # Errors
     ///
@@ -496,7 +498,14 @@ async fn wait_subscribed(
     let deadline = Instant::now() + timeout;
     loop {
         let counts = redis.subscribers(setup.sharded(), &channels).await?;
-        if counts.iter().all(|c| *c == n as i64) {
+        // The streams adapter's readers start at "$": an entry added before a reader's
+        // first XREAD is not read. Each node has one reader for the one stream.
+        let readers = if setup.streams() {
+            redis.xread_clients().await?
+        } else {
+            n
+        };
+        if counts.iter().all(|c| *c == n as i64) && readers >= n {
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -506,7 +515,8 @@ async fn wait_subscribed(
                 .map(|(c, k)| format!("{c}={k}"))
                 .collect();
             return Err(format!(
-                "the peers did not all subscribe within {timeout:?}: PUBSUB {verb} {} (expected {n})",
+                "the peers did not all subscribe within {timeout:?}: PUBSUB {verb} {} \
+                 (expected {n}), {readers} connections in XREAD",
                 seen.join(", ")
             ));
         }

@@ -2,7 +2,10 @@
 // peer node (socket.io 4.8 + @socket.io/redis-adapter 8.3) and one Rust peer node
 // (socketioxide + sio-redis), on a private redis-server (7.0 or later), with the classic
 // adapter (`createAdapter`; plain sio-emit) and with the sharded adapter
-// (`createShardedAdapter`; `sio-emit --sharded --mode <mode>`) in each subscription mode.
+// (`createShardedAdapter`; `sio-emit --sharded --mode <mode>`) in each subscription mode,
+// and with the streams adapter (@socket.io/redis-streams-adapter 0.3 with connection state
+// recovery on the Node node, sio_redis's StreamsAdapter on the Rust node; `sio-emit
+// --streams --stream-name <name> --stream-count <n>`) with streamCount 1 and 3.
 // Every operation is done by running the sio-emit binary, and every check shows that the
 // clients of BOTH nodes got (or did not get) what was sent.
 //
@@ -15,8 +18,9 @@
 //   RUST_PEER_NODE  command of the Rust peer node  [../target/release/peer-node]
 //                   (cargo build --release -p sio-redis-peer-node)
 //   E2E_PARSERS     parsers to run: common,msgpack [common,msgpack]
-//   E2E_ADAPTERS    adapters to run: pubsub,sharded [pubsub,sharded]
+//   E2E_ADAPTERS    adapters to run: pubsub,sharded,streams [pubsub,sharded,streams]
 //   E2E_SHARDED_MODES  modes of the sharded runs [static,dynamic,dynamic-private]
+//   E2E_STREAM_COUNTS  streamCount of the streams runs [1,3]
 //   E2E_ONLY        only run checks whose name contains this text
 //   E2E_VERBOSE=1   peer nodes log every event, children's output is echoed
 "use strict";
@@ -34,16 +38,38 @@ const SIO_EMIT = process.env.SIO_EMIT ||
   path.resolve(E2E_DIR, "..", "target", "release", "sio-emit");
 const list = (s) => s.split(",").map((x) => x.trim()).filter(Boolean);
 const PARSERS = list(process.env.E2E_PARSERS || "common,msgpack");
-const ADAPTERS = list(process.env.E2E_ADAPTERS || "pubsub,sharded");
+const ADAPTERS = list(process.env.E2E_ADAPTERS || "pubsub,sharded,streams");
 const SHARDED_MODES = list(process.env.E2E_SHARDED_MODES || "static,dynamic,dynamic-private");
-/** The runs: the classic adapter, then the sharded adapter in each mode. */
-const SUITES = ADAPTERS.flatMap((adapter) => (adapter === "sharded"
-  ? SHARDED_MODES.map((mode) => ({ adapter, mode, argv: ["--sharded", "--mode", mode] }))
-  : [{ adapter, mode: null, argv: [] }]));
+const STREAM_COUNTS = list(process.env.E2E_STREAM_COUNTS || "1,3");
+const KEY = "e2e-emitter";
+/** The streams adapter's streamName (its channelPrefix is KEY). */
+const STREAM = `${KEY}-stream`;
+/**
+ * The runs: the classic adapter, the sharded adapter in each mode, the streams adapter
+ * with each streamCount. `argv` selects the emitter kind, `keyArgv` the channel prefix
+ * (the streams emitter writes to a stream, named by --stream-name, and refuses --key).
+ */
+const SUITES = ADAPTERS.flatMap((adapter) => {
+  const keyArgv = ["--key", KEY];
+  if (adapter === "sharded") {
+    return SHARDED_MODES.map((mode) => ({
+      adapter, mode, argv: ["--sharded", "--mode", mode], keyArgv, env: { SHARDED_MODE: mode },
+    }));
+  }
+  if (adapter === "streams") {
+    return STREAM_COUNTS.map((count) => ({
+      adapter,
+      mode: null,
+      argv: ["--streams", "--stream-name", STREAM, "--stream-count", count],
+      keyArgv: [],
+      env: { STREAM_NAME: STREAM, STREAM_COUNT: count },
+    }));
+  }
+  return [{ adapter, mode: null, argv: [], keyArgv, env: {} }];
+});
 const ONLY = process.env.E2E_ONLY || "";
 const RUNTIMES = ["node", "rust"];
 const NAMESPACES = ["/", "/ns2"];
-const KEY = "e2e-emitter";
 const WAIT = 5000; // deadline of every wait for a condition
 const EMIT_TIMEOUT = 15000; // deadline of one sio-emit run
 const ALL = ["a", "b", "c"];
@@ -73,12 +99,20 @@ function runEmit(argv) {
   });
 }
 
-/** A client's event arguments as compared: binaries as Buffer. */
-function norm(args) {
-  return args.map((a) =>
+/**
+ * A client's event arguments as compared: binaries as Buffer; with `streams`, without
+ * the stream offset that the streams adapter's connection state recovery appends (Node
+ * node, non-volatile events).
+ */
+function norm(args, streams = false) {
+  const out = args.map((a) =>
     a instanceof ArrayBuffer ? Buffer.from(a)
       : ArrayBuffer.isView(a) && !Buffer.isBuffer(a) ? Buffer.from(a.buffer, a.byteOffset, a.byteLength)
         : a);
+  if (streams && typeof out[out.length - 1] === "string" && /^\d+-\d+$/.test(out[out.length - 1])) {
+    out.pop();
+  }
+  return out;
 }
 
 const payloadObject = {
@@ -115,14 +149,16 @@ function makeCtx(env, nsp = "/") {
     clientsOf,
     all,
     name: (kind) => `${kind}-${seq}`,
+    streams: suite.adapter === "streams",
     cleanups: [],
 
     /**
-     * Runs `sio-emit --redis <url> --key <KEY> [--sharded --mode M] ...argv`; it must exit
-     * 0 and be silent.
+     * Runs `sio-emit --redis <url> --key <KEY> [--sharded --mode M] ...argv` (streams:
+     * `--streams --stream-name <STREAM> --stream-count N` instead of `--key`); it must
+     * exit 0 and be silent.
      */
     async emit(argv) {
-      const full = ["--redis", cluster.redis.url, "--key", KEY, ...suite.argv, ...argv];
+      const full = ["--redis", cluster.redis.url, ...suite.keyArgv, ...suite.argv, ...argv];
       const res = await runEmit(full);
       assert.equal(res.code, 0, `sio-emit ${full.join(" ")} exited ${res.code}: ${res.stderr}`);
       assert.equal(res.stderr, "", `sio-emit ${full.join(" ")} wrote to stderr`);
@@ -183,7 +219,8 @@ function makeCtx(env, nsp = "/") {
     async expectEvent(client, ev, args) {
       await waitFor(() => client.got(ev).length > 0, WAIT, `${client.name} to receive ${ev}`);
       if (args !== undefined) {
-        assert.deepStrictEqual(norm(client.got(ev)[0]), args, `arguments of ${ev} at ${client.name}`);
+        assert.deepStrictEqual(norm(client.got(ev)[0], suite.adapter === "streams"), args,
+          `arguments of ${ev} at ${client.name}`);
       }
     },
 
@@ -440,7 +477,7 @@ const CHECKS = [
       await each(ctx, target, ALL, async (c) => {
         await ctx.expectOnce(c, ev);
         const args = c.got(ev)[0];
-        const got = norm(args);
+        const got = norm(args, ctx.streams);
         assert.equal(got.length, 4, `argument count at ${c.name}: ${got.length}`);
         assert.deepStrictEqual(got.slice(0, 2), [ev, { k: "v", n: 1 }]);
         for (const [i, want] of [[2, bytes], [3, small]]) {
@@ -579,16 +616,26 @@ const CHECKS = [
 ];
 
 // ---------------------------------------------------------------------------------------
-// readiness: both nodes subscribed to the request channel (classic) or the main shard
-// channel (sharded) of each namespace
+// readiness: both nodes subscribed to the request channel (classic), the main shard
+// channel (sharded) or the public channel (streams) of each namespace; streams: and both
+// nodes' readers blocked in XREAD (they start at "$")
 
 async function waitSubscribed(cluster, suite) {
+  const n = cluster.nodes.length;
   for (const nsp of NAMESPACES) {
     const cmd = suite.adapter === "sharded"
       ? ["PUBSUB", "SHARDNUMSUB", `${KEY}#${nsp}#`]
-      : ["PUBSUB", "NUMSUB", `${KEY}-request#${nsp}#`];
-    await waitFor(async () => Number((await cluster.command(cmd))[1]) === cluster.nodes.length,
-      10000, `${cluster.nodes.length} subscribers (${cmd.join(" ")})`);
+      : suite.adapter === "streams"
+        ? ["PUBSUB", "NUMSUB", `${KEY}#${nsp}#`]
+        : ["PUBSUB", "NUMSUB", `${KEY}-request#${nsp}#`];
+    await waitFor(async () => Number((await cluster.command(cmd))[1]) === n,
+      10000, `${n} subscribers (${cmd.join(" ")})`);
+  }
+  if (suite.adapter === "streams") {
+    await waitFor(async () => {
+      const clients = String(await cluster.command(["CLIENT", "LIST"]));
+      return (clients.match(/cmd=xread/g) || []).length >= n;
+    }, 10000, `${n} XREAD loops`);
   }
 }
 
@@ -607,7 +654,7 @@ for (const suite of SUITES) for (const parser of PARSERS) {
         parser,
         key: KEY,
         requestsTimeout: 3000,
-        env: suite.mode ? { SHARDED_MODE: suite.mode } : {},
+        env: suite.env,
       });
       await waitSubscribed(env.cluster, suite);
       for (const nsp of NAMESPACES) {
@@ -650,7 +697,7 @@ for (const suite of SUITES) for (const parser of PARSERS) {
     }
 
     test("failures: one line on stderr, exit 1; usage errors exit 2; nothing sent", async () => {
-      const redis = ["--redis", env.cluster.redis.url, "--key", KEY, ...suite.argv];
+      const redis = ["--redis", env.cluster.redis.url, ...suite.keyArgv, ...suite.argv];
       const ctx = makeCtx(env);
 
       const ok = await runEmit([...redis, "disconnect_me_not", "1"]);

@@ -1,7 +1,8 @@
 //! `all`: `pipe`, `fanout` and `latency` for each implementation (clusters of that
 //! implementation only), plus `raw` once, in one run, all on the same adapter and kind
 //! of Redis (`--adapter`, `--sharded-mode`, `--cluster`; with the sharded adapter `raw`
-//! is SPUBLISH → SSUBSCRIBE and `rooms` runs for each implementation too); then every
+//! is SPUBLISH → SSUBSCRIBE and `rooms` runs for each implementation too; with the
+//! streams adapter `raw` is XADD → XREAD); then every
 //! figure side by side with the ratios of the first implementation to each other one.
 
 use serde::Serialize;

@@ -32,6 +32,16 @@ struct BenchMsg {
     t: f64,
 }
 
+/// A `bench` event's data: `[event, {s, t, p}]`, or with a third element, the stream
+/// offset that the streams adapter's connection state recovery appends (the Node peer
+/// runs it with `ADAPTER=streams`).
+#[derive(Deserialize)]
+struct BenchEvent(
+    serde::de::IgnoredAny,
+    BenchMsg,
+    #[serde(default)] serde::de::IgnoredAny,
+);
+
 /// What one receiving client saw during the current run.
 #[derive(Debug, Default)]
 struct Tally {
@@ -73,7 +83,7 @@ impl Tally {
         if self.prefix.is_empty() || !inc.data.starts_with(&self.prefix) {
             return false;
         }
-        let Ok((_, m)) = serde_json::from_str::<(serde::de::IgnoredAny, BenchMsg)>(inc.data) else {
+        let Ok(BenchEvent(_, m, _)) = serde_json::from_str::<BenchEvent>(inc.data) else {
             self.bad += 1;
             return false;
         };
@@ -623,5 +633,9 @@ mod tests {
         assert!(!t.record(inc(r#"["b",{"s":9,"t":999.0}]"#)));
         assert_eq!((t.unique, t.dups, t.out_of_order, t.bad), (3, 1, 1, 1));
         assert_eq!(t.lat, vec![0.5, 1.0, 1.0]);
+        // the streams adapter's recovery offset after the payload (Node peer)
+        assert!(t.record(inc(r#"["b",{"s":3,"t":999.0,"p":"xx"},"1795346230238-0"]"#)));
+        assert!(!t.record(inc(r#"["b",{"s":3,"t":999.0},"1-0",4]"#)));
+        assert_eq!((t.unique, t.bad), (4, 2));
     }
 }

@@ -9,6 +9,13 @@
 //! `redis` crate's async pub/sub has no SSUBSCRIBE without its cluster feature). On a
 //! Redis Cluster (`--cluster`) both connections go to the primary that owns the
 //! channel's slot; for PUBLISH on a cluster both go to the first node.
+//!
+//! For the streams adapter (`--adapter streams`) the commands are `XADD <stream> MAXLEN
+//! ~ 10000 * uid <16 hex> nsp / type 3 data <payload>` (the adapter's fields and trim
+//! bound, `sio_redis_transport::xadd_cmd`, `--size` bytes of data), pipelined the same
+//! way, and the reader is one connection looping `XREAD COUNT 100 BLOCK 100 STREAMS
+//! <stream> <last id>` (the adapter's read count; the test kit's blocking RESP
+//! connection on a thread of its own), on the stream's slot owner on a cluster.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,6 +32,9 @@ use crate::scenarios::broadcast::progress;
 use crate::stats::{self, Percentiles, now_ms, proc_cpu_us};
 
 const CHANNEL: &str = "sio-bench-raw";
+/// `maxLen` and `readCount` of the raw streams pair: the streams adapter's defaults.
+const STREAM_MAX_LEN: u64 = 10_000;
+const STREAM_READ_COUNT: &str = "100";
 
 /// Options of `raw`.
 #[derive(Debug, Clone)]
@@ -106,10 +116,13 @@ impl Received {
     }
 }
 
-/// The verbs of a setup: (`PUBLISH`, `SUBSCRIBE`) or (`SPUBLISH`, `SSUBSCRIBE`).
+/// The verbs of a setup: (`PUBLISH`, `SUBSCRIBE`), (`SPUBLISH`, `SSUBSCRIBE`) or
+/// (`XADD`, `XREAD`).
 fn verbs(setup: Setup) -> (&'static str, &'static str) {
     if setup.sharded() {
         ("SPUBLISH", "SSUBSCRIBE")
+    } else if setup.streams() {
+        ("XADD", "XREAD")
     } else {
         ("PUBLISH", "SUBSCRIBE")
     }
@@ -200,9 +213,93 @@ fn subscribe_sharded(
     }))
 }
 
+/// Reads the stream `CHANNEL` from its start on `server` (a blocking connection on its
+/// own thread, `XREAD COUNT 100 BLOCK 100` from the last entry id) and records the
+/// `data` field of every entry until `stop` is set (or the connection fails).
+fn read_stream(
+    server: &sio_redis_testkit::RedisServer,
+    count: u64,
+    total: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+) -> Result<tokio::task::JoinHandle<Received>, String> {
+    use sio_redis_testkit::RespValue;
+    let mut conn = server.connect().map_err(|e| e.to_string())?;
+    // well above BLOCK: a reply always comes first
+    conn.set_timeout(Duration::from_secs(5))
+        .map_err(|e| e.to_string())?;
+    Ok(tokio::task::spawn_blocking(move || {
+        let mut r = Received::new(count);
+        let mut last = b"0-0".to_vec();
+        while !stop.load(Ordering::Relaxed) {
+            let reply = conn.command(&[
+                &b"XREAD"[..],
+                b"COUNT",
+                STREAM_READ_COUNT.as_bytes(),
+                b"BLOCK",
+                b"100",
+                b"STREAMS",
+                CHANNEL.as_bytes(),
+                &last,
+            ]);
+            // [[stream, [[id, [field, value, …]], …]]], or nil when BLOCK ended
+            let streams = match reply {
+                Ok(RespValue::Array(streams)) => streams,
+                Ok(RespValue::Nil) => continue,
+                _ => break,
+            };
+            let at = now_ms();
+            for stream in streams {
+                let RespValue::Array(mut parts) = stream else {
+                    continue;
+                };
+                let Some(RespValue::Array(entries)) = parts.pop() else {
+                    continue;
+                };
+                for entry in entries {
+                    let RespValue::Array(entry) = entry else {
+                        continue;
+                    };
+                    let [RespValue::Bulk(id), RespValue::Array(fields)] = entry.as_slice() else {
+                        continue;
+                    };
+                    last.clone_from(id);
+                    let data = fields.chunks(2).find_map(|kv| match kv {
+                        [RespValue::Bulk(k), RespValue::Bulk(v)] if k == b"data" => Some(v),
+                        _ => None,
+                    });
+                    if let Some(p) = data
+                        && r.record(p, at)
+                    {
+                        total.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        r
+    }))
+}
+
+/// The command carrying payload `p`: `PUBLISH`/`SPUBLISH <channel> <p>`, or the
+/// streams adapter's `XADD` with `p` as its `data` field.
+fn command(publish: &str, p: Vec<u8>) -> redis::Cmd {
+    if publish == "XADD" {
+        let fields: [(&str, &[u8]); 4] = [
+            ("uid", b"0123456789abcdef"),
+            ("nsp", b"/"),
+            ("type", b"3"),
+            ("data", &p),
+        ];
+        sio_redis_transport::xadd_cmd(CHANNEL, STREAM_MAX_LEN, &fields)
+    } else {
+        let mut cmd = redis::cmd(publish);
+        cmd.arg(CHANNEL).arg(p);
+        cmd
+    }
+}
+
 async fn body(backend: &Backend, opts: &RawOpts) -> Result<RawResult, String> {
     let (publish, subscribe) = verbs(opts.setup);
-    let port = if opts.setup.sharded() {
+    let port = if opts.setup.sharded() || opts.setup.streams() {
         backend.owners(&[CHANNEL.to_owned()]).await?[0]
     } else {
         backend.servers()[0].port()
@@ -220,6 +317,8 @@ async fn body(backend: &Backend, opts: &RawOpts) -> Result<RawResult, String> {
     let stop = Arc::new(AtomicBool::new(false));
     let sub = if opts.setup.sharded() {
         subscribe_sharded(server, count, total.clone(), stop.clone())?
+    } else if opts.setup.streams() {
+        read_stream(server, count, total.clone(), stop.clone())?
     } else {
         subscribe_classic(&url, count, total.clone(), done_rx).await?
     };
@@ -244,7 +343,7 @@ async fn body(backend: &Backend, opts: &RawOpts) -> Result<RawResult, String> {
                 payload.extend_from_slice(&s.to_le_bytes());
                 payload.extend_from_slice(&now_ms().to_le_bytes());
                 payload.extend_from_slice(&pad);
-                pipe.cmd(publish).arg(CHANNEL).arg(payload).ignore();
+                pipe.add_command(command(publish, payload)).ignore();
             }
             next += n;
             let mut conn = publisher.clone();

@@ -43,7 +43,7 @@ pub(crate) trait NamespaceOps: Send + Sync {
     ) -> BoxFuture<'_, Result<(), Error>>;
     fn pending_requests(&self) -> usize;
     fn sync_rooms(&self) -> BoxFuture<'_, Result<(), Error>>;
-    fn on_stream_entry(&self, entry: sio_redis_transport::StreamEntry);
+    fn on_stream_entry(self: Arc<Self>, entry: sio_redis_transport::StreamEntry);
 }
 
 /// A server-side event received from another server or an emitter

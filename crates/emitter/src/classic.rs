@@ -31,6 +31,7 @@ pub(crate) fn message(sel: &Selection, op: Operation) -> Message {
                 command: PublishCommand::Publish,
                 channel: msg.channel(&channels),
                 payload: msg.encode(),
+                xadd: None,
             };
         }
         Operation::Join(rooms) => (
@@ -70,5 +71,6 @@ pub(crate) fn message(sel: &Selection, op: Operation) -> Message {
         command: PublishCommand::Publish,
         channel: channels.request,
         payload: request.encode(),
+        xadd: None,
     }
 }

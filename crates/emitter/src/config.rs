@@ -17,8 +17,8 @@ pub const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_millis(5000);
 ///
 /// | setting | default | meaning |
 /// |---|---|---|
-/// | [`kind`](Self::kind) | [`EmitterKind::Classic`] | the servers' adapter: classic (`PUBLISH`) or sharded with its `subscriptionMode` (`SPUBLISH`) |
-/// | [`key`](Self::key) (alias [`channel_prefix`](Self::channel_prefix)) | `"socket.io"` | channel prefix: the `key` option of `@socket.io/redis-emitter` 5.1 and of the classic adapter, the `channelPrefix` option of the sharded adapter (must match the servers') |
+/// | [`kind`](Self::kind) | [`EmitterKind::Classic`] | the servers' adapter: classic (`PUBLISH`), sharded with its `subscriptionMode` (`SPUBLISH`) or streams with its `streamCount` and `maxLen` (`XADD`) |
+/// | [`key`](Self::key) (aliases [`channel_prefix`](Self::channel_prefix), [`stream_name`](Self::stream_name)) | `"socket.io"` | channel prefix: the `key` option of `@socket.io/redis-emitter` 5.1 and of the classic adapter, the `channelPrefix` option of the sharded adapter; for the streams kind the stream name, `streamName` of the streams adapter and emitter (must match the servers') |
 /// | [`response_timeout`](Self::response_timeout) | 5000 ms | how long one `PUBLISH` may wait for Redis's reply, reconnection included |
 /// | [`connection_timeout`](Self::connection_timeout) | 5000 ms | how long the first connection (and each reconnection attempt) may take |
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +69,15 @@ impl EmitterConfig {
     #[must_use]
     pub fn channel_prefix(self, prefix: impl Into<String>) -> Self {
         self.key(prefix)
+    }
+
+    /// The same setting as [`key`](Self::key), under the streams adapter's name for it
+    /// (Node option `streamName`, default `"socket.io"`): with
+    /// [`EmitterKind::Streams`] entries go to this stream, or to `<name>-<i>` with
+    /// several streams. The streams kind uses no channel, so no `channelPrefix`.
+    #[must_use]
+    pub fn stream_name(self, name: impl Into<String>) -> Self {
+        self.key(name)
     }
 
     /// How long one `PUBLISH` may wait for Redis's reply, including waiting for a
@@ -125,7 +134,18 @@ impl EmitterConfig {
             }
         };
         zero("response_timeout", self.response_timeout)?;
-        zero("connection_timeout", self.connection_timeout)
+        zero("connection_timeout", self.connection_timeout)?;
+        if let EmitterKind::Streams {
+            stream_count: 0, ..
+        } = self.kind
+        {
+            return Err(Error::Config {
+                setting: "stream_count",
+                reason: "must be at least 1".into(),
+                source: None,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -158,8 +178,22 @@ mod tests {
             "invalid emitter configuration: response_timeout: must be more than 0 ms"
         );
         assert!(
-            c.connection_timeout(Duration::ZERO).validate().is_err(),
+            c.clone()
+                .connection_timeout(Duration::ZERO)
+                .validate()
+                .is_err(),
             "zero connection timeout"
+        );
+        let streams = c.clone().kind(EmitterKind::streams()).stream_name("s");
+        assert_eq!(streams.get_key(), "s");
+        assert!(streams.validate().is_ok());
+        let err = c
+            .kind(EmitterKind::streams_with(0, 10))
+            .validate()
+            .expect_err("no stream");
+        assert_eq!(
+            err.to_string(),
+            "invalid emitter configuration: stream_count: must be at least 1"
         );
     }
 }

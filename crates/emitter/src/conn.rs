@@ -9,6 +9,8 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
 
@@ -187,9 +189,11 @@ impl Publisher {
         })
     }
 
-    /// `PUBLISH` or `SPUBLISH` (by [`Message::command`]) `<channel> <payload>`, bounded
-    /// by the response timeout. `SPUBLISH` on a Redis Cluster goes to the primary of the
-    /// channel's slot (the transport's router, or redis-rs's routing by first key).
+    /// `PUBLISH` or `SPUBLISH` (by [`Message::command`]) `<channel> <payload>`, or `XADD
+    /// <stream> MAXLEN ~ <max_len> * <fields>` ([`Message::xadd`]), bounded by the
+    /// response timeout. `SPUBLISH` and `XADD` on a Redis Cluster go to the primary of
+    /// the channel's (stream's) slot (the transport's router, or redis-rs's routing by
+    /// first key).
     pub(crate) async fn publish(&self, msg: &Message) -> Result<(), Error> {
         let command = msg.command;
         let publish_error = |source| Error::Publish {
@@ -200,12 +204,31 @@ impl Publisher {
         if let Conn::Transport(t) = &self.conn {
             let payload = bytes::Bytes::copy_from_slice(msg.payload.as_slice());
             // Boxed: the transport's futures are deep, and the emitter's nest them further.
-            let sent: std::pin::Pin<Box<dyn Future<Output = _> + Send + '_>> = match command {
-                PublishCommand::Publish => Box::pin(t.publish(&msg.channel, payload)),
-                PublishCommand::Spublish => Box::pin(t.spublish(&msg.channel, payload)),
-            };
+            let sent: std::pin::Pin<Box<dyn Future<Output = Result<(), _>> + Send + '_>> =
+                match (&msg.xadd, command) {
+                    (Some(x), _) => Box::pin(async move {
+                        {
+                            let fields = x
+                                .fields
+                                .iter()
+                                .map(|(k, v)| {
+                                    (Bytes::from_static(k.as_bytes()), Bytes::from(v.clone()))
+                                })
+                                .collect();
+                            t.xadd(&msg.channel, Some(x.max_len), fields)
+                                .await
+                                .map(drop)
+                        }
+                    }),
+                    (None, PublishCommand::Spublish) => {
+                        Box::pin(async move { t.spublish(&msg.channel, payload).await.map(drop) })
+                    }
+                    (None, _) => {
+                        Box::pin(async move { t.publish(&msg.channel, payload).await.map(drop) })
+                    }
+                };
             return match sent.await {
-                Ok(_receivers) => Ok(()),
+                Ok(()) => Ok(()),
                 Err(TransportError::Timeout { ms }) => Err(Error::Timeout {
                     command,
                     channel: msg.channel.clone(),
@@ -219,18 +242,26 @@ impl Publisher {
                 )))),
             };
         }
-        let mut cmd = redis::cmd(command.as_str());
-        cmd.arg(&msg.channel).arg(msg.payload.as_slice());
+        let cmd = match &msg.xadd {
+            Some(x) => sio_redis_transport::xadd_cmd(&msg.channel, x.max_len, &x.fields),
+            None => {
+                let mut cmd = redis::cmd(command.as_str());
+                cmd.arg(&msg.channel).arg(msg.payload.as_slice());
+                cmd
+            }
+        };
+        // The reply (a receiver count, an entry id) is not used; an error reply is.
         let sent = async {
             match &self.conn {
                 Conn::Transport(_) => unreachable!("published above"),
-                Conn::Standalone(c) => cmd.query_async::<i64>(&mut c.clone()).await,
-                Conn::Cluster(c) => cmd.query_async::<i64>(&mut c.clone()).await,
-                Conn::Multiplexed(c) => cmd.query_async::<i64>(&mut c.clone()).await,
+                Conn::Standalone(c) => cmd.query_async::<redis::Value>(&mut c.clone()).await,
+                Conn::Cluster(c) => cmd.query_async::<redis::Value>(&mut c.clone()).await,
+                Conn::Multiplexed(c) => cmd.query_async::<redis::Value>(&mut c.clone()).await,
             }
+            .and_then(redis::Value::extract_error)
         };
         match tokio::time::timeout(self.response_timeout, sent).await {
-            Ok(Ok(_receivers)) => Ok(()),
+            Ok(Ok(_reply)) => Ok(()),
             Ok(Err(source)) => Err(publish_error(source)),
             Err(_) => Err(Error::Timeout {
                 command,

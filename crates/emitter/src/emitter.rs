@@ -15,10 +15,13 @@ use crate::selection::{IntoRooms, Message, Selection};
 /// `sio-redis`'s classic adapter), byte for byte as `@socket.io/redis-emitter` 5.1 does;
 /// or, made with [`EmitterConfig::kind`]`(`[`EmitterKind::Sharded`]`)`, to servers of
 /// the sharded adapter (`createShardedAdapter`, `sio-redis`'s `ShardedAdapter`), as a
-/// Node server of that adapter would publish them. It only `PUBLISH`es (classic) or
-/// `SPUBLISH`es (sharded): it subscribes to nothing and gets no answers.
+/// Node server of that adapter would publish them; or, with [`EmitterKind::Streams`], to
+/// servers of the streams adapter, as `@socket.io/redis-streams-emitter` 0.1 writes its
+/// stream entries. It only `PUBLISH`es (classic), `SPUBLISH`es (sharded) or `XADD`s
+/// (streams): it subscribes to nothing and gets no answers.
 ///
 /// [`EmitterKind::Sharded`]: crate::EmitterKind::Sharded
+/// [`EmitterKind::Streams`]: crate::EmitterKind::Streams
 ///
 /// An `Emitter` addresses one namespace (`/` unless made with [`Emitter::of`]). Cloning
 /// is cheap and clones share the connection.
@@ -219,7 +222,8 @@ impl Emitter {
     /// Emits `event` to the other Socket.IO servers of the namespace (their
     /// `io.of(nsp).on(event, …)` handlers run), without acknowledgement: classic, JSON
     /// `{"uid":"emitter","type":6,"data":[event,...args]}` on `<key>-request#<nsp>#`;
-    /// sharded, a `SERVER_SIDE_EMIT` (9) message on `<key>#<nsp>#` (see
+    /// sharded, a `SERVER_SIDE_EMIT` (9) message on `<key>#<nsp>#`; streams, a type 9
+    /// entry of the namespace's stream (see
     /// [`Selection::server_side_emit_message`]).
     /// `args` as in [`BroadcastOperator::emit`]. Node: `emitter.serverSideEmit(ev, ...args)`.
     ///

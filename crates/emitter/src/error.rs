@@ -33,7 +33,8 @@ pub enum Error {
     /// A setting is out of range (e.g. a zero timeout) or a Redis URL cannot be parsed.
     #[error("invalid emitter configuration: {setting}: {reason}")]
     Config {
-        /// The setting: `"url"`, `"urls"`, `"response_timeout"`, `"connection_timeout"`.
+        /// The setting: `"url"`, `"urls"`, `"response_timeout"`, `"connection_timeout"`,
+        /// `"stream_count"`.
         setting: &'static str,
         /// What is wrong with it.
         reason: String,
@@ -59,26 +60,26 @@ pub enum Error {
         /// The connection timeout, in milliseconds.
         ms: u64,
     },
-    /// Redis answered `PUBLISH` (or `SPUBLISH`) with an error, or the connection broke
+    /// Redis answered `PUBLISH` (or `SPUBLISH`, `XADD`) with an error, or the connection broke
     /// while sending it. The message may or may not have been delivered.
     #[error("{command} to {channel} failed")]
     Publish {
-        /// The command: `PUBLISH` or `SPUBLISH`.
+        /// The command: `PUBLISH`, `SPUBLISH` or `XADD`.
         command: PublishCommand,
-        /// The channel.
+        /// The channel (for `XADD`, the stream).
         channel: String,
         /// The redis-rs error.
         #[source]
         source: redis::RedisError,
     },
-    /// `PUBLISH` (or `SPUBLISH`) got no reply within the response timeout (Redis
+    /// `PUBLISH` (or `SPUBLISH`, `XADD`) got no reply within the response timeout (Redis
     /// unreachable or being reconnected to). The message may or may not have been
     /// delivered.
     #[error("{command} to {channel} got no reply within {ms} ms")]
     Timeout {
-        /// The command: `PUBLISH` or `SPUBLISH`.
+        /// The command: `PUBLISH`, `SPUBLISH` or `XADD`.
         command: PublishCommand,
-        /// The channel.
+        /// The channel (for `XADD`, the stream).
         channel: String,
         /// The response timeout, in milliseconds.
         ms: u64,

@@ -3,6 +3,10 @@
 
 pub use sio_redis_wire::channels::SubscriptionMode;
 
+/// Default `maxLen` of the streams kind ([`EmitterKind::streams`]): 10 000 entries, the
+/// default of `@socket.io/redis-streams-emitter` 0.1 and of the streams adapter 0.3.
+pub const DEFAULT_MAX_LEN: u64 = 10_000;
+
 /// The adapter of the Socket.IO servers an emitter talks to. It decides the message
 /// format, the channels and the Redis command ([`PublishCommand`]); the servers of one
 /// cluster all run the same one, and the emitter must be set to it (a classic message on
@@ -12,6 +16,7 @@ pub use sio_redis_wire::channels::SubscriptionMode;
 /// |---|---|---|---|
 /// | [`Classic`](Self::Classic) (default) | `@socket.io/redis-adapter` 8.3 `createAdapter`, `sio-redis`'s classic adapter | `PUBLISH` | `@socket.io/redis-emitter` 5.1 (PROTOCOL.md §5.1) |
 /// | [`Sharded`](Self::Sharded) | `@socket.io/redis-adapter` 8.3 `createShardedAdapter` (Redis ≥ 7.0), `sio-redis`'s sharded adapter | `SPUBLISH` | ClusterAdapter messages of socket.io-adapter 2.5 with uid `"emitter"` (§2–§3) |
+/// | [`Streams`](Self::Streams) | `@socket.io/redis-streams-adapter` 0.3, `sio-redis`'s streams adapter | `XADD` | `@socket.io/redis-streams-emitter` 0.1 (§4.3, §5.2), plus `streamCount` |
 ///
 /// Node has no emitter for the sharded adapter (`@socket.io/redis-emitter` issue #127):
 /// the sharded kind writes what a Node server of `createShardedAdapter` 8.3 would
@@ -35,6 +40,25 @@ pub enum EmitterKind {
         /// room channel nobody subscribed to, it is lost).
         subscription_mode: SubscriptionMode,
     },
+    /// The streams adapter: every operation is one stream entry,
+    /// `XADD <stream> MAXLEN ~ <max_len> * uid emitter nsp <nsp> type <type> data <data>`
+    /// (`data` JSON, or base64 of @msgpack/msgpack when it carries binary), exactly as
+    /// `@socket.io/redis-streams-emitter` 0.1 writes it, serverSideEmit included. The
+    /// stream name is the selection's key ([`EmitterConfig::stream_name`]).
+    ///
+    /// [`EmitterConfig::stream_name`]: crate::EmitterConfig::stream_name
+    Streams {
+        /// The servers' `streamCount` (Node default 1; at least 1): with more than one,
+        /// a namespace's entries go to `<streamName>-<i>`, `i` = Node's `hashCode(nsp) %
+        /// streamCount`, negative indexes included (PROTOCOL.md §4.2), as the adapter
+        /// chooses ([`sio_redis_wire::channels::stream_for`]). Node's streams emitter
+        /// has no such option: it always writes to `<streamName>`, which servers with
+        /// `streamCount` > 1 do not read.
+        stream_count: u32,
+        /// `MAXLEN ~` of each `XADD`, in entries (Node option `maxLen`, default
+        /// [`DEFAULT_MAX_LEN`], 10 000): Redis trims the stream to about this many.
+        max_len: u64,
+    },
 }
 
 impl EmitterKind {
@@ -48,11 +72,26 @@ impl EmitterKind {
         Self::Sharded { subscription_mode }
     }
 
+    /// The streams adapter with Node's defaults: one stream, `maxLen` 10 000.
+    pub fn streams() -> Self {
+        Self::streams_with(1, DEFAULT_MAX_LEN)
+    }
+
+    /// The streams adapter with `stream_count` streams (the servers' `streamCount`, at
+    /// least 1: checked when the emitter is made) and `MAXLEN ~ max_len` (entries).
+    pub fn streams_with(stream_count: u32, max_len: u64) -> Self {
+        Self::Streams {
+            stream_count,
+            max_len,
+        }
+    }
+
     /// The Redis command its messages are sent with.
     pub fn command(self) -> PublishCommand {
         match self {
             Self::Classic => PublishCommand::Publish,
             Self::Sharded { .. } => PublishCommand::Spublish,
+            Self::Streams { .. } => PublishCommand::Xadd,
         }
     }
 }
@@ -68,14 +107,18 @@ pub enum PublishCommand {
     /// `SPUBLISH channel payload` (sharded adapter, Redis ≥ 7.0); on a Redis Cluster it
     /// must go to the shard owning the channel's slot.
     Spublish,
+    /// `XADD stream MAXLEN ~ maxLen * field value …` (streams adapter); on a Redis
+    /// Cluster it goes to the primary of the stream's slot.
+    Xadd,
 }
 
 impl PublishCommand {
-    /// The command's name: `"PUBLISH"` or `"SPUBLISH"`.
+    /// The command's name: `"PUBLISH"`, `"SPUBLISH"` or `"XADD"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Publish => "PUBLISH",
             Self::Spublish => "SPUBLISH",
+            Self::Xadd => "XADD",
         }
     }
 }

@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `new Emitter(redisClient, {key})` | [`Emitter::connect`], [`Emitter::connect_with`] + [`EmitterConfig::key`], [`Emitter::connect_cluster`], `Emitter::from_*` | |
 //! | (none: sharded adapter, `{channelPrefix, subscriptionMode}`) | [`EmitterConfig::kind`] + [`EmitterKind::Sharded`], [`EmitterConfig::channel_prefix`] | `SPUBLISH <prefix>#<nsp>#[<room>#]` JSON / msgpack |
+//! | `@socket.io/redis-streams-emitter` 0.1 `new Emitter(redisClient, {streamName, maxLen})` (+ `streamCount`, which it lacks) | [`EmitterConfig::kind`] + [`EmitterKind::Streams`], [`EmitterConfig::stream_name`] | `XADD <stream> MAXLEN ~ <maxLen> * uid emitter nsp … type … data …` |
 //! | `.of("/chat")` | [`Emitter::of`] | |
 //! | `.to(r)` / `.in(r)` / `.except(r)` / `.volatile` / `.compress(b)` | [`Emitter::to`], [`Emitter::in_`], [`Emitter::except`], [`Emitter::volatile`], [`Emitter::compress`] → [`BroadcastOperator`] | |
 //! | `.emit(ev, ...args)` | [`BroadcastOperator::emit`], [`Emitter::emit`] (`serde`), `emit_args` ([`Args`]) | `PUBLISH <key>#<nsp>#[<room>#]` msgpack |
@@ -32,7 +33,33 @@
 //! `<channelPrefix>#<nsp>#`, or on `<channelPrefix>#<nsp>#<room>#` for a broadcast to one
 //! room when the mode puts it there (Node's `computeChannel`, §2.4). The mode must be the
 //! servers'. The Rust servers (`sio-redis`'s `ShardedAdapter`) read the same messages.
-//! The streams adapter is not supported.
+//!
+//! # Streams adapter
+//! With [`EmitterConfig::kind`]`(`[`EmitterKind::streams_with`]`(stream_count, max_len))`
+//! and [`EmitterConfig::stream_name`], every operation (serverSideEmit included) is one
+//! stream entry written as `@socket.io/redis-streams-emitter` 0.1 writes it (PROTOCOL.md
+//! §5.2; its source, in the socket.io monorepo, is not on npm): `XADD <stream> MAXLEN ~
+//! <maxLen> * uid emitter nsp <nsp> type <type> data <data>`, `data` JSON, or base64 of
+//! @msgpack/msgpack when a broadcast or serverSideEmit carries binary ([`Message::xadd`]
+//! holds the fields). Beyond Node's emitter, `stream_count` picks a namespace's stream as
+//! the streams adapter does (`<name>-<hashCode(nsp) % count>`, negative index included).
+//!
+//! ```
+//! use sio_redis_emitter::{Args, PublishCommand, Selection};
+//!
+//! let msg = Selection::streams("socket.io", "/")
+//!     .to("room1")
+//!     .emit_message("greet", &Args::from_serialize(&"hi")?)?;
+//! assert_eq!(msg.command, PublishCommand::Xadd);
+//! assert_eq!(msg.channel, "socket.io"); // the stream
+//! let fields = &msg.xadd.as_ref().expect("an entry").fields;
+//! assert_eq!(fields[0], ("uid", "emitter".to_owned()));
+//! assert_eq!(
+//!     fields[3].1,
+//!     r#"{"packet":{"type":2,"data":["greet","hi"],"nsp":"/"},"opts":{"rooms":["room1"],"flags":{},"except":[]}}"#
+//! );
+//! # Ok::<(), sio_redis_emitter::Error>(())
+//! ```
 //!
 //! ```
 //! use sio_redis_emitter::{Args, PublishCommand, Selection, SubscriptionMode};
@@ -118,10 +145,12 @@
 //! The `sio-emit` binary (feature `cli`, on by default) does all of the above from a
 //! shell: `sio-emit --redis redis://127.0.0.1:6380 --to lobby greet '"hello"' 1`, and
 //! `sio-emit --sharded [--mode static|dynamic|dynamic-private] …` for the sharded
-//! adapter; see `sio-emit --help`.
+//! adapter, `sio-emit --streams [--stream-name N] [--stream-count K] [--max-len L] …` for
+//! the streams adapter; see `sio-emit --help`.
 
 mod args;
 mod classic;
+mod cluster;
 mod config;
 mod conn;
 mod emitter;
@@ -129,11 +158,14 @@ mod error;
 mod kind;
 mod selection;
 mod sharded;
+mod streams;
 
 pub use args::{Args, NoArgs};
 pub use config::{DEFAULT_CONNECTION_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT, EmitterConfig};
 pub use emitter::{BroadcastOperator, Emitter};
 pub use error::Error;
-pub use kind::{EmitterKind, PublishCommand, SubscriptionMode};
-pub use selection::{IntoRooms, Message, RESERVED_EVENTS, RESERVED_SERVER_SIDE_EVENTS, Selection};
+pub use kind::{DEFAULT_MAX_LEN, EmitterKind, PublishCommand, SubscriptionMode};
+pub use selection::{
+    IntoRooms, Message, RESERVED_EVENTS, RESERVED_SERVER_SIDE_EVENTS, Selection, Xadd,
+};
 pub use sio_redis_wire::{BroadcastFlags, Value};

@@ -1,7 +1,7 @@
 //! What an operation addresses (prefix, namespace, rooms, except, flags, adapter kind)
 //! and the exact message it makes, with no connection. The bytes are made by
-//! [`crate::classic`] (PROTOCOL.md §5.1) or [`crate::sharded`] (§2–§3), by the
-//! selection's [`EmitterKind`].
+//! [`crate::classic`] (PROTOCOL.md §5.1), [`crate::sharded`] (§2–§3) or
+//! [`crate::streams`] (§4.3, §5.2), by the selection's [`EmitterKind`].
 
 use sio_redis_wire::channels::DEFAULT_PREFIX;
 use sio_redis_wire::{BroadcastFlags, Value};
@@ -9,23 +9,43 @@ use sio_redis_wire::{BroadcastFlags, Value};
 use crate::args::Args;
 use crate::error::Error;
 use crate::kind::{EmitterKind, PublishCommand, SubscriptionMode};
-use crate::{classic, sharded};
+use crate::{classic, sharded, streams};
 
 pub use sio_redis_wire::events::{RESERVED_EVENTS, RESERVED_SERVER_SIDE_EVENTS};
 
-/// One `PUBLISH` or `SPUBLISH`: the command, the channel and the exact bytes, as the Node
-/// emitter (classic) or a Node sharded-adapter server (sharded) would send them.
+/// One `PUBLISH`, `SPUBLISH` or `XADD`: the command, the channel (or stream) and the
+/// exact bytes, as the Node emitter (classic), a Node sharded-adapter server (sharded) or
+/// the Node streams emitter (streams) would send them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Message {
-    /// `PUBLISH` (classic) or `SPUBLISH` (sharded).
+    /// `PUBLISH` (classic), `SPUBLISH` (sharded) or `XADD` (streams).
     pub command: PublishCommand,
-    /// The Redis channel. Classic: `<key>#<nsp>#`, `<key>#<nsp>#<room>#` or
-    /// `<key>-request#<nsp>#`; sharded: `<key>#<nsp>#` or `<key>#<nsp>#<room>#`.
+    /// The Redis channel, or for `XADD` the stream (key). Classic: `<key>#<nsp>#`,
+    /// `<key>#<nsp>#<room>#` or `<key>-request#<nsp>#`; sharded: `<key>#<nsp>#` or
+    /// `<key>#<nsp>#<room>#`; streams: `<streamName>`, or `<streamName>-<i>` with
+    /// several streams.
     pub channel: String,
     /// The payload. Classic: notepack.io msgpack for broadcasts, `JSON.stringify` JSON
-    /// for requests; sharded: JSON, or notepack.io msgpack when it carries binary.
+    /// for requests; sharded: JSON, or notepack.io msgpack when it carries binary;
+    /// streams: empty (the entry is in [`Message::xadd`]).
     pub payload: Vec<u8>,
+    /// `XADD` only: the trim bound and the entry's fields.
+    pub xadd: Option<Xadd>,
+}
+
+/// The stream entry of an `XADD` [`Message`]:
+/// `XADD <channel> MAXLEN ~ <max_len> * <field> <value> …`
+/// ([`sio_redis_transport::xadd_cmd`] makes the command).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Xadd {
+    /// `MAXLEN ~`, in entries.
+    pub max_len: u64,
+    /// `[("uid", "emitter"), ("nsp", <nsp>), ("type", "<decimal>"), ("data", <JSON or
+    /// base64 msgpack>)]`, in this order (`@socket.io/redis-streams-emitter` 0.1's
+    /// `flattenPayload`).
+    pub fields: Vec<(&'static str, String)>,
 }
 
 /// One operation of a [`Selection`], handed to the kind's message builder.
@@ -157,7 +177,16 @@ impl Selection {
         Self::with_kind(channel_prefix, nsp, EmitterKind::sharded_with(mode))
     }
 
-    /// As [`Selection::new`], for servers running the adapter `kind`.
+    /// As [`Selection::new`], for servers running the streams adapter with its defaults
+    /// (one stream, `maxLen` 10 000; [`EmitterKind::streams`]): `stream_name` is the
+    /// adapter's `streamName` (Node default `"socket.io"`). Other settings:
+    /// [`Selection::with_kind`] with [`EmitterKind::streams_with`].
+    pub fn streams(stream_name: impl Into<String>, nsp: &str) -> Self {
+        Self::with_kind(stream_name, nsp, EmitterKind::streams())
+    }
+
+    /// As [`Selection::new`], for servers running the adapter `kind` (`key`: the
+    /// channel prefix, or the stream name for [`EmitterKind::Streams`]).
     pub fn with_kind(key: impl Into<String>, nsp: &str, kind: EmitterKind) -> Self {
         Self {
             kind,
@@ -184,7 +213,8 @@ impl Selection {
         self.kind
     }
 
-    /// The channel prefix (classic `key`, sharded `channelPrefix`).
+    /// The channel prefix (classic `key`, sharded `channelPrefix`), or the stream name
+    /// (streams `streamName`).
     pub fn key(&self) -> &str {
         &self.key
     }
@@ -255,6 +285,10 @@ impl Selection {
             EmitterKind::Sharded { subscription_mode } => {
                 sharded::message(self, subscription_mode, op)
             }
+            EmitterKind::Streams {
+                stream_count,
+                max_len,
+            } => streams::message(self, stream_count, max_len, op),
         }
     }
 
@@ -268,6 +302,10 @@ impl Selection {
     ///   "except":[..],"flags":{..}}},"uid":"emitter","nsp":".."}` (JSON; notepack
     ///   msgpack when an argument is binary), `SPUBLISH`ed on the channel the mode
     ///   chooses ([`ShardedChannels::broadcast`]).
+    /// * Streams: the entry `uid emitter nsp <nsp> type 3 data {"packet":{"type":2,
+    ///   "data":[..],"nsp":".."},"opts":{"rooms":[..],"flags":{..},"except":[..]}}`
+    ///   (base64 of @msgpack/msgpack when an argument is binary) on the namespace's
+    ///   stream.
     ///
     /// # Errors
     /// [`Error::ReservedEvent`] for the names in [`RESERVED_EVENTS`].
@@ -283,14 +321,15 @@ impl Selection {
     /// `{"type":2,"opts":{"rooms":[..],"except":[..]},"rooms":[..]}` (no uid) on
     /// `<key>-request#<nsp>#`; sharded: JSON `{"type":4,"data":{"opts":{"rooms":[..],
     /// "except":[..],"flags":{}},"rooms":[..]},"uid":"emitter","nsp":".."}` on
-    /// `<key>#<nsp>#`.
+    /// `<key>#<nsp>#`; streams: the entry `type 4 data {"opts":{"rooms":[..],"except":[..],
+    /// "flags":{}},"rooms":[..]}`.
     pub fn sockets_join_message(&self, rooms: impl IntoRooms) -> Message {
         self.message(Operation::Join(rooms.into_rooms()))
     }
 
     /// The request making the selected sockets leave `rooms`: as
     /// [`Selection::sockets_join_message`] with `"type":3` (classic) or `"type":5`
-    /// (sharded). Node: `.socketsLeave(rooms)`.
+    /// (sharded), or `type 5` (streams). Node: `.socketsLeave(rooms)`.
     pub fn sockets_leave_message(&self, rooms: impl IntoRooms) -> Message {
         self.message(Operation::Leave(rooms.into_rooms()))
     }
@@ -299,7 +338,8 @@ impl Selection {
     /// also closes each socket's underlying connection (Node: `.disconnectSockets(close)`).
     /// Classic: JSON `{"type":4,"opts":{"rooms":[..],"except":[..]},"close":bool}` on
     /// `<key>-request#<nsp>#`; sharded: JSON `{"type":6,"data":{"opts":{..},
-    /// "close":bool},"uid":"emitter","nsp":".."}` on `<key>#<nsp>#`.
+    /// "close":bool},"uid":"emitter","nsp":".."}` on `<key>#<nsp>#`; streams: the entry
+    /// `type 6 data {"opts":{..},"close":bool}`.
     pub fn disconnect_sockets_message(&self, close: bool) -> Message {
         self.message(Operation::Disconnect { close })
     }
@@ -314,6 +354,10 @@ impl Selection {
     /// * Sharded: `{"type":9,"data":{"packet":[event,...args]},"uid":"emitter",
     ///   "nsp":".."}` on `<key>#<nsp>#`, notepack msgpack (binary kept) when an argument
     ///   is binary.
+    /// * Streams: the entry `type 9 data {"packet":[event,...args]}` on the namespace's
+    ///   stream (base64 msgpack when an argument is binary), which the servers read as
+    ///   any entry (`@socket.io/redis-streams-emitter` 0.1 writes it there, not on
+    ///   pub/sub).
     ///
     /// # Errors
     /// [`Error::ReservedEvent`] for the names in [`RESERVED_SERVER_SIDE_EVENTS`] (the

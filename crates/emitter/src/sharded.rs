@@ -7,72 +7,23 @@
 //! `sio-redis`'s `ShardedAdapter` writes.
 
 use sio_redis_wire::channels::{ShardedChannels, SubscriptionMode};
-use sio_redis_wire::ids::EMITTER_UID;
-use sio_redis_wire::{
-    BroadcastFlags, BroadcastOptions, ClusterBody, ClusterMessage, Packet, Value,
-};
 
+use crate::cluster::{self, Writer};
 use crate::kind::PublishCommand;
 use crate::selection::{Message, Operation, Selection};
 
 /// The sharded message of `op` on `sel`, for servers in `mode`.
 pub(crate) fn message(sel: &Selection, mode: SubscriptionMode, op: Operation) -> Message {
     let channels = ShardedChannels::new(sel.key(), sel.namespace());
-    // ClusterAdapter options always carry `flags` (`{}` when none is set); only a
-    // broadcast has flags of its own (socketsJoin and the like get `{}`, as the streams
-    // emitter sends them).
-    let opts = |flags: BroadcastFlags| BroadcastOptions {
-        flags: Some(flags),
-        ..BroadcastOptions::new(sel.rooms().to_vec(), sel.excepted().to_vec())
-    };
-    let no_flags = || opts(BroadcastFlags::default());
-    let (channel, body) = match op {
-        Operation::Broadcast(data) => (
-            channels.broadcast(mode, sel.rooms(), false),
-            ClusterBody::Broadcast {
-                // ClusterAdapter packets carry no `nsp`: the envelope's names it.
-                packet: Packet::event(data, None),
-                request_id: None,
-                opts: opts(sel.flags().clone()),
-            },
-        ),
-        Operation::Join(rooms) => (
-            channels.main,
-            ClusterBody::SocketsJoin {
-                opts: no_flags(),
-                rooms,
-            },
-        ),
-        Operation::Leave(rooms) => (
-            channels.main,
-            ClusterBody::SocketsLeave {
-                opts: no_flags(),
-                rooms,
-            },
-        ),
-        Operation::Disconnect { close } => (
-            channels.main,
-            ClusterBody::DisconnectSockets {
-                opts: no_flags(),
-                close,
-            },
-        ),
-        Operation::ServerSideEmit(data) => (
-            channels.main,
-            ClusterBody::ServerSideEmit {
-                request_id: None,
-                packet: Value::Array(data),
-            },
-        ),
-    };
-    let msg = ClusterMessage {
-        uid: EMITTER_UID.to_owned(),
-        nsp: sel.namespace().to_owned(),
-        body,
+    // Only a broadcast may go on a room's channel; everything else on the main one.
+    let channel = match &op {
+        Operation::Broadcast(_) => channels.broadcast(mode, sel.rooms(), false),
+        _ => channels.main,
     };
     Message {
         command: PublishCommand::Spublish,
         channel,
-        payload: msg.encode_sharded(),
+        payload: cluster::message(sel, op, Writer::ShardedServer).encode_sharded(),
+        xadd: None,
     }
 }

@@ -147,6 +147,29 @@ impl StreamEntry {
 /// does with it; a panic is caught and logged, and the entry is skipped.
 pub type StreamHandler = Arc<dyn Fn(StreamEntry) + Send + Sync>;
 
+/// `XADD <stream> MAXLEN ~ <max_len> * <field> <value> …`: appends one entry
+/// with a new id (`*`), trimming the stream to about `max_len` entries (`~`:
+/// Redis trims whole macro nodes, so a few more may stay). This is the command
+/// of `@socket.io/redis-streams-adapter` 0.3 and
+/// `@socket.io/redis-streams-emitter` 0.1 (their `XADD` helper, node-redis's
+/// `xAdd(stream, "*", fields, {TRIM: {strategy: "MAXLEN", strategyModifier:
+/// "~", threshold}})`), fields in the order given. Run it with
+/// a connection of one's own (the reply is the new entry's id, `<ms>-<seq>`);
+/// [`Transport::xadd`](crate::Transport::xadd) writes the same command through
+/// the transport's stream writer.
+pub fn xadd_cmd<F, V>(stream: &str, max_len: u64, fields: &[(F, V)]) -> redis::Cmd
+where
+    F: redis::ToRedisArgs,
+    V: redis::ToRedisArgs,
+{
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(stream).arg("MAXLEN").arg("~").arg(max_len).arg("*");
+    for (field, value) in fields {
+        cmd.arg(field).arg(value);
+    }
+    cmd
+}
+
 /// Why an `XREAD` or `XRANGE` reply could not be read as entries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unexpected XREAD or XRANGE reply: {0}")]

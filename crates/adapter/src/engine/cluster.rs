@@ -146,12 +146,21 @@ impl<E: SocketEmitter, C: Codec> Engine<E, C> {
     }
 
     /// Applies `m`, read from a stream entry (`msg` names the stream): broadcasts and
-    /// room changes, the types the streams adapter 0.3 writes to streams. What 0.1/0.2
-    /// nodes also wrote there (requests, responses, heartbeats) is ignored: 0.3 nodes
-    /// cannot answer them either (PROTOCOL §4.5).
-    pub(crate) fn apply_stream_message(&self, m: ClusterMessage, msg: &Message) {
-        if self.is_for_here(&m.uid, &m.nsp, msg) {
-            self.apply_durable(m.body, msg);
+    /// room changes, the types the streams adapter 0.3 writes to streams, and
+    /// serverSideEmit without acknowledgement, which `@socket.io/redis-streams-emitter`
+    /// 0.1 writes there (Node 0.3 nodes apply whatever type they read, PROTOCOL §5.2).
+    /// What 0.1/0.2 nodes also wrote there (requests, responses, heartbeats) is ignored:
+    /// 0.3 nodes cannot answer them either (PROTOCOL §4.5).
+    pub(crate) fn apply_stream_message(self: &Arc<Self>, m: ClusterMessage, msg: &Message) {
+        if !self.is_for_here(&m.uid, &m.nsp, msg) {
+            return;
+        }
+        if let Some(ClusterBody::ServerSideEmit {
+            request_id: None,
+            packet,
+        }) = self.apply_durable(m.body, msg)
+        {
+            self.apply_server_side_emit(Some(m.uid), None, packet);
         }
     }
 

@@ -109,7 +109,7 @@ pub(crate) trait Codec: Send + Sync + Sized + 'static {
     /// Handles one entry of a stream the codec reads (the streams codec), on the stream
     /// reader's task; nothing by default.
     fn on_stream_entry<E: SocketEmitter>(
-        _engine: &Engine<E, Self>,
+        _engine: &Arc<Engine<E, Self>>,
         _entry: sio_redis_transport::StreamEntry,
     ) {
     }

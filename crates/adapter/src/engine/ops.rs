@@ -437,8 +437,8 @@ impl<E: SocketEmitter, C: Codec> NamespaceOps for Engine<E, C> {
         self.codec.sync_rooms(self)
     }
 
-    fn on_stream_entry(&self, entry: sio_redis_transport::StreamEntry) {
+    fn on_stream_entry(self: Arc<Self>, entry: sio_redis_transport::StreamEntry) {
         self.count_received(entry.fields.iter().map(|(k, v)| k.len() + v.len()).sum());
-        C::on_stream_entry(self, entry);
+        C::on_stream_entry(&self, entry);
     }
 }

@@ -235,7 +235,7 @@ impl Codec for StreamsCodec {
         })
     }
 
-    fn on_stream_entry<E: SocketEmitter>(engine: &Engine<E, Self>, entry: StreamEntry) {
+    fn on_stream_entry<E: SocketEmitter>(engine: &Arc<Engine<E, Self>>, entry: StreamEntry) {
         let limits = &engine.state.inner.engine.limits;
         let fields = entry.fields.iter().map(|(k, v)| (k.as_ref(), v.as_ref()));
         // Where it came from, for the counters and logs of what is dropped.

@@ -1,6 +1,8 @@
 //! `sio-emit`: emit Socket.IO events and cluster requests through Redis from a shell, as
-//! `@socket.io/redis-emitter` 5.1 does for the classic adapter, or (`--sharded [--mode
-//! M]`) as a server of the sharded adapter would (see `sio-emit --help`).
+//! `@socket.io/redis-emitter` 5.1 does for the classic adapter, (`--sharded [--mode
+//! M]`) as a server of the sharded adapter would, or (`--streams [--stream-name N]
+//! [--stream-count K] [--max-len L]`) as `@socket.io/redis-streams-emitter` 0.1 does for
+//! the streams adapter (see `sio-emit --help`).
 //!
 //! Run with: `cargo run --release --bin sio-emit -- --redis redis://127.0.0.1:6380 greet '"hi"'`
 //!
@@ -33,6 +35,14 @@ dynamic-private, as @socket.io/redis-adapter 8.3 createShardedAdapter chooses. -
 must be the servers' subscriptionMode. Messages are ClusterAdapter messages with uid
 \"emitter\" (JSON, or msgpack when an argument is binary).
 
+Streams (--streams, XADD, as @socket.io/redis-streams-emitter 0.1): every operation,
+server-side-emit included, is one entry XADD <stream> MAXLEN ~ <max-len> * uid emitter
+nsp <nsp> type <type> data <JSON, or base64 msgpack when an argument is binary>. The
+stream is --stream-name, or with --stream-count K > 1 <stream-name>-<i> where i =
+hashCode(nsp) % K as the streams adapter computes it (negative for some namespaces:
+Node servers do not read those streams). --stream-count must be the servers'
+streamCount. --key does not apply (no channel is used).
+
 Examples:
   sio-emit --redis redis://127.0.0.1:6380 greet '\"hello\"' 42
   sio-emit --redis redis://127.0.0.1:6380 --nsp /chat --to lobby --except muted news '{\"title\":\"hi\"}'
@@ -43,14 +53,16 @@ Examples:
   sio-emit --redis redis://127.0.0.1:6380 emit join   # an event named like a sub-command
   sio-emit --redis redis://127.0.0.1:6380 --sharded --to lobby greet '\"hello\"'
   sio-emit --redis redis://127.0.0.1:6380 --sharded --mode static server-side-emit reload
+  sio-emit --redis redis://127.0.0.1:6380 --streams --to lobby greet '\"hello\"'
+  sio-emit --redis redis://127.0.0.1:6380 --streams --stream-name app --stream-count 3 --max-len 1000 --nsp /chat news 1
 
 Exit status: 0 on success, 1 when the operation fails (one line \"sio-emit: <message>\" on
 stderr), 2 for usage errors.";
 
 /// Emit Socket.IO events, room changes, disconnections and server-side events to a
 /// Socket.IO cluster through Redis, as @socket.io/redis-emitter 5.1 does (classic Redis
-/// adapter), or with --sharded to servers of the sharded adapter (Node.js and Rust
-/// servers alike).
+/// adapter), with --sharded to servers of the sharded adapter, or with --streams to
+/// servers of the streams adapter (Node.js and Rust servers alike).
 #[derive(Debug, Parser)]
 #[command(
     name = "sio-emit",
@@ -92,8 +104,45 @@ struct Cli {
 
     /// The servers run the sharded adapter (createShardedAdapter, Redis >= 7.0): send
     /// ClusterAdapter messages with SPUBLISH instead of the classic emitter's PUBLISH.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, conflicts_with = "streams")]
     sharded: bool,
+
+    /// The servers run the streams adapter (@socket.io/redis-streams-adapter 0.3): write
+    /// each operation as a stream entry (XADD), as @socket.io/redis-streams-emitter does.
+    #[arg(long, global = true, conflicts_with = "key")]
+    streams: bool,
+
+    /// The servers' streamName (with --streams).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "socket.io",
+        requires = "streams",
+        global = true
+    )]
+    stream_name: String,
+
+    /// The servers' streamCount (with --streams): which stream a namespace's entries go to.
+    #[arg(
+        long,
+        value_name = "K",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u32).range(1..),
+        requires = "streams",
+        global = true
+    )]
+    stream_count: u32,
+
+    /// MAXLEN ~ of each XADD, in entries (with --streams): Redis trims the stream to
+    /// about this many.
+    #[arg(
+        long,
+        value_name = "L",
+        default_value_t = sio_redis_emitter::DEFAULT_MAX_LEN,
+        requires = "streams",
+        global = true
+    )]
+    max_len: u64,
 
     /// The servers' subscriptionMode (with --sharded): where an event to one room goes.
     #[arg(
@@ -130,7 +179,8 @@ struct Cli {
     #[arg(long = "binary", value_name = "@FILE", value_parser = parse_binary, global = true)]
     binary: Vec<PathBuf>,
 
-    /// How long connecting, and then the PUBLISH (SPUBLISH), may each take, in milliseconds.
+    /// How long connecting, and then the PUBLISH (SPUBLISH, XADD), may each take, in
+    /// milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 5000, global = true)]
     timeout_ms: u64,
 
@@ -287,16 +337,21 @@ async fn run(cli: Cli, op: Op) -> Result<(), String> {
         usage_error("--redis URL (or REDIS_URL) is required");
     };
     let timeout = Duration::from_millis(cli.timeout_ms.max(1));
-    let kind = if cli.sharded {
+    let (kind, key) = if cli.sharded {
         let mode = SubscriptionMode::from_name(&cli.mode)
             .unwrap_or_else(|| usage_error(format!("unknown --mode {}", cli.mode)));
-        EmitterKind::sharded_with(mode)
+        (EmitterKind::sharded_with(mode), &cli.key)
+    } else if cli.streams {
+        (
+            EmitterKind::streams_with(cli.stream_count, cli.max_len),
+            &cli.stream_name,
+        )
     } else {
-        EmitterKind::Classic
+        (EmitterKind::Classic, &cli.key)
     };
     let config = EmitterConfig::new()
         .kind(kind)
-        .key(cli.key.clone())
+        .key(key.clone())
         .connection_timeout(timeout)
         .response_timeout(timeout);
     let urls: Vec<&str> = redis
