@@ -413,6 +413,61 @@ async fn trimmed_entries_are_detected() {
     t.close().await;
 }
 
+/// A live reader behind the writers (full batches) checks for trims before each
+/// next `XREAD`, so entries `MAXLEN` removed before it read them are counted
+/// without a reconnection: a slow handler (2 ms per entry) against 1 000 entries
+/// written at once into a stream trimmed to 50.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_behind_the_writers_counts_what_was_trimmed() {
+    require_redis!();
+    init_tracing();
+    let server = RedisServer::start().unwrap();
+    let t = connect(server.url(), false).await;
+    let seen = Seen::default();
+    let slow = seen.handler();
+    let handler: StreamHandler = Arc::new(move |e: StreamEntry| {
+        std::thread::sleep(Duration::from_millis(2));
+        slow(e);
+    });
+    let reader = t
+        .read_stream(
+            "behind",
+            StreamStart::Latest,
+            10,
+            Duration::from_millis(200),
+            handler,
+        )
+        .await
+        .unwrap();
+    for seq in 1..=1000u64 {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg("behind")
+            .arg("MAXLEN")
+            .arg(50)
+            .arg("*")
+            .arg("seq")
+            .arg(seq);
+        let _: String = t.keyed_query(b"behind", &cmd).await.unwrap();
+    }
+    wait_until("the reader at the last entry", || {
+        seen.seqs().last() == Some(&1000)
+    })
+    .await;
+    let (read, stats) = (seen.len() as u64, t.stats());
+    println!(
+        "read {read}, gaps {}, trimmed {}",
+        stats.stream_gaps, stats.stream_trimmed
+    );
+    assert!(read < 1000, "the handler was meant to fall behind");
+    assert!(stats.stream_gaps >= 1);
+    assert!(stats.stream_trimmed > 0);
+    assert!(read + stats.stream_trimmed <= 1000);
+    let seqs = seen.seqs();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "order kept");
+    reader.close().await;
+    t.close().await;
+}
+
 /// The port of the primary `replica` replicates from (`ROLE`).
 fn master_port(replica: &RedisServer) -> u16 {
     let role = replica.command(&["ROLE"]).unwrap();

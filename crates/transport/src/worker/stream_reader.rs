@@ -11,7 +11,9 @@
 //!   a larger one is not buffered further; the connection is replaced and the
 //!   next read asks for one entry; one entry alone over `max_message_bytes`
 //!   is skipped after learning its id with a small Lua script (ids only).
-//! * After each (re)connection, `XINFO STREAM` resolves the start `$` to the
+//! * After each (re)connection, and before each `XREAD` that follows a full
+//!   batch (the reader is behind the writers, so `MAXLEN` may trim what it has
+//!   not read yet), `XINFO STREAM` resolves the start `$` to the
 //!   stream's `last-generated-id` (first connection only) and compares the
 //!   stream's first entry with the last id read: trimming removes the oldest
 //!   entries, so a first entry past the last id's successor means the
@@ -302,8 +304,9 @@ impl StreamReaderWorker {
         }
     }
 
-    /// On a new connection: steps over an entry too large to read, resolves
-    /// `$`, and checks for entries trimmed past the last id.
+    /// On a new connection, and while reading behind the writers: steps over an
+    /// entry too large to read, resolves `$`, and checks for entries trimmed past
+    /// the last id.
     async fn prepare(&mut self, conn: &mut RespConnection) -> Result<(), Exit> {
         if self.skip_next {
             self.step_over(conn).await?;
@@ -481,7 +484,15 @@ impl StreamReaderWorker {
     /// The reading phase: `XREAD` after `XREAD`, entries to the handler.
     async fn serve(&mut self, conn: &mut RespConnection) -> Exit {
         let wait = self.block + self.response_timeout;
+        // Whether the last XREAD returned a full batch: the reader is behind the
+        // writers, so `MAXLEN` may trim entries before it gets to them; the next XREAD
+        // would step over them silently, so the trim check of a new connection
+        // (`XINFO STREAM`, one round trip per full batch) runs first.
+        let mut behind = false;
         loop {
+            if behind && let Err(exit) = self.prepare(conn).await {
+                return exit;
+            }
             let count = if self.shrink { 1 } else { self.count };
             let start = self
                 .last
@@ -541,6 +552,7 @@ impl StreamReaderWorker {
                 continue;
             }
             self.shrink = false;
+            behind = count > 1 && entries.len() >= count;
             for entry in entries {
                 let id = entry.id;
                 Counters::incr(&self.shared.counters.stream_entries);
