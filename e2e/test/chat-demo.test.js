@@ -3,7 +3,8 @@
 // Needs Debian's chromium (/usr/bin/chromium) and the release build of cluster-chat
 // (CLUSTER_CHAT, default ../target/release/cluster-chat). Saves a screenshot to
 // e2e/artifacts/chat-demo.png. Then the same with the sharded adapter on a private Redis
-// Cluster (e2e/artifacts/chat-demo-sharded.png). The screenshots show each page's node
+// Cluster (e2e/artifacts/chat-demo-sharded.png), and with the streams adapter on a private
+// Redis (e2e/artifacts/chat-demo-streams.png). The screenshots show each page's node
 // status panel (adapter, Redis state, server count, messages/s, from GET /status), which
 // the test checks, with GET /healthz and GET /metrics.
 "use strict";
@@ -40,16 +41,25 @@ async function waitForLine(child, re, ms) {
   });
 }
 
-test("chat demo: a message typed on node 1 appears on node 2 (headless Chromium)", { timeout: 90_000 }, async (t) => {
-  if (!fs.existsSync(CHROMIUM)) { t.skip(`no ${CHROMIUM}`); return; }
-  // A private redis-server, so the demo never touches a Redis it does not own.
+/** A private redis-server, so the demo never touches a Redis it does not own: its URL. */
+async function privateRedis(t) {
   const redisPort = await freePort();
   const redis = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
   t.after(() => redis.kill("SIGKILL"));
   for (let i = 0; i < 200; i++) {
     try { execFileSync("redis-cli", ["-p", String(redisPort), "ping"], { stdio: "pipe" }); break; } catch { await new Promise((r) => setTimeout(r, 25)); }
   }
-  await chat(t, { REDIS_URL: `redis://127.0.0.1:${redisPort}` }, "chat-demo.png");
+  return `redis://127.0.0.1:${redisPort}`;
+}
+
+test("chat demo: a message typed on node 1 appears on node 2 (headless Chromium)", { timeout: 90_000 }, async (t) => {
+  if (!fs.existsSync(CHROMIUM)) { t.skip(`no ${CHROMIUM}`); return; }
+  await chat(t, { REDIS_URL: await privateRedis(t) }, "chat-demo.png");
+});
+
+test("chat demo with the streams adapter (ADAPTER=streams)", { timeout: 90_000 }, async (t) => {
+  if (!fs.existsSync(CHROMIUM)) { t.skip(`no ${CHROMIUM}`); return; }
+  await chat(t, { REDIS_URL: await privateRedis(t), ADAPTER: "streams" }, "chat-demo-streams.png");
 });
 
 test("chat demo with the sharded adapter on a Redis Cluster (ADAPTER=sharded, seeds in REDIS_URL)", { timeout: 120_000 }, async (t) => {
@@ -93,7 +103,7 @@ async function chat(t, env, shot) {
   assert.strictEqual(from, `node-${ports[0]}`);
 
   // The status panel beside the chat, and the node's /healthz and /metrics.
-  const adapter = env.ADAPTER === "sharded" ? "sharded" : "classic";
+  const adapter = env.ADAPTER === "sharded" || env.ADAPTER === "streams" ? env.ADAPTER : "classic";
   await b.waitForFunction((adapter) => document.getElementById("st-adapter").textContent === adapter
     && document.getElementById("st-redis").textContent === "connected, subscribed"
     && document.getElementById("st-servers").textContent === "3"

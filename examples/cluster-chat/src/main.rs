@@ -10,7 +10,8 @@
 //! Environment: `REDIS_URL` (default: 127.0.0.1:6379 when it answers, else a private
 //! `redis-server` on a free port when one is installed; a comma-separated seed list for a
 //! Redis Cluster), `PORTS` (default `3000,3001,3002`), `ADAPTER` (`pubsub`, the classic
-//! adapter, by default; `sharded` for the sharded adapter, Redis 7 or a Redis Cluster).
+//! adapter, by default; `sharded` for the sharded adapter, Redis 7 or a Redis Cluster;
+//! `streams` for the streams adapter, default options).
 //!
 //! Each node also serves `GET /metrics` (Prometheus text: the one recorder of the process,
 //! so every node's series, told apart by their `node` label), `GET /healthz` (200 while
@@ -28,6 +29,7 @@ use serde_json::json;
 use sio_redis::transport::{Transport, TransportConfig};
 use sio_redis::{
     AdapterConfig, ClassicAdapter, ClassicConfig, RedisAdapterState, ShardedAdapter, ShardedConfig,
+    StreamsAdapter, StreamsConfig,
 };
 use socketioxide::SocketIo;
 use socketioxide::adapter::{Adapter, Emitter};
@@ -56,8 +58,10 @@ async fn main() -> ExitCode {
         }
     };
     let adapter = std::env::var("ADAPTER").unwrap_or_else(|_| "pubsub".into());
-    if adapter != "pubsub" && adapter != "sharded" {
-        eprintln!("cluster-chat: ADAPTER must be `pubsub` or `sharded`, not `{adapter}`");
+    if !["pubsub", "sharded", "streams"].contains(&adapter.as_str()) {
+        eprintln!(
+            "cluster-chat: ADAPTER must be `pubsub`, `sharded` or `streams`, not `{adapter}`"
+        );
         return ExitCode::from(2);
     }
     let (url, _private) = match redis_url() {
@@ -82,6 +86,14 @@ async fn main() -> ExitCode {
             start_node::<ShardedAdapter<Emitter>>(
                 &url,
                 ShardedConfig::default().into(),
+                port,
+                prometheus,
+            )
+            .await
+        } else if adapter == "streams" {
+            start_node::<StreamsAdapter<Emitter>>(
+                &url,
+                StreamsConfig::default().into(),
                 port,
                 prometheus,
             )
