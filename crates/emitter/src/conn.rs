@@ -9,8 +9,6 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
 
@@ -207,18 +205,10 @@ impl Publisher {
             let sent: std::pin::Pin<Box<dyn Future<Output = Result<(), _>> + Send + '_>> =
                 match (&msg.xadd, command) {
                     (Some(x), _) => Box::pin(async move {
-                        {
-                            let fields = x
-                                .fields
-                                .iter()
-                                .map(|(k, v)| {
-                                    (Bytes::from_static(k.as_bytes()), Bytes::from(v.clone()))
-                                })
-                                .collect();
-                            t.xadd(&msg.channel, Some(x.max_len), fields)
-                                .await
-                                .map(drop)
-                        }
+                        let fields = sio_redis_transport::stream_fields(x.fields.clone());
+                        t.xadd(&msg.channel, Some(x.max_len), fields)
+                            .await
+                            .map(drop)
                     }),
                     (None, PublishCommand::Spublish) => {
                         Box::pin(async move { t.spublish(&msg.channel, payload).await.map(drop) })

@@ -155,7 +155,9 @@ pub use error::{ConfigError, ErrorClass, TransportError, classify};
 pub use event::{ConnectionEvent, Role, TransportStats};
 pub use message::{Message, MessageHandler, MessageKind, SubscriptionId};
 pub use pubsub::{StreamReader, Transport};
-pub use stream::{InvalidStreamId, StreamEntry, StreamHandler, StreamId, StreamStart, xadd_cmd};
+pub use stream::{
+    InvalidStreamId, StreamEntry, StreamHandler, StreamId, StreamStart, stream_fields, xadd_cmd,
+};
 pub use subscription::Subscription;
 
 /// The redis-rs crate this transport is built on (for

@@ -170,6 +170,20 @@ where
     cmd
 }
 
+/// The field/value pairs [`Transport::xadd`](crate::Transport::xadd) and
+/// [`Transport::xadd_queued`](crate::Transport::xadd_queued) take, from fixed
+/// field names and owned values, in order (the layout of `sio-redis-wire`'s
+/// `ClusterMessage::to_stream_fields`: `uid`, `nsp`, `type`, `data`). No copy of
+/// the values.
+pub fn stream_fields(
+    fields: impl IntoIterator<Item = (&'static str, String)>,
+) -> Vec<(Bytes, Bytes)> {
+    fields
+        .into_iter()
+        .map(|(k, v)| (Bytes::from_static(k.as_bytes()), Bytes::from(v)))
+        .collect()
+}
+
 /// Why an `XREAD` or `XRANGE` reply could not be read as entries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unexpected XREAD or XRANGE reply: {0}")]

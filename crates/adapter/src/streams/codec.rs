@@ -156,11 +156,7 @@ impl Codec for StreamsCodec {
     ) -> BoxFuture<'a, Result<(), TransportError>> {
         Box::pin(async move {
             if let Some(entry) = p.entry {
-                let fields = entry
-                    .fields
-                    .into_iter()
-                    .map(|(k, v)| (Bytes::from_static(k.as_bytes()), Bytes::from(v)))
-                    .collect();
+                let fields = sio_redis_transport::stream_fields(entry.fields);
                 let (stream, max) = (&p.channel, Some(self.max_len));
                 return match mode {
                     PublishMode::Awaited => transport.xadd(stream, max, fields).await.map(drop),
